@@ -1,0 +1,172 @@
+//! Who is calling: the API key behind the request, and what it may do (API.md, "Access").
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use super::error::ApiError;
+use super::params::Params;
+use crate::auth::api_keys;
+use crate::domain::{ApiKeyType, FlockId, FlockKeyType};
+use crate::state::AppState;
+use crate::store::{ApiKeyRecord, ApiKeyScope};
+
+pub const AUTH_HEADER: &str = "X-Canary-Auth-Token";
+
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Global {
+        key_id: String,
+        key_type: ApiKeyType,
+    },
+    Flock {
+        key_id: String,
+        flock_id: FlockId,
+        key_type: FlockKeyType,
+    },
+}
+
+impl Caller {
+    fn from_key(key: ApiKeyRecord) -> Caller {
+        match key.scope {
+            ApiKeyScope::Global { key_type } => Caller::Global {
+                key_id: key.key_id,
+                key_type,
+            },
+            ApiKeyScope::Flock { flock_id, key_type } => Caller::Flock {
+                key_id: key.key_id,
+                flock_id,
+                key_type,
+            },
+        }
+    }
+
+    /// Global admin keys: every endpoint.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        match self {
+            Caller::Global {
+                key_type: ApiKeyType::Admin,
+                ..
+            } => Ok(()),
+            _ => Err(ApiError::key_not_allowed()),
+        }
+    }
+
+    /// Any global key: the console-wide read endpoints.
+    pub fn require_global_reader(&self) -> Result<(), ApiError> {
+        match self {
+            Caller::Global { .. } => Ok(()),
+            Caller::Flock { .. } => Err(ApiError::key_not_allowed()),
+        }
+    }
+
+    /// Reading one flock: any global key, or any key bound to that flock.
+    pub fn require_flock_reader(&self, flock: &FlockId) -> Result<(), ApiError> {
+        match self {
+            Caller::Global { .. } => Ok(()),
+            Caller::Flock { flock_id, .. } if flock_id == flock => Ok(()),
+            Caller::Flock { .. } => Err(ApiError::key_not_allowed()),
+        }
+    }
+
+    /// Changing memberships of `flocks`: a global admin key, or a flock admin key when every
+    /// listed flock is its own.
+    pub fn require_membership_admin(&self, flocks: &[FlockId]) -> Result<(), ApiError> {
+        match self {
+            Caller::Flock {
+                flock_id,
+                key_type: FlockKeyType::Admin,
+                ..
+            } if flocks.iter().all(|f| f == flock_id) => Ok(()),
+            _ => self.require_admin(),
+        }
+    }
+
+    /// The one flock a flock key is bound to.
+    pub fn bound_flock(&self) -> Option<&FlockId> {
+        match self {
+            Caller::Global { .. } => None,
+            Caller::Flock { flock_id, .. } => Some(flock_id),
+        }
+    }
+
+    /// How keys created by this caller record their creator.
+    pub fn creator(&self) -> String {
+        match self {
+            Caller::Global { key_id, .. } | Caller::Flock { key_id, .. } => {
+                format!("api key {key_id}")
+            }
+        }
+    }
+}
+
+/// An authenticated API call: its parameters and its caller. Extracting it refuses the request
+/// when the API is disabled, the body is unacceptable or the key is not valid.
+pub struct ApiCall {
+    pub params: Params,
+    pub caller: Caller,
+}
+
+impl FromRequest for ApiCall {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<ApiCall, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let payload = payload.take();
+        Box::pin(async move { authenticate(&req, payload).await })
+    }
+}
+
+async fn authenticate(req: &HttpRequest, payload: Payload) -> Result<ApiCall, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal("AppState missing from the app"))?
+        .clone();
+    let settings = state.blocking(|store| store.settings()).await?;
+    if !settings.api_enabled {
+        return Err(ApiError::forbidden("API access is disabled"));
+    }
+    let params = Params::read(req, payload).await?;
+
+    let header_token = match req.headers().get(AUTH_HEADER) {
+        Some(value) => Some(value.to_str().unwrap_or("").to_string()),
+        None => None,
+    };
+    let (token, refusal) = match header_token {
+        Some(token) => (token, "Unauthorized"),
+        None => (
+            params.optional("auth_token").unwrap_or("").to_string(),
+            "Invalid auth_token",
+        ),
+    };
+    let refuse = || ApiError::new(StatusCode::UNAUTHORIZED, refusal);
+    if token.trim().is_empty() {
+        return Err(refuse());
+    }
+    let client = req.peer_addr().map(|addr| addr.ip());
+    if let Some(seconds) = client.and_then(|ip| state.auth_throttle.retry_after(ip)) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many failed authentication attempts. Try again in {seconds} s."),
+        ));
+    }
+    match state
+        .blocking(move |store| api_keys::authenticate(store, &token))
+        .await?
+    {
+        Some(key) => Ok(ApiCall {
+            params,
+            caller: Caller::from_key(key),
+        }),
+        None => {
+            if let Some(ip) = client {
+                state.auth_throttle.record_failure(ip);
+            }
+            Err(refuse())
+        }
+    }
+}

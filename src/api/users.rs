@@ -1,0 +1,241 @@
+//! user/* and users/*: accounts, notes, access levels and factor resets.
+
+use actix_web::web;
+use serde_json::json;
+
+use super::caller::ApiCall;
+use super::error::ApiError;
+use super::views::UserView;
+use super::{ApiResult, success, success_msg, success_with};
+use crate::auth::links::NewLink;
+use crate::domain::{AccessLevel, Note};
+use crate::mail::OutgoingMail;
+use crate::state::AppState;
+use crate::store::{NewUser, TokenPurpose};
+
+const MAX_PAGE: usize = 1000;
+
+pub async fn add(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    call.caller.require_admin()?;
+    let params = &call.params;
+    let email = params.email("email")?;
+    let access_level = params.parse("access_level", AccessLevel::parse)?;
+    let two_factor_required = params.flag("totp_enabled", false)?;
+    let note = params.parse_optional("note", Note::parse)?.map(Note::into_string);
+    let send_welcome_mail = params.flag("send_welcome_mail", true)?;
+
+    let link = send_welcome_mail.then(|| NewLink::new(TokenPurpose::SetPassword, None));
+    let new_user = NewUser {
+        email: email.clone(),
+        access_level,
+        note,
+        two_factor_required,
+    };
+    let stored_link = link.as_ref().map(|l| (l.hash.clone(), l.token.clone()));
+    let user = state
+        .blocking(move |store| {
+            store.add_user(
+                new_user,
+                stored_link.as_ref().map(|(hash, token)| (hash.as_str(), token.clone())),
+            )
+        })
+        .await?;
+    if let Some(link) = link {
+        let url = link.url(&state.base_url);
+        state
+            .mailer
+            .send_or_log(&user.email, OutgoingMail::welcome(&url))
+            .await;
+    }
+    success_msg(format!("User ({email}) successfully created."))
+}
+
+pub async fn get(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    call.caller.require_global_reader()?;
+    let email = call.params.email("email")?;
+    let details = state.blocking(move |store| store.user_by_email(&email)).await?;
+    success_with(json!({ "user": UserView::from(&details) }))
+}
+
+pub async fn auth(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    call.caller.require_global_reader()?;
+    let email = call.params.email("email")?;
+    let details = state.blocking(move |store| store.user_by_email(&email)).await?;
+    success_with(json!({
+        "email": details.user.email.as_str(),
+        "access_level": details.user.access_level.as_str(),
+        "managed_flocks": details.managed_flocks,
+        "watched_flocks": details.watched_flocks,
+    }))
+}
+
+pub async fn list(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    call.caller.require_global_reader()?;
+    let limit = match call.params.optional("limit") {
+        None => None,
+        Some(raw) => match raw.trim().parse::<usize>() {
+            Ok(limit) if (1..=MAX_PAGE).contains(&limit) => Some(limit),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "Parameter 'limit' must be a whole number from 1 to {MAX_PAGE}."
+                )));
+            }
+        },
+    };
+    let cursor = call.params.optional("cursor").map(str::to_string);
+    let page = state
+        .blocking(move |store| store.list_users(cursor.as_deref(), limit))
+        .await?;
+    let users: Vec<UserView> = page.users.iter().map(UserView::from).collect();
+    match page.next_cursor {
+        Some(next) if limit.is_some() => {
+            success_with(json!({ "users": users, "next_cursor": next }))
+        }
+        _ => success_with(json!({ "users": users })),
+    }
+}
+
+pub async fn filter(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    call.caller.require_global_reader()?;
+    let needle = call.params.required("filter_str")?.trim().to_string();
+    if needle.is_empty() {
+        return Err(ApiError::bad_request(
+            "Parameter 'filter_str' cannot be empty.",
+        ));
+    }
+    let found = state
+        .blocking(move |store| store.filter_users(&needle))
+        .await?;
+    let users: Vec<UserView> = found.iter().map(UserView::from).collect();
+    success_with(json!({ "users": users }))
+}
+
+pub async fn edit(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    call.caller.require_admin()?;
+    let email = call.params.email("email")?;
+    let note = call.params.parse_optional("note", Note::parse)?;
+    let target = email.clone();
+    state
+        .blocking(move |store| match note {
+            Some(note) => store.set_note(&target, Some(note.into_string())).map(drop),
+            None => store.user_by_email(&target).map(drop),
+        })
+        .await?;
+    success_msg(format!("User ({email}) successfully edited."))
+}
+
+pub async fn edit_access_level(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    call.caller.require_admin()?;
+    let email = call.params.email("email")?;
+    let level = call.params.parse("access_level", AccessLevel::parse)?;
+    state
+        .blocking(move |store| store.set_access_level(&email, level))
+        .await?;
+    success()
+}
+
+pub async fn disable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    call.caller.require_admin()?;
+    let email = call.params.email("email")?;
+    let target = email.clone();
+    state
+        .blocking(move |store| store.set_disabled(&target, true))
+        .await?;
+    success_msg(format!("User ({email}) successfully disabled."))
+}
+
+pub async fn enable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    call.caller.require_admin()?;
+    let email = call.params.email("email")?;
+    let target = email.clone();
+    state
+        .blocking(move |store| store.set_disabled(&target, false))
+        .await?;
+    success_msg(format!("User ({email}) successfully enabled."))
+}
+
+pub async fn remove(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    call.caller.require_admin()?;
+    let email = call.params.email("email")?;
+    let target = email.clone();
+    state.blocking(move |store| store.remove_user(&target)).await?;
+    success_msg(format!("User ({email}) successfully removed."))
+}
+
+pub async fn note_add(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    call.caller.require_admin()?;
+    let email = call.params.email("email")?;
+    let note = call.params.parse("note", Note::parse)?;
+    let target = email.clone();
+    state
+        .blocking(move |store| store.set_note(&target, Some(note.into_string())))
+        .await?;
+    success_msg(format!("User ({email}) note successfully added."))
+}
+
+pub async fn note_delete(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    call.caller.require_admin()?;
+    let email = call.params.email("email")?;
+    let target = email.clone();
+    state
+        .blocking(move |store| store.set_note(&target, None))
+        .await?;
+    success_msg(format!("User ({email}) note successfully removed."))
+}
+
+pub async fn totp_disable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    call.caller.require_admin()?;
+    let email = call.params.email("email")?;
+    let target = email.clone();
+    state.blocking(move |store| store.clear_totp(&target)).await?;
+    success_msg(format!(
+        "Successfully disabled two-factor authentication for user {email}"
+    ))
+}
+
+pub async fn webauthn_disable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    call.caller.require_admin()?;
+    let email = call.params.email("email")?;
+    state
+        .blocking(move |store| store.clear_webauthn(&email))
+        .await?;
+    success()
+}
+
+pub async fn summary_email_enable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    set_summary_email(call, state, true).await
+}
+
+pub async fn summary_email_disable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    set_summary_email(call, state, false).await
+}
+
+async fn set_summary_email(call: ApiCall, state: web::Data<AppState>, enabled: bool) -> ApiResult {
+    call.caller.require_admin()?;
+    let email = call.params.email("email")?;
+    let target = email.clone();
+    state
+        .blocking(move |store| store.set_summary_email(&target, enabled))
+        .await?;
+    let verb = if enabled { "enabled" } else { "disabled" };
+    success_msg(format!(
+        "Successfully {verb} summary email for email {email}"
+    ))
+}
+
+pub async fn password_reset(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    call.caller.require_admin()?;
+    let email = call.params.email("email")?;
+    let link = NewLink::new(TokenPurpose::PasswordReset, None);
+    let (hash, token) = (link.hash.clone(), link.token.clone());
+    let target = email.clone();
+    let user = state
+        .blocking(move |store| store.insert_user_token(&target, &hash, token))
+        .await?;
+    let url = link.url(&state.base_url);
+    state
+        .mailer
+        .send_or_log(&user.email, OutgoingMail::password_reset(&url))
+        .await;
+    success_msg(format!("Password reset email sent to {email}"))
+}

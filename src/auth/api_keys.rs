@@ -1,0 +1,104 @@
+//! API key secrets: `roost_<16 hex key id>_<64 hex secret>`. The key id is public and selects the
+//! record; the 256-bit secret is checked against its stored SHA-256 in constant time.
+
+use super::{constant_time_eq, random_hex, sha256_hex};
+use crate::domain::{ApiKeyType, FlockId, FlockKeyType};
+use crate::store::{ApiKeyRecord, ApiKeyScope, Store, StoreResult, now_unix};
+
+const PREFIX: &str = "roost_";
+const KEY_ID_BYTES: usize = 8;
+const SECRET_BYTES: usize = 32;
+
+/// A key just created: the record as stored, and the token to hand out once.
+pub struct IssuedKey {
+    pub record: ApiKeyRecord,
+    pub token: String,
+}
+
+pub fn issue(
+    store: &Store,
+    scope: ApiKeyScope,
+    note: &str,
+    created_by: &str,
+) -> StoreResult<IssuedKey> {
+    let key_id = random_hex(KEY_ID_BYTES);
+    let secret = random_hex(SECRET_BYTES);
+    let record = ApiKeyRecord {
+        key_id: key_id.clone(),
+        secret_hash: sha256_hex(&secret),
+        scope,
+        note: note.to_string(),
+        created: now_unix(),
+        created_by: created_by.to_string(),
+        last_used: None,
+    };
+    store.insert_api_key(&record)?;
+    Ok(IssuedKey {
+        record,
+        token: format!("{PREFIX}{key_id}_{secret}"),
+    })
+}
+
+/// Creates a global key and returns its token (used by `roost token create` and tests).
+pub fn issue_global_key(
+    store: &Store,
+    key_type: ApiKeyType,
+    note: &str,
+    created_by: &str,
+) -> StoreResult<String> {
+    Ok(issue(store, ApiKeyScope::Global { key_type }, note, created_by)?.token)
+}
+
+pub fn issue_flock_key(
+    store: &Store,
+    flock_id: FlockId,
+    key_type: FlockKeyType,
+    note: &str,
+    created_by: &str,
+) -> StoreResult<IssuedKey> {
+    issue(store, ApiKeyScope::Flock { flock_id, key_type }, note, created_by)
+}
+
+/// The key a token belongs to, if the token is genuine. Records the use.
+pub fn authenticate(store: &Store, token: &str) -> StoreResult<Option<ApiKeyRecord>> {
+    let Some((key_id, secret)) = split_token(token.trim()) else {
+        return Ok(None);
+    };
+    let Some(key) = store.api_key(key_id)? else {
+        return Ok(None);
+    };
+    if !constant_time_eq(&sha256_hex(secret), &key.secret_hash) {
+        return Ok(None);
+    }
+    store.touch_api_key(&key, now_unix())?;
+    Ok(Some(key))
+}
+
+fn split_token(token: &str) -> Option<(&str, &str)> {
+    let rest = token.strip_prefix(PREFIX)?;
+    let (key_id, secret) = rest.split_once('_')?;
+    let is_hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    (is_hex(key_id, KEY_ID_BYTES * 2) && is_hex(secret, SECRET_BYTES * 2)).then_some((key_id, secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_tokens_authenticate_and_tampered_ones_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let token = issue_global_key(&store, ApiKeyType::Admin, "t", "test").unwrap();
+        assert!(token.starts_with("roost_") && token.len() == 6 + 16 + 1 + 64);
+        let key = authenticate(&store, &token).unwrap().unwrap();
+        assert!(!key.secret_hash.contains(&token[23..]), "secret must not be stored");
+        assert!(store.api_key(&key.key_id).unwrap().unwrap().last_used.is_some());
+        let mut tampered = token.clone();
+        let last = if tampered.ends_with('0') { "1" } else { "0" };
+        tampered.replace_range(tampered.len() - 1.., last);
+        assert!(authenticate(&store, &tampered).unwrap().is_none());
+        assert!(authenticate(&store, "").unwrap().is_none());
+        assert!(authenticate(&store, "roost_zz_zz").unwrap().is_none());
+    }
+}

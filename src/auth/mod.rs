@@ -1,0 +1,9 @@
+//! Credentials: API keys, one-time links and passwords. Secrets live only in memory on their way
+//! to the caller; what is stored is a hash.
+
+pub mod api_keys;
+pub mod links;
+pub mod passwords;
+mod secrets;
+
+pub use secrets::{constant_time_eq, random_hex, sha256_hex};

@@ -1,0 +1,145 @@
+//! The command line: `serve` (the default), `admin create`, `token create`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::api_keys;
+use crate::auth::links::NewLink;
+use crate::config::{self, Config};
+use crate::domain::{AccessLevel, ApiKeyType, Email};
+use crate::startup::{Application, StartupError};
+use crate::store::{NewUser, Store, StoreError, TokenPurpose};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "roost",
+    version,
+    about = "Self-hosted user and two-factor management console",
+    long_about = "Self-hosted user and two-factor management console.\n\nWith no subcommand, runs `roost serve`. Every option can also be set through the ROOST_* environment variable named beside it."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub options: GlobalOptions,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalOptions {
+    /// Address and port to listen on
+    #[arg(long, env = "ROOST_BIND", default_value = config::DEFAULT_BIND, global = true)]
+    pub bind: String,
+    /// Directory for the database file and the mail outbox
+    #[arg(long, env = "ROOST_DATA_DIR", default_value = config::DEFAULT_DATA_DIR, global = true)]
+    pub data_dir: PathBuf,
+    /// Public URL of the console, used in links [default: http://localhost:<port>]
+    #[arg(long, env = "ROOST_BASE_URL", global = true)]
+    pub base_url: Option<String>,
+    /// SMTP server, e.g. smtp://user:pass@host:587 (STARTTLS) or smtps://host:465; without it mail
+    /// is written to <data-dir>/outbox/
+    #[arg(long, env = "ROOST_SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// From address of outgoing mail
+    #[arg(long, env = "ROOST_MAIL_FROM", default_value = config::DEFAULT_MAIL_FROM, global = true)]
+    pub mail_from: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the console (the default)
+    Serve,
+    /// Manage console users
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Manage API keys
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an enabled admin and print a one-time link (valid 7 days) to set their password
+    Create {
+        /// Email address of the new admin
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a global API key and print its secret, alone on one line
+    Create {
+        /// admin, analyst or read-only
+        #[arg(long = "type", value_name = "TYPE")]
+        key_type: String,
+        /// What the key is for
+        #[arg(long)]
+        note: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error("server error: {0}")]
+    Server(#[from] std::io::Error),
+}
+
+impl GlobalOptions {
+    pub fn config(&self) -> Config {
+        Config {
+            bind: self.bind.clone(),
+            data_dir: self.data_dir.clone(),
+            base_url: self.base_url.clone(),
+            smtp_url: self.smtp_url.clone(),
+            mail_from: self.mail_from.clone(),
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let config = cli.options.config();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(config).await?;
+            app.run_until_stopped().await?;
+        }
+        Command::Admin(AdminCommand::Create { email }) => {
+            let email = Email::parse(&email)
+                .map_err(|_| CliError::Usage(format!("'{email}' is not a valid email address")))?;
+            let store = Store::open(&config.data_dir)?;
+            let link = NewLink::new(TokenPurpose::SetPassword, None);
+            let new_admin = NewUser {
+                email,
+                access_level: AccessLevel::Admin,
+                note: None,
+                two_factor_required: false,
+            };
+            let admin = store.add_user(new_admin, Some((&link.hash, link.token.clone())))?;
+            let base_url = config.base_url_for_port(config.bind_port().unwrap_or(8080));
+            println!(
+                "Admin {} created. Open this one-time link within 7 days to set the password:",
+                admin.email
+            );
+            println!("{}", link.url(&base_url));
+        }
+        Command::Token(TokenCommand::Create { key_type, note }) => {
+            let key_type = ApiKeyType::parse(&key_type).map_err(|_| {
+                CliError::Usage(format!(
+                    "--type must be admin, analyst or read-only, not '{key_type}'"
+                ))
+            })?;
+            let store = Store::open(&config.data_dir)?;
+            let token = api_keys::issue_global_key(&store, key_type, &note, "cli")?;
+            println!("{token}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! Runtime configuration: one struct, defaults that run with no configuration at all.
+
+use std::path::PathBuf;
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "data";
+pub const DEFAULT_MAIL_FROM: &str = "Roost <roost@localhost>";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    pub bind: String,
+    /// Directory holding `roost.redb` and the mail outbox.
+    pub data_dir: PathBuf,
+    /// Public URL of the console, used in links; `None` derives `http://localhost:<port>`.
+    pub base_url: Option<String>,
+    /// `smtp://user:pass@host:587` (STARTTLS) or `smtps://…` (implicit TLS); `None` writes mail
+    /// to `<data_dir>/outbox/`.
+    pub smtp_url: Option<String>,
+    /// The From header of every message.
+    pub mail_from: String,
+}
+
+impl Config {
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            bind: DEFAULT_BIND.to_string(),
+            data_dir: data_dir.into(),
+            base_url: None,
+            smtp_url: None,
+            mail_from: DEFAULT_MAIL_FROM.to_string(),
+        }
+    }
+
+    /// The base URL for links: the configured one, else `http://localhost:<port>`. Localhost
+    /// rather than 127.0.0.1 because browsers only allow WebAuthn on a domain name.
+    pub fn base_url_for_port(&self, port: u16) -> String {
+        match &self.base_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://localhost:{port}"),
+        }
+    }
+
+    /// The port part of `bind`, when it has one.
+    pub fn bind_port(&self) -> Option<u16> {
+        self.bind.rsplit_once(':').and_then(|(_, port)| port.parse().ok())
+    }
+}

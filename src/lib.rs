@@ -1,0 +1,11 @@
+//! Roost: a self-hosted user and two-factor management console.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod mail;
+pub mod startup;
+pub mod state;
+pub mod store;

@@ -1,0 +1,112 @@
+//! Outgoing mail through lettre: a real SMTP server when one is configured, else `.eml` files in
+//! `<data_dir>/outbox/`. Links in messages are never logged.
+
+mod messages;
+
+use std::path::Path;
+
+use lettre::message::Mailbox;
+use lettre::{
+    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+};
+
+pub use messages::OutgoingMail;
+
+use crate::domain::Email;
+
+pub const OUTBOX_DIR: &str = "outbox";
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("invalid From address '{0}'")]
+    From(String),
+    #[error("invalid SMTP URL: {0}")]
+    SmtpUrl(String),
+    #[error("cannot create the outbox directory: {0}")]
+    Outbox(std::io::Error),
+    #[error("cannot build the message: {0}")]
+    Build(String),
+    #[error("delivery failed: {0}")]
+    Delivery(String),
+}
+
+#[derive(Clone)]
+enum Transport {
+    Outbox(AsyncFileTransport<Tokio1Executor>),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+#[derive(Clone)]
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+}
+
+impl Mailer {
+    pub fn new(smtp_url: Option<&str>, from: &str, data_dir: &Path) -> Result<Mailer, MailError> {
+        let from: Mailbox = from.parse().map_err(|_| MailError::From(from.to_string()))?;
+        let transport = match smtp_url {
+            Some(url) => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    // The URL may hold a password: report the kind of problem, not the URL.
+                    .map_err(|error| MailError::SmtpUrl(error.to_string()))?
+                    .build(),
+            ),
+            None => {
+                let outbox = data_dir.join(OUTBOX_DIR);
+                std::fs::create_dir_all(&outbox).map_err(MailError::Outbox)?;
+                Transport::Outbox(AsyncFileTransport::<Tokio1Executor>::new(outbox))
+            }
+        };
+        Ok(Mailer { transport, from })
+    }
+
+    pub fn describe(&self) -> &'static str {
+        match self.transport {
+            Transport::Outbox(_) => "file outbox",
+            Transport::Smtp(_) => "SMTP",
+        }
+    }
+
+    /// Delivers one message. Callers log a failure and carry on: mail never fails the request
+    /// that caused it.
+    pub async fn send(&self, to: &Email, mail: OutgoingMail) -> Result<(), MailError> {
+        let to_mailbox: Mailbox = to
+            .as_str()
+            .parse()
+            .map_err(|_| MailError::Build(format!("bad recipient {to}")))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to_mailbox)
+            .subject(mail.subject)
+            .body(mail.text)
+            .map_err(|error| MailError::Build(error.to_string()))?;
+        match &self.transport {
+            Transport::Outbox(transport) => transport
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|error| MailError::Delivery(error.to_string())),
+            Transport::Smtp(transport) => transport
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|error| MailError::Delivery(error.to_string())),
+        }?;
+        log::info!(
+            "mail '{}' to {to} handed to the {}",
+            mail.kind,
+            self.describe()
+        );
+        Ok(())
+    }
+
+    /// Sends, and logs a failure instead of returning it: mail never fails the request that
+    /// caused it.
+    pub async fn send_or_log(&self, to: &Email, mail: OutgoingMail) {
+        let kind = mail.kind;
+        if let Err(error) = self.send(to, mail).await {
+            log::error!("could not send the {kind} mail to {to}: {error}");
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+
+use crate::api::throttle::AuthThrottle;
+use crate::mail::Mailer;
+use crate::store::{Store, StoreError};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub mailer: Mailer,
+    /// Public URL of the console, without a trailing slash.
+    pub base_url: Arc<str>,
+    pub auth_throttle: Arc<AuthThrottle>,
+}
+
+/// A store call failed, or the blocking pool could not run it.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockingError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the blocking thread pool is gone")]
+    Canceled,
+}
+
+impl AppState {
+    /// Runs store work on actix's blocking pool: redb commits wait for fsync, which must not
+    /// stall the async workers.
+    pub async fn blocking<T, F>(&self, work: F) -> Result<T, BlockingError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        match actix_web::web::block(move || work(&store)).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(BlockingError::Canceled),
+        }
+    }
+}

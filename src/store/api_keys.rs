@@ -1,0 +1,109 @@
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::records::{decode, encode};
+use super::tables::{API_KEYS, FLOCKS};
+use super::{ApiKeyRecord, Store, StoreError, StoreResult};
+use crate::domain::FlockId;
+
+/// `last_used` is only rewritten when the stored value is this much older, so that reads with a
+/// key don't each cost a durable write.
+pub const LAST_USED_GRANULARITY_SECS: u64 = 60;
+
+impl Store {
+    /// Stores a new key; a flock key's flock must exist.
+    pub fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+        let txn = self.db.begin_write()?;
+        {
+            if let Some(flock) = key.scope.flock_id()
+                && txn.open_table(FLOCKS)?.get(flock.as_str())?.is_none()
+            {
+                return Err(StoreError::FlockNotFound);
+            }
+            txn.open_table(API_KEYS)?
+                .insert(key.key_id.as_str(), encode(key)?.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn api_key(&self, key_id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(API_KEYS)?;
+        table
+            .get(key_id)?
+            .map(|bytes| decode(bytes.value()))
+            .transpose()
+    }
+
+    /// Records a use of the key at `now`, at most once per `LAST_USED_GRANULARITY_SECS`.
+    pub fn touch_api_key(&self, key: &ApiKeyRecord, now: u64) -> StoreResult<()> {
+        if key
+            .last_used
+            .is_some_and(|last| now.saturating_sub(last) < LAST_USED_GRANULARITY_SECS)
+        {
+            return Ok(());
+        }
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(API_KEYS)?;
+            let mut stored: ApiKeyRecord = match table.get(key.key_id.as_str())? {
+                Some(bytes) => decode(bytes.value())?,
+                // Removed meanwhile: nothing to record.
+                None => return Ok(()),
+            };
+            stored.last_used = Some(now);
+            table.insert(key.key_id.as_str(), encode(&stored)?.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Global keys, oldest first.
+    pub fn global_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+        self.api_keys_where(|key| key.scope.flock_id().is_none())
+    }
+
+    /// Keys bound to `flock`, oldest first; the flock must exist.
+    pub fn flock_api_keys(&self, flock: &FlockId) -> StoreResult<Vec<ApiKeyRecord>> {
+        self.flock(flock)?;
+        self.api_keys_where(|key| key.scope.flock_id() == Some(flock))
+    }
+
+    fn api_keys_where(
+        &self,
+        wanted: impl Fn(&ApiKeyRecord) -> bool,
+    ) -> StoreResult<Vec<ApiKeyRecord>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(API_KEYS)?;
+        let mut keys = Vec::new();
+        for entry in table.iter()? {
+            let (_, bytes) = entry?;
+            let key: ApiKeyRecord = decode(bytes.value())?;
+            if wanted(&key) {
+                keys.push(key);
+            }
+        }
+        keys.sort_by(|a, b| (a.created, &a.key_id).cmp(&(b.created, &b.key_id)));
+        Ok(keys)
+    }
+
+    /// Removes a key of the given kind (global when `flock_key` is false); a key of the other
+    /// kind counts as unknown, so one endpoint can't remove the other's keys.
+    pub fn remove_api_key(&self, key_id: &str, flock_key: bool) -> StoreResult<ApiKeyRecord> {
+        let txn = self.db.begin_write()?;
+        let removed = {
+            let mut table = txn.open_table(API_KEYS)?;
+            let key: ApiKeyRecord = match table.get(key_id)? {
+                Some(bytes) => decode(bytes.value())?,
+                None => return Err(StoreError::ApiKeyNotFound),
+            };
+            if key.scope.flock_id().is_some() != flock_key {
+                return Err(StoreError::ApiKeyNotFound);
+            }
+            table.remove(key_id)?;
+            key
+        };
+        txn.commit()?;
+        Ok(removed)
+    }
+}

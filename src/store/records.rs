@@ -1,0 +1,164 @@
+//! What the store keeps and hands out. Records are serialised as JSON so that fields can be added
+//! with `#[serde(default)]` without a migration.
+
+use serde::{Deserialize, Serialize};
+
+use super::{StoreError, StoreResult};
+use crate::domain::{AccessLevel, ApiKeyType, Email, FlockId, FlockKeyType};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: u64,
+    pub email: Email,
+    pub access_level: AccessLevel,
+    pub disabled: bool,
+    pub note: Option<String>,
+    pub summary_email_enabled: bool,
+    /// Set by `user/add totp_enabled=true`: a second factor is demanded at the next login.
+    #[serde(default)]
+    pub two_factor_required: bool,
+    /// Argon2id PHC string; `None` until the user sets a password through a one-time link.
+    #[serde(default)]
+    pub password_hash: Option<String>,
+    #[serde(default)]
+    pub totp_secret: Option<String>,
+    #[serde(default)]
+    pub webauthn_credentials: Vec<serde_json::Value>,
+    /// Bumped whenever the user's open sessions must end (disable, demote, factor reset…).
+    #[serde(default)]
+    pub session_generation: u64,
+    pub created: u64,
+}
+
+impl User {
+    pub fn is_enabled_admin(&self) -> bool {
+        self.access_level == AccessLevel::Admin && !self.disabled
+    }
+
+    pub fn totp_enabled(&self) -> bool {
+        self.totp_secret.is_some()
+    }
+
+    pub fn webauthn_enabled(&self) -> bool {
+        !self.webauthn_credentials.is_empty()
+    }
+}
+
+/// A user with their flock roles, as the read endpoints show them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserDetails {
+    pub user: User,
+    pub managed_flocks: Vec<FlockId>,
+    pub watched_flocks: Vec<FlockId>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flock {
+    pub id: FlockId,
+    pub name: String,
+    pub created: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct FlockRecord {
+    pub name: String,
+    pub created: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FlockMembers {
+    pub managers: Vec<Email>,
+    pub watchers: Vec<Email>,
+}
+
+/// What a key may reach: the whole console with a global type, or one flock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "scope", rename_all = "lowercase")]
+pub enum ApiKeyScope {
+    Global {
+        key_type: ApiKeyType,
+    },
+    Flock {
+        flock_id: FlockId,
+        key_type: FlockKeyType,
+    },
+}
+
+impl ApiKeyScope {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ApiKeyScope::Global { key_type } => key_type.as_str(),
+            ApiKeyScope::Flock { key_type, .. } => key_type.as_str(),
+        }
+    }
+
+    pub fn flock_id(&self) -> Option<&FlockId> {
+        match self {
+            ApiKeyScope::Global { .. } => None,
+            ApiKeyScope::Flock { flock_id, .. } => Some(flock_id),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    pub key_id: String,
+    /// Hex SHA-256 of the secret part of the token; the secret itself is never stored.
+    pub secret_hash: String,
+    pub scope: ApiKeyScope,
+    pub note: String,
+    pub created: u64,
+    pub created_by: String,
+    pub last_used: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub globally_enforce_2fa: bool,
+    pub api_enabled: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            globally_enforce_2fa: false,
+            api_enabled: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenPurpose {
+    /// Creates the first admin on an empty console.
+    Setup,
+    /// Lets a new user (welcome mail, `roost admin create`) choose a password.
+    SetPassword,
+    /// Lets an existing user replace a forgotten password.
+    PasswordReset,
+}
+
+/// A single-use link secret, stored under the hash of the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OneTimeToken {
+    pub purpose: TokenPurpose,
+    pub user_id: Option<u64>,
+    pub created: u64,
+    pub expires: u64,
+    pub used: bool,
+}
+
+pub(super) fn decode_u64(bytes: &[u8]) -> StoreResult<u64> {
+    let array: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("expected an 8-byte integer".into()))?;
+    Ok(u64::from_le_bytes(array))
+}
+
+pub(super) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {
+    Ok(serde_json::from_slice(bytes)?)
+}
+
+pub(super) fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
+    Ok(serde_json::to_vec(value)?)
+}

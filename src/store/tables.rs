@@ -1,0 +1,46 @@
+//! Table definitions. Keys are chosen so that every lookup the API makes is a point read or a
+//! prefix range, never a scan: users by lowercase email, memberships both by user and by flock.
+
+use redb::{TableDefinition, WriteTransaction};
+
+use super::StoreResult;
+
+/// Schema version, id sequence and settings.
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub const SCHEMA_VERSION_KEY: &str = "schema_version";
+pub const NEXT_USER_ID_KEY: &str = "next_user_id";
+pub const SETTINGS_KEY: &str = "settings";
+
+/// user id -> JSON `UserRecord`.
+pub const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
+/// lowercase email -> user id.
+pub const USER_ID_BY_EMAIL: TableDefinition<&str, u64> = TableDefinition::new("user_id_by_email");
+/// ids of enabled admins, so the last-admin rule needs no scan.
+pub const ENABLED_ADMINS: TableDefinition<u64, ()> = TableDefinition::new("enabled_admins");
+
+/// flock id -> JSON `FlockRecord`.
+pub const FLOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("flocks");
+/// (user id, flock id) -> role byte.
+pub const ROLES_BY_USER: TableDefinition<(u64, &str), u8> = TableDefinition::new("roles_by_user");
+/// (flock id, user id) -> role byte; the mirror of `ROLES_BY_USER`, written in the same txn.
+pub const ROLES_BY_FLOCK: TableDefinition<(&str, u64), u8> =
+    TableDefinition::new("roles_by_flock");
+
+/// key id -> JSON `ApiKeyRecord` (holds only the secret's hash).
+pub const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
+
+/// hex SHA-256 of a one-time link secret -> JSON `OneTimeToken`.
+pub const ONE_TIME_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("one_time_tokens");
+
+pub fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
+    txn.open_table(META)?;
+    txn.open_table(USERS)?;
+    txn.open_table(USER_ID_BY_EMAIL)?;
+    txn.open_table(ENABLED_ADMINS)?;
+    txn.open_table(FLOCKS)?;
+    txn.open_table(ROLES_BY_USER)?;
+    txn.open_table(ROLES_BY_FLOCK)?;
+    txn.open_table(API_KEYS)?;
+    txn.open_table(ONE_TIME_TOKENS)?;
+    Ok(())
+}

@@ -1,0 +1,356 @@
+use std::ops::Bound;
+
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
+
+use super::records::{decode, decode_u64, encode};
+use super::tables::{
+    ENABLED_ADMINS, META, NEXT_USER_ID_KEY, ONE_TIME_TOKENS, ROLES_BY_FLOCK, ROLES_BY_USER,
+    USER_ID_BY_EMAIL, USERS,
+};
+use super::{OneTimeToken, Store, StoreError, StoreResult, User, UserDetails, now_unix};
+use crate::domain::{AccessLevel, Email, FlockId, FlockRole};
+
+/// What `user/add` asks for.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: Email,
+    pub access_level: AccessLevel,
+    pub note: Option<String>,
+    pub two_factor_required: bool,
+}
+
+/// One page of users in email order; `next_cursor` is set when more follow.
+#[derive(Debug, Clone)]
+pub struct UserPage {
+    pub users: Vec<UserDetails>,
+    pub next_cursor: Option<String>,
+}
+
+impl Store {
+    pub fn user_count(&self) -> StoreResult<u64> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(USERS)?.len()?)
+    }
+
+    /// Adds a user, and in the same transaction the one-time link of their welcome mail, if any.
+    pub fn add_user(
+        &self,
+        new: NewUser,
+        link: Option<(&str, OneTimeToken)>,
+    ) -> StoreResult<User> {
+        let txn = self.db.begin_write()?;
+        let user = {
+            let mut by_email = txn.open_table(USER_ID_BY_EMAIL)?;
+            let key = new.email.key();
+            if by_email.get(key.as_str())?.is_some() {
+                return Err(StoreError::UserExists(new.email));
+            }
+            let id = next_user_id(&txn)?;
+            let user = User {
+                id,
+                email: new.email,
+                access_level: new.access_level,
+                disabled: false,
+                note: new.note,
+                summary_email_enabled: true,
+                two_factor_required: new.two_factor_required,
+                password_hash: None,
+                totp_secret: None,
+                webauthn_credentials: Vec::new(),
+                session_generation: 0,
+                created: now_unix(),
+            };
+            by_email.insert(key.as_str(), id)?;
+            write_user(&mut txn.open_table(USERS)?, &user)?;
+            if user.is_enabled_admin() {
+                txn.open_table(ENABLED_ADMINS)?.insert(id, ())?;
+            }
+            if let Some((hash, mut token)) = link {
+                token.user_id = Some(id);
+                txn.open_table(ONE_TIME_TOKENS)?
+                    .insert(hash, encode(&token)?.as_slice())?;
+            }
+            user
+        };
+        txn.commit()?;
+        Ok(user)
+    }
+
+    pub fn user_by_email(&self, email: &Email) -> StoreResult<UserDetails> {
+        let txn = self.db.begin_read()?;
+        let id = txn
+            .open_table(USER_ID_BY_EMAIL)?
+            .get(email.key().as_str())?
+            .map(|v| v.value())
+            .ok_or(StoreError::UserNotFound)?;
+        let user = read_user(&txn.open_table(USERS)?, id)?;
+        let (managed_flocks, watched_flocks) = roles_of(&txn.open_table(ROLES_BY_USER)?, id)?;
+        Ok(UserDetails {
+            user,
+            managed_flocks,
+            watched_flocks,
+        })
+    }
+
+    pub fn user_by_id(&self, id: u64) -> StoreResult<User> {
+        let txn = self.db.begin_read()?;
+        read_user(&txn.open_table(USERS)?, id)
+    }
+
+    /// Users in email order, starting after `cursor` (a lowercase email from a previous page).
+    pub fn list_users(&self, cursor: Option<&str>, limit: Option<usize>) -> StoreResult<UserPage> {
+        let txn = self.db.begin_read()?;
+        let by_email = txn.open_table(USER_ID_BY_EMAIL)?;
+        let users = txn.open_table(USERS)?;
+        let roles = txn.open_table(ROLES_BY_USER)?;
+        let lower = match cursor {
+            Some(cursor) => Bound::Excluded(cursor),
+            None => Bound::Unbounded,
+        };
+        let mut page = Vec::new();
+        let mut next_cursor = None;
+        for entry in by_email.range::<&str>((lower, Bound::Unbounded))? {
+            let (_, id) = entry?;
+            if limit.is_some_and(|limit| page.len() == limit) {
+                next_cursor = page
+                    .last()
+                    .map(|details: &UserDetails| details.user.email.key());
+                break;
+            }
+            page.push(details_of(&users, &roles, id.value())?);
+        }
+        Ok(UserPage {
+            users: page,
+            next_cursor,
+        })
+    }
+
+    /// Users whose email or note contains `needle`, ignoring case, in email order.
+    pub fn filter_users(&self, needle: &str) -> StoreResult<Vec<UserDetails>> {
+        let needle = needle.to_lowercase();
+        let txn = self.db.begin_read()?;
+        let by_email = txn.open_table(USER_ID_BY_EMAIL)?;
+        let users = txn.open_table(USERS)?;
+        let roles = txn.open_table(ROLES_BY_USER)?;
+        let mut found = Vec::new();
+        for entry in by_email.iter()? {
+            let (_, id) = entry?;
+            let user = read_user(&users, id.value())?;
+            let matches = user.email.key().contains(&needle)
+                || user
+                    .note
+                    .as_deref()
+                    .is_some_and(|note| note.to_lowercase().contains(&needle));
+            if matches {
+                let (managed_flocks, watched_flocks) = roles_of(&roles, user.id)?;
+                found.push(UserDetails {
+                    user,
+                    managed_flocks,
+                    watched_flocks,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    pub fn set_note(&self, email: &Email, note: Option<String>) -> StoreResult<User> {
+        self.update_user(email, |user| {
+            user.note = note;
+            Ok(())
+        })
+    }
+
+    /// Disabling also stops summary mail and ends the user's sessions; enabling turns summary mail
+    /// back on.
+    pub fn set_disabled(&self, email: &Email, disabled: bool) -> StoreResult<User> {
+        self.update_user(email, |user| {
+            if disabled && !user.disabled {
+                user.session_generation += 1;
+            }
+            user.disabled = disabled;
+            user.summary_email_enabled = !disabled;
+            Ok(())
+        })
+    }
+
+    pub fn set_access_level(&self, email: &Email, level: AccessLevel) -> StoreResult<User> {
+        self.update_user(email, |user| {
+            if user.access_level == AccessLevel::Admin && level == AccessLevel::User {
+                user.session_generation += 1;
+            }
+            user.access_level = level;
+            Ok(())
+        })
+    }
+
+    pub fn set_summary_email(&self, email: &Email, enabled: bool) -> StoreResult<User> {
+        self.update_user(email, |user| {
+            user.summary_email_enabled = enabled;
+            Ok(())
+        })
+    }
+
+    /// Removes TOTP and ends the user's sessions, so they can log in with the password alone.
+    pub fn clear_totp(&self, email: &Email) -> StoreResult<User> {
+        self.update_user(email, |user| {
+            user.totp_secret = None;
+            user.session_generation += 1;
+            Ok(())
+        })
+    }
+
+    /// Removes every WebAuthn credential and ends the user's sessions.
+    pub fn clear_webauthn(&self, email: &Email) -> StoreResult<User> {
+        self.update_user(email, |user| {
+            user.webauthn_credentials.clear();
+            user.session_generation += 1;
+            Ok(())
+        })
+    }
+
+    /// Removes the user, their flock roles and their pending links. Keys they created stay.
+    pub fn remove_user(&self, email: &Email) -> StoreResult<User> {
+        let txn = self.db.begin_write()?;
+        let user = {
+            let mut by_email = txn.open_table(USER_ID_BY_EMAIL)?;
+            let id = by_email
+                .get(email.key().as_str())?
+                .map(|v| v.value())
+                .ok_or(StoreError::UserNotFound)?;
+            let mut users = txn.open_table(USERS)?;
+            let user = read_user(&users, id)?;
+            let mut admins = txn.open_table(ENABLED_ADMINS)?;
+            if user.is_enabled_admin() && admins.len()? <= 1 {
+                return Err(StoreError::LastEnabledAdmin);
+            }
+            admins.remove(id)?;
+            by_email.remove(email.key().as_str())?;
+            users.remove(id)?;
+            let mut by_user = txn.open_table(ROLES_BY_USER)?;
+            let mut by_flock = txn.open_table(ROLES_BY_FLOCK)?;
+            let (managed, watched) = roles_of(&by_user, id)?;
+            for flock in managed.iter().chain(watched.iter()) {
+                by_user.remove((id, flock.as_str()))?;
+                by_flock.remove((flock.as_str(), id))?;
+            }
+            let mut tokens = txn.open_table(ONE_TIME_TOKENS)?;
+            tokens.retain(|_, bytes| {
+                serde_json::from_slice::<OneTimeToken>(bytes)
+                    .map(|token| token.user_id != Some(id))
+                    .unwrap_or(true)
+            })?;
+            user
+        };
+        txn.commit()?;
+        Ok(user)
+    }
+
+    /// Read-modify-write of one user in one transaction, keeping the enabled-admin index right and
+    /// refusing any change that would leave the console without an enabled admin.
+    fn update_user(
+        &self,
+        email: &Email,
+        change: impl FnOnce(&mut User) -> StoreResult<()>,
+    ) -> StoreResult<User> {
+        let txn = self.db.begin_write()?;
+        let user = {
+            let id = txn
+                .open_table(USER_ID_BY_EMAIL)?
+                .get(email.key().as_str())?
+                .map(|v| v.value())
+                .ok_or(StoreError::UserNotFound)?;
+            let mut users = txn.open_table(USERS)?;
+            let mut user = read_user(&users, id)?;
+            let was_enabled_admin = user.is_enabled_admin();
+            change(&mut user)?;
+            let mut admins = txn.open_table(ENABLED_ADMINS)?;
+            match (was_enabled_admin, user.is_enabled_admin()) {
+                (true, false) => {
+                    if admins.len()? <= 1 {
+                        return Err(StoreError::LastEnabledAdmin);
+                    }
+                    admins.remove(id)?;
+                }
+                (false, true) => {
+                    admins.insert(id, ())?;
+                }
+                _ => {}
+            }
+            write_user(&mut users, &user)?;
+            user
+        };
+        txn.commit()?;
+        Ok(user)
+    }
+}
+
+fn next_user_id(txn: &WriteTransaction) -> StoreResult<u64> {
+    let mut meta = txn.open_table(META)?;
+    let id = meta
+        .get(NEXT_USER_ID_KEY)?
+        .map(|v| decode_u64(v.value()))
+        .transpose()?
+        .unwrap_or(1);
+    meta.insert(NEXT_USER_ID_KEY, (id + 1).to_le_bytes().as_slice())?;
+    Ok(id)
+}
+
+pub(super) fn read_user(users: &impl ReadableTable<u64, &'static [u8]>, id: u64) -> StoreResult<User> {
+    let bytes = users.get(id)?.ok_or(StoreError::UserNotFound)?;
+    decode(bytes.value())
+}
+
+pub(super) fn write_user(users: &mut Table<u64, &'static [u8]>, user: &User) -> StoreResult<()> {
+    users.insert(user.id, encode(user)?.as_slice())?;
+    Ok(())
+}
+
+/// Looks up the ids of the given emails, failing on the first unknown one.
+pub(super) fn user_ids_of(
+    by_email: &impl ReadableTable<&'static str, u64>,
+    emails: &[Email],
+) -> StoreResult<Vec<u64>> {
+    emails
+        .iter()
+        .map(|email| {
+            by_email
+                .get(email.key().as_str())?
+                .map(|v| v.value())
+                .ok_or(StoreError::UserNotFound)
+        })
+        .collect()
+}
+
+/// The flocks a user manages and watches, each in id order.
+pub(super) fn roles_of(
+    by_user: &impl ReadableTable<(u64, &'static str), u8>,
+    id: u64,
+) -> StoreResult<(Vec<FlockId>, Vec<FlockId>)> {
+    let mut managed = Vec::new();
+    let mut watched = Vec::new();
+    for entry in by_user.range((id, "")..(id.saturating_add(1), ""))? {
+        let (key, role) = entry?;
+        let flock = FlockId::parse(key.value().1)
+            .map_err(|_| StoreError::Corrupt(format!("bad flock id in roles of user {id}")))?;
+        match FlockRole::from_byte(role.value()) {
+            Some(FlockRole::Manager) => managed.push(flock),
+            Some(FlockRole::Watcher) => watched.push(flock),
+            None => return Err(StoreError::Corrupt(format!("bad role of user {id}"))),
+        }
+    }
+    Ok((managed, watched))
+}
+
+fn details_of(
+    users: &impl ReadableTable<u64, &'static [u8]>,
+    roles: &impl ReadableTable<(u64, &'static str), u8>,
+    id: u64,
+) -> StoreResult<UserDetails> {
+    let user = read_user(users, id)?;
+    let (managed_flocks, watched_flocks) = roles_of(roles, id)?;
+    Ok(UserDetails {
+        user,
+        managed_flocks,
+        watched_flocks,
+    })
+}

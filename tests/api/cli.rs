@@ -1,0 +1,392 @@
+//! The `roost` binary as an operator runs it: each test gets a sandbox directory (the working
+//! directory, so a default `./data` stays inside it) and every child is killed on drop.
+
+use crate::helpers::*;
+use reqwest::Method;
+use serde_json::json;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+const ROOST_VARS: [&str; 5] = [
+    "ROOST_BIND",
+    "ROOST_DATA_DIR",
+    "ROOST_BASE_URL",
+    "ROOST_SMTP_URL",
+    "ROOST_MAIL_FROM",
+];
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+struct Output {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().expect("sandbox"),
+        }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn data_arg(&self) -> String {
+        self.data().to_str().expect("utf-8 path").to_string()
+    }
+
+    /// `roost ARGS` in the sandbox, with no `ROOST_*` variables from the outside.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_roost"));
+        cmd.args(args).current_dir(self.dir.path());
+        for var in ROOST_VARS {
+            cmd.env_remove(var);
+        }
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// `roost token create` for the sandbox's data dir; returns the secret.
+    fn create_token(&self, key_type: &str) -> String {
+        let data = self.data_arg();
+        let args = ["token", "create", "--type", key_type, "--note", "ci", "--data-dir", &data];
+        let out = run(self.cmd(&args));
+        assert!(out.status.success(), "token create failed: {}", out.stderr);
+        single_line(&out.stdout)
+    }
+}
+
+/// Runs a command to completion within `TIMEOUT`.
+fn run(mut cmd: Command) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = KillOnDrop(cmd.spawn().expect("spawn roost"));
+    let stdout = read_all(child.0.stdout.take().expect("stdout"));
+    let stderr = read_all(child.0.stderr.take().expect("stderr"));
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "roost did not finish in {TIMEOUT:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+fn read_all(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+#[track_caller]
+fn single_line(stdout: &str) -> String {
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one line on stdout: {stdout:?}");
+    assert!(stdout.ends_with('\n'), "{stdout:?}");
+    lines[0].to_string()
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A running `roost serve`; its stdout lines are collected as they come.
+struct Server {
+    child: KillOnDrop,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    address: String,
+}
+
+impl Server {
+    fn start(sandbox: &Sandbox) -> Server {
+        let data = sandbox.data_arg();
+        Server::spawn(sandbox.cmd(&["serve", "--bind", "127.0.0.1:0", "--data-dir", &data]))
+    }
+
+    fn spawn(mut cmd: Command) -> Server {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut child = KillOnDrop(cmd.spawn().expect("spawn roost serve"));
+        let stdout = child.0.stdout.take().expect("stdout");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server {
+            child,
+            lines,
+            seen: Vec::new(),
+            address: String::new(),
+        };
+        let line = server.wait_for_line(|l| l.contains("listening on http://"));
+        let after = line.split("listening on ").nth(1).expect("address");
+        let address = after.split_whitespace().next().expect("address");
+        server.address = address.trim_end_matches('/').to_string();
+        server
+    }
+
+    /// The first stdout line (already seen or still to come) matching `pred`.
+    fn wait_for_line(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        if let Some(line) = self.seen.iter().find(|l| pred(l)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => panic!("no such line in {:?}", self.seen),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("roost serve exited; stdout was {:?}", self.seen)
+                }
+            }
+        }
+    }
+
+    async fn call(&self, token: &str, method: Method, path: &str, params: &[(&str, &str)]) -> Resp {
+        let auth = Auth::Param(token);
+        send(build_request(&client(), &self.address, method, path, auth, params)).await
+    }
+
+    /// SIGKILL, no goodbye.
+    fn kill(self) {
+        drop(self.child);
+    }
+}
+
+// ---- token create ----
+
+#[tokio::test]
+async fn cli_token_create_prints_only_the_secret_and_it_works() {
+    let sandbox = Sandbox::new();
+    let token = sandbox.create_token("admin");
+    assert!(token.starts_with("roost_"), "{token}");
+    let server = Server::start(&sandbox);
+    server.call(&token, Method::GET, "ping", &[]).await.ok_bare();
+    let resp = server
+        .call(&token, Method::POST, "flock/create", &[("name", "Ops")])
+        .await;
+    resp.ok();
+}
+
+#[tokio::test]
+async fn cli_token_create_honours_roost_data_dir() {
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.cmd(&["token", "create", "--type", "read-only", "--note", "env"]);
+    cmd.env("ROOST_DATA_DIR", sandbox.data());
+    let out = run(cmd);
+    assert!(out.status.success(), "{}", out.stderr);
+    let token = single_line(&out.stdout);
+    let server = Server::start(&sandbox);
+    server.call(&token, Method::GET, "users/list", &[]).await.ok();
+    let resp = server
+        .call(&token, Method::POST, "flock/create", &[("name", "Ops")])
+        .await;
+    resp.err(403, KEY_NOT_ALLOWED);
+}
+
+#[test]
+fn cli_token_create_rejects_unknown_type() {
+    let sandbox = Sandbox::new();
+    let data = sandbox.data_arg();
+    let args = ["token", "create", "--type", "root", "--note", "x", "--data-dir", &data];
+    let out = run(sandbox.cmd(&args));
+    assert!(!out.status.success(), "{}", out.stdout);
+    assert_eq!(out.stdout, "");
+    assert!(!out.stderr.is_empty());
+}
+
+#[tokio::test]
+async fn cli_token_create_fails_clearly_while_the_server_runs() {
+    let sandbox = Sandbox::new();
+    let _server = Server::start(&sandbox);
+    let data = sandbox.data_arg();
+    let args = ["token", "create", "--type", "admin", "--note", "x", "--data-dir", &data];
+    let out = run(sandbox.cmd(&args));
+    assert!(!out.status.success(), "{}", out.stdout);
+    assert_eq!(out.stdout, "", "no secret printed");
+    assert!(!out.stderr.trim().is_empty(), "says why");
+}
+
+// ---- admin create ----
+
+#[tokio::test]
+async fn cli_admin_create_creates_enabled_admin_and_prints_link() {
+    let sandbox = Sandbox::new();
+    let token = sandbox.create_token("read-only");
+    let data = sandbox.data_arg();
+    let args = ["admin", "create", "--email", "a@x.io", "--data-dir", &data];
+    let out = run(sandbox.cmd(&args));
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stdout.lines().any(|l| l.contains("http")), "{:?}", out.stdout);
+    let server = Server::start(&sandbox);
+    let resp = server
+        .call(&token, Method::GET, "user/get", &[("email", "a@x.io")])
+        .await;
+    let user = &resp.ok()["user"];
+    assert_eq!(user["access_level"], "admin");
+    assert_eq!(user["disabled"], false);
+}
+
+#[test]
+fn cli_admin_create_link_uses_base_url() {
+    let sandbox = Sandbox::new();
+    let data = sandbox.data_arg();
+    let mut cmd = sandbox.cmd(&["admin", "create", "--email", "a@x.io", "--data-dir", &data]);
+    cmd.env("ROOST_BASE_URL", "https://roost.example.com");
+    let out = run(cmd);
+    assert!(out.status.success(), "{}", out.stderr);
+    let link = out.stdout.lines().find(|l| l.contains("http")).expect("a link");
+    assert!(link.contains("https://roost.example.com/"), "{link}");
+}
+
+#[test]
+fn cli_admin_create_rejects_malformed_email() {
+    let sandbox = Sandbox::new();
+    let data = sandbox.data_arg();
+    let args = ["admin", "create", "--email", "not-an-email", "--data-dir", &data];
+    let out = run(sandbox.cmd(&args));
+    assert!(!out.status.success(), "{}", out.stdout);
+    assert!(!out.stdout.contains("http"), "{}", out.stdout);
+}
+
+// ---- serve ----
+
+#[tokio::test]
+async fn cli_serve_prints_address_and_setup_link_on_empty_data_dir() {
+    let sandbox = Sandbox::new();
+    let mut server = Server::start(&sandbox);
+    assert!(server.address.starts_with("http://127.0.0.1:"), "{}", server.address);
+    let port: u16 = server.address.rsplit(':').next().unwrap().parse().expect("port");
+    assert_ne!(port, 0);
+    let link = server.wait_for_line(|l| l.contains("/setup/"));
+    assert!(link.contains("http"), "{link}");
+    let resp = send(client().get(format!("{}/api/v1/ping", server.address))).await;
+    resp.err(401, "Invalid auth_token");
+}
+
+#[tokio::test]
+async fn cli_without_subcommand_serves_with_env_and_default_data_dir() {
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.cmd(&[]);
+    cmd.env("ROOST_BIND", "127.0.0.1:0");
+    let server = Server::spawn(cmd);
+    server.kill();
+    // The default data dir is ./data, i.e. inside the sandbox.
+    let entries = std::fs::read_dir(sandbox.data()).expect("./data was created");
+    assert!(entries.count() > 0, "./data holds the database");
+}
+
+#[test]
+fn cli_help_documents_every_subcommand() {
+    let sandbox = Sandbox::new();
+    let cases: [(&[&str], &[&str]); 4] = [
+        (&["--help"], &["serve", "admin", "token"]),
+        (
+            &["serve", "--help"],
+            &["--bind", "--data-dir", "--base-url", "--smtp-url", "ROOST_BIND", "ROOST_DATA_DIR"],
+        ),
+        (&["admin", "create", "--help"], &["--email", "--data-dir"]),
+        (&["token", "create", "--help"], &["--type", "--note", "--data-dir"]),
+    ];
+    for (args, words) in cases {
+        let out = run(sandbox.cmd(args));
+        assert!(out.status.success(), "{args:?}: {}", out.stderr);
+        for word in words {
+            assert!(out.stdout.contains(word), "{args:?} mentions {word}: {}", out.stdout);
+        }
+    }
+    assert!(!sandbox.data().exists(), "--help touches no data");
+}
+
+// ---- durability ----
+
+#[tokio::test]
+async fn cli_acknowledged_writes_survive_sigkill() {
+    let sandbox = Sandbox::new();
+    let token = sandbox.create_token("admin");
+    let server = Server::start(&sandbox);
+    let post = |path: &'static str, params: Vec<(&'static str, String)>| {
+        let server = &server;
+        let token = &token;
+        async move {
+            let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            server.call(token, Method::POST, path, &params).await
+        }
+    };
+    let email = |i: usize| format!("user{i:02}@x.io");
+    let mut flocks = Vec::new();
+    for i in 0..10 {
+        let resp = post("flock/create", vec![("name", format!("Flock {i}"))]).await;
+        flocks.push(resp.ok()["flock_id"].as_str().expect("flock_id").to_string());
+    }
+    for i in 0..15 {
+        let params = vec![
+            ("email", email(i)),
+            ("access_level", "user".to_string()),
+            ("send_welcome_mail", "false".to_string()),
+        ];
+        post("user/add", params).await.ok();
+    }
+    for i in 0..15 {
+        let params = vec![("email", email(i)), ("note", format!("note {i}"))];
+        post("user/note/add", params).await.ok();
+    }
+    for (i, flock) in flocks.iter().enumerate() {
+        let params = vec![
+            ("email", email(i)),
+            ("flock_id_list", flock.clone()),
+            ("flock_access_level", "manager".to_string()),
+        ];
+        post("user/flock/assign", params).await.ok();
+    }
+    server.kill();
+
+    let server = Server::start(&sandbox);
+    let resp = server.call(&token, Method::GET, "flocks/list", &[]).await;
+    let listed = resp.ok()["flocks"].clone();
+    for (i, flock) in flocks.iter().enumerate() {
+        assert_eq!(listed[flock], format!("Flock {i}"), "{listed}");
+    }
+    for i in 0..15 {
+        let email = email(i);
+        let resp = server
+            .call(&token, Method::GET, "user/get", &[("email", &email)])
+            .await;
+        let user = &resp.ok()["user"];
+        assert_eq!(user["note"], format!("note {i}"), "{user}");
+        let managed = flocks.get(i).map_or(json!([]), |f| json!([f]));
+        assert_eq!(user["managed_flocks"], managed, "{user}");
+    }
+}

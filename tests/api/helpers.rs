@@ -1,0 +1,402 @@
+//! Shared test harness: an in-process Roost on a random port with its own data dir, a client
+//! that speaks the API the way scripts do, and a `snapshot()` of everything the API can read.
+
+use reqwest::{Method, RequestBuilder};
+use roost::auth::api_keys::issue_global_key;
+use roost::config::Config;
+use roost::domain::ApiKeyType;
+use roost::startup::Application;
+use serde_json::{Map, Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const KEY_NOT_ALLOWED: &str = "This API key is not allowed to call this endpoint.";
+pub const USER_DOES_NOT_EXIST: &str = "User does not exist.";
+pub const FLOCK_DOES_NOT_EXIST: &str = "Flock does not exist.";
+pub const LAST_ADMIN: &str = "Cannot disable, remove or demote the last enabled admin.";
+/// Well-formed but never created.
+pub const UNKNOWN_FLOCK: &str = "flock:0123456789abcdef0123456789abcdef";
+
+pub struct TestApp {
+    pub address: String,
+    pub admin_token: String,
+    pub data_dir: PathBuf,
+    pub client: reqwest::Client,
+    _data_dir_guard: tempfile::TempDir,
+}
+
+/// How a request authenticates.
+#[derive(Clone, Copy)]
+pub enum Auth<'a> {
+    None,
+    Param(&'a str),
+    Header(&'a str),
+}
+
+/// A response reduced to what the tests look at.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub content_type: String,
+    pub text: String,
+    pub body: Value,
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("reqwest client")
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp data dir");
+    let mut config = Config::with_data_dir(dir.path());
+    config.bind = "127.0.0.1:0".to_string();
+    let app = Application::build(config).await.expect("build application");
+    let port = app.port();
+    let admin_token = issue_global_key(&app.store(), ApiKeyType::Admin, "tests", "tests")
+        .expect("issue global admin key");
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        admin_token,
+        data_dir: dir.path().to_path_buf(),
+        client: client(),
+        _data_dir_guard: dir,
+    }
+}
+
+/// Sends a request and reduces the response; a 5xx is always a bug, so it fails the test here.
+pub async fn send(request: RequestBuilder) -> Resp {
+    let response = request.send().await.expect("request failed");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let text = response.text().await.expect("response body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let resp = Resp {
+        status,
+        content_type,
+        text,
+        body,
+    };
+    assert!(status < 500, "server error: {resp:?}");
+    resp
+}
+
+/// `/api/v1/...` URL for a path like `user/add`.
+pub fn api_url(address: &str, path: &str) -> String {
+    format!("{address}/api/v1/{path}")
+}
+
+/// Builds a request the way the contract describes: params in the query for GET, in a form
+/// body otherwise; the token as `auth_token` param or `X-Canary-Auth-Token` header.
+pub fn build_request(
+    client: &reqwest::Client,
+    address: &str,
+    method: Method,
+    path: &str,
+    auth: Auth<'_>,
+    params: &[(&str, &str)],
+) -> RequestBuilder {
+    let mut all: Vec<(&str, &str)> = params.to_vec();
+    if let Auth::Param(token) = auth {
+        all.push(("auth_token", token));
+    }
+    let mut request = client.request(method.clone(), api_url(address, path));
+    if let Auth::Header(token) = auth {
+        request = request.header("X-Canary-Auth-Token", token);
+    }
+    if method == Method::GET {
+        request.query(&all)
+    } else {
+        request.form(&all)
+    }
+}
+
+impl Resp {
+    /// Asserts 200 `{"result":"success", ...}` and returns the body.
+    #[track_caller]
+    pub fn ok(&self) -> &Value {
+        assert_eq!(self.status, 200, "expected 200, got {self:?}");
+        assert_eq!(self.body["result"], "success", "expected success: {self:?}");
+        assert_json(self);
+        &self.body
+    }
+
+    /// Asserts 200 with exactly `{"result":"success","msg":msg}`.
+    #[track_caller]
+    pub fn ok_msg(&self, msg: &str) {
+        assert_eq!(self.status, 200, "expected 200, got {self:?}");
+        assert_eq!(self.body, json!({"result": "success", "msg": msg}), "{self:?}");
+        assert_json(self);
+    }
+
+    /// Asserts 200 with exactly `{"result":"success"}`.
+    #[track_caller]
+    pub fn ok_bare(&self) {
+        assert_eq!(self.status, 200, "expected 200, got {self:?}");
+        assert_eq!(self.body, json!({"result": "success"}), "{self:?}");
+        assert_json(self);
+    }
+
+    /// Asserts the exact error status and body `{"result":"error","message":message}`.
+    #[track_caller]
+    pub fn err(&self, status: u16, message: &str) {
+        assert_eq!(self.status, status, "expected {status}, got {self:?}");
+        assert_eq!(self.body, json!({"result": "error", "message": message}), "{self:?}");
+        assert_json(self);
+    }
+
+    /// Asserts the error status and the error shape, leaving the sentence open.
+    #[track_caller]
+    pub fn err_status(&self, status: u16) -> &str {
+        assert_eq!(self.status, status, "expected {status}, got {self:?}");
+        assert_eq!(self.body["result"], "error", "{self:?}");
+        let obj = self.body.as_object().expect("error body is an object");
+        assert_eq!(obj.len(), 2, "error body has exactly result and message: {self:?}");
+        assert_json(self);
+        let message = self.body["message"].as_str().expect("message is a string");
+        assert!(!message.is_empty(), "empty error message: {self:?}");
+        message
+    }
+}
+
+#[track_caller]
+fn assert_json(resp: &Resp) {
+    assert!(
+        resp.content_type.starts_with("application/json"),
+        "content-type is not application/json: {resp:?}"
+    );
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        api_url(&self.address, path)
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Auth<'_>,
+        params: &[(&str, &str)],
+    ) -> Resp {
+        send(build_request(
+            &self.client,
+            &self.address,
+            method,
+            path,
+            auth,
+            params,
+        ))
+        .await
+    }
+
+    pub async fn post(&self, path: &str, params: &[(&str, &str)]) -> Resp {
+        self.post_as(&self.admin_token, path, params).await
+    }
+
+    pub async fn get(&self, path: &str, params: &[(&str, &str)]) -> Resp {
+        self.get_as(&self.admin_token, path, params).await
+    }
+
+    pub async fn delete(&self, path: &str, params: &[(&str, &str)]) -> Resp {
+        let auth = Auth::Param(&self.admin_token);
+        self.call(Method::DELETE, path, auth, params).await
+    }
+
+    pub async fn post_as(&self, token: &str, path: &str, params: &[(&str, &str)]) -> Resp {
+        self.call(Method::POST, path, Auth::Param(token), params)
+            .await
+    }
+
+    pub async fn get_as(&self, token: &str, path: &str, params: &[(&str, &str)]) -> Resp {
+        self.call(Method::GET, path, Auth::Param(token), params)
+            .await
+    }
+
+    /// Adds a user without a welcome mail.
+    pub async fn add_user(&self, email: &str, access_level: &str) {
+        self.post(
+            "user/add",
+            &[
+                ("email", email),
+                ("access_level", access_level),
+                ("send_welcome_mail", "false"),
+            ],
+        )
+        .await
+        .ok();
+    }
+
+    /// The `user` object of `user/get`.
+    pub async fn user(&self, email: &str) -> Value {
+        self.get("user/get", &[("email", email)]).await.ok()["user"].clone()
+    }
+
+    pub async fn create_flock(&self, name: &str) -> String {
+        let resp = self.post("flock/create", &[("name", name)]).await;
+        resp.ok()["flock_id"]
+            .as_str()
+            .expect("flock_id is a string")
+            .to_string()
+    }
+
+    pub async fn assign(&self, email: &str, flock_ids: &str, role: &str) {
+        self.post(
+            "user/flock/assign",
+            &[
+                ("email", email),
+                ("flock_id_list", flock_ids),
+                ("flock_access_level", role),
+            ],
+        )
+        .await
+        .ok();
+    }
+
+    /// `(managers, watchers)` of a flock, sorted.
+    pub async fn flock_users(&self, flock_id: &str) -> (Vec<String>, Vec<String>) {
+        let resp = self.get("flock/users", &[("flock_id", flock_id)]).await;
+        let body = resp.ok();
+        (strings(&body["managers"]), strings(&body["watchers"]))
+    }
+
+    /// The `global_api_key` object of `auth_token/add`.
+    pub async fn add_key(&self, key_type: &str) -> Value {
+        let params = [("auth_token_type", key_type), ("note", "test key")];
+        let resp = self.post("auth_token/add", &params).await;
+        resp.ok()["global_api_key"].clone()
+    }
+
+    pub async fn new_key(&self, key_type: &str) -> String {
+        token_of(&self.add_key(key_type).await)
+    }
+
+    /// The `flock_api_key` object of `flock/auth_token/add`.
+    pub async fn add_flock_key(&self, flock_id: &str, key_type: &str) -> Value {
+        let params = [
+            ("flock_id", flock_id),
+            ("note", "test flock key"),
+            ("auth_token_type", key_type),
+        ];
+        let resp = self.post("flock/auth_token/add", &params).await;
+        resp.ok()["flock_api_key"].clone()
+    }
+
+    pub async fn new_flock_key(&self, flock_id: &str, key_type: &str) -> String {
+        token_of(&self.add_flock_key(flock_id, key_type).await)
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data_dir.join("outbox")
+    }
+
+    /// Contents of every `.eml` file in the outbox.
+    pub fn outbox(&self) -> Vec<String> {
+        read_outbox(&self.outbox_dir())
+    }
+
+    /// Everything the API can read, minus `last_used`; equal before and after a failed call.
+    pub async fn snapshot(&self) -> Value {
+        let users = self.get("users/list", &[]).await.ok().clone();
+        let flocks = self.get("flocks/list", &[]).await.ok().clone();
+        let mut members = Map::new();
+        let mut flock_keys = Map::new();
+        let ids = flocks["flocks"].as_object().expect("flocks is an object");
+        for id in ids.keys() {
+            let resp = self.get("flock/users", &[("flock_id", id)]).await;
+            members.insert(id.clone(), resp.ok().clone());
+            let resp = self.get("flock/auth_token/list", &[("flock_id", id)]).await;
+            let keys = without_last_used(&resp.ok()["flock_api_keys"]);
+            flock_keys.insert(id.clone(), keys);
+        }
+        let settings = self.get("settings", &[]).await.ok().clone();
+        let keys = self.get("auth_token/list", &[]).await;
+        let keys = without_last_used(&keys.ok()["global_api_keys"]);
+        json!({
+            "users": users,
+            "flocks": flocks,
+            "members": members,
+            "flock_keys": flock_keys,
+            "settings": settings,
+            "keys": keys,
+            "outbox": self.outbox().len(),
+        })
+    }
+}
+
+pub fn token_of(key: &Value) -> String {
+    let token = key["auth_token"].as_str().expect("auth_token is a string");
+    token.to_string()
+}
+
+fn without_last_used(keys: &Value) -> Value {
+    let mut keys = keys.as_array().expect("key list is an array").clone();
+    for key in &mut keys {
+        key.as_object_mut().expect("key is an object").remove("last_used");
+    }
+    Value::Array(keys)
+}
+
+pub fn read_outbox(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut mails: Vec<String> = entries
+        .map(|e| e.expect("outbox entry").path())
+        .filter(|p| p.extension().is_some_and(|ext| ext == "eml"))
+        .map(|p| String::from_utf8_lossy(&std::fs::read(p).expect("read mail")).into_owned())
+        .collect();
+    mails.sort();
+    mails
+}
+
+/// A JSON array of strings as a sorted `Vec`.
+pub fn strings(value: &Value) -> Vec<String> {
+    let array = value.as_array().unwrap_or_else(|| panic!("not an array: {value}"));
+    let mut out: Vec<String> = array
+        .iter()
+        .map(|v| v.as_str().expect("string element").to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+/// `vec!["a", "b"]` as owned, sorted strings, to compare with `strings()`.
+pub fn sorted(items: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = items.iter().map(|s| s.to_string()).collect();
+    out.sort();
+    out
+}
+
+/// The seed's Python-style list: `[u'flock:default', u'flock:…']`.
+pub fn py_list(ids: &[&str]) -> String {
+    let inner: Vec<String> = ids.iter().map(|id| format!("u'{id}'")).collect();
+    format!("[{}]", inner.join(", "))
+}
+
+pub fn missing(name: &str) -> String {
+    format!("Missing required parameter '{name}'.")
+}
+
+pub fn bad_email(name: &str) -> String {
+    format!("Parameter '{name}' is not a valid email address.")
+}
+
+pub fn bad_bool(name: &str) -> String {
+    format!("Parameter '{name}' must be a boolean (true/false, 1/0, yes/no, on/off).")
+}
+
+pub fn bad_flock_id(name: &str) -> String {
+    format!("Parameter '{name}' is not a valid flock id.")
+}
+
+pub const BAD_ACCESS_LEVEL: &str = "Parameter 'access_level' must be 'admin' or 'user'.";
+pub const BAD_FLOCK_ROLE: &str = "Parameter 'flock_access_level' must be 'manager' or 'watcher'.";

@@ -1,0 +1,14 @@
+//! Integration tests for the JSON API (`/api/v1`) and the `roost` command line, one module per
+//! resource, all in one test binary.
+
+mod api_keys;
+mod auth;
+mod cli;
+mod endpoints;
+mod flocks;
+mod helpers;
+mod memberships;
+mod notes;
+mod params;
+mod settings;
+mod users;
