@@ -43,6 +43,8 @@ impl Config {
 
     /// The port part of `bind`, when it has one.
     pub fn bind_port(&self) -> Option<u16> {
-        self.bind.rsplit_once(':').and_then(|(_, port)| port.parse().ok())
+        self.bind
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
     }
 }

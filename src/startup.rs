@@ -65,10 +65,10 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 // The query string can hold an auth_token: log the path only.
-                .wrap(Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#).custom_request_replace(
-                    "method",
-                    |req| req.method().to_string(),
-                ))
+                .wrap(
+                    Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
+                        .custom_request_replace("method", |req| req.method().to_string()),
+                )
                 .app_data(web::Data::new(state.clone()))
                 .configure(api::routes)
         })

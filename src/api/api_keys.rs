@@ -44,7 +44,7 @@ pub async fn list(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
 
 pub async fn remove(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     call.caller.require_admin()?;
-    let key_id = call.params.required("key_id")?.trim().to_string();
+    let key_id = call.params.non_empty("key_id")?.to_string();
     state
         .blocking(move |store| store.remove_api_key(&key_id, false))
         .await?;
@@ -91,7 +91,7 @@ pub async fn flock_list(call: ApiCall, state: web::Data<AppState>) -> ApiResult 
 
 pub async fn flock_remove(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     call.caller.require_admin()?;
-    let key_id = call.params.required("key_id")?.trim().to_string();
+    let key_id = call.params.non_empty("key_id")?.to_string();
     state
         .blocking(move |store| store.remove_api_key(&key_id, true))
         .await?;

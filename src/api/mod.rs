@@ -32,21 +32,41 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 Method::POST,
                 settings::enforce_2fa_disable,
             ))
-            .service(endpoint("/settings/api/disable", Method::POST, settings::api_disable))
+            .service(endpoint(
+                "/settings/api/disable",
+                Method::POST,
+                settings::api_disable,
+            ))
             .service(endpoint("/user/add", Method::POST, users::add))
             .service(endpoint("/user/get", Method::GET, users::get))
             .service(endpoint("/user/auth", Method::GET, users::auth))
             .service(endpoint("/users/list", Method::GET, users::list))
             .service(endpoint("/users/filter", Method::GET, users::filter))
             .service(endpoint("/user/edit", Method::POST, users::edit))
-            .service(endpoint("/user/edit/access_level", Method::POST, users::edit_access_level))
+            .service(endpoint(
+                "/user/edit/access_level",
+                Method::POST,
+                users::edit_access_level,
+            ))
             .service(endpoint("/user/disable", Method::POST, users::disable))
             .service(endpoint("/user/enable", Method::POST, users::enable))
             .service(endpoint("/user/remove", Method::POST, users::remove))
             .service(endpoint("/user/note/add", Method::POST, users::note_add))
-            .service(endpoint("/user/note/delete", Method::DELETE, users::note_delete))
-            .service(endpoint("/user/2fa/disable", Method::POST, users::totp_disable))
-            .service(endpoint("/user/webauthn/disable", Method::POST, users::webauthn_disable))
+            .service(endpoint(
+                "/user/note/delete",
+                Method::DELETE,
+                users::note_delete,
+            ))
+            .service(endpoint(
+                "/user/2fa/disable",
+                Method::POST,
+                users::totp_disable,
+            ))
+            .service(endpoint(
+                "/user/webauthn/disable",
+                Method::POST,
+                users::webauthn_disable,
+            ))
             .service(endpoint(
                 "/user/summary_email/enable",
                 Method::POST,
@@ -57,9 +77,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 Method::POST,
                 users::summary_email_disable,
             ))
-            .service(endpoint("/user/password/reset", Method::POST, users::password_reset))
-            .service(endpoint("/user/flock/assign", Method::POST, flocks::user_assign))
-            .service(endpoint("/user/flock/unassign", Method::POST, flocks::user_unassign))
+            .service(endpoint(
+                "/user/password/reset",
+                Method::POST,
+                users::password_reset,
+            ))
+            .service(endpoint(
+                "/user/flock/assign",
+                Method::POST,
+                flocks::user_assign,
+            ))
+            .service(endpoint(
+                "/user/flock/unassign",
+                Method::POST,
+                flocks::user_unassign,
+            ))
             .service(endpoint("/flocks/list", Method::GET, flocks::list))
             .service(endpoint("/flock/create", Method::POST, flocks::create))
             .service(endpoint("/flock/rename", Method::POST, flocks::rename))
@@ -77,9 +109,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             ))
             .service(endpoint("/auth_token/add", Method::POST, api_keys::add))
             .service(endpoint("/auth_token/list", Method::GET, api_keys::list))
-            .service(endpoint("/auth_token/remove", Method::DELETE, api_keys::remove))
-            .service(endpoint("/flock/auth_token/add", Method::POST, api_keys::flock_add))
-            .service(endpoint("/flock/auth_token/list", Method::GET, api_keys::flock_list))
+            .service(endpoint(
+                "/auth_token/remove",
+                Method::DELETE,
+                api_keys::remove,
+            ))
+            .service(endpoint(
+                "/flock/auth_token/add",
+                Method::POST,
+                api_keys::flock_add,
+            ))
+            .service(endpoint(
+                "/flock/auth_token/list",
+                Method::GET,
+                api_keys::flock_list,
+            ))
             .service(endpoint(
                 "/flock/auth_token/remove",
                 Method::POST,
@@ -102,7 +146,10 @@ where
 }
 
 async fn unknown_endpoint() -> ApiResult {
-    Err(ApiError::new(StatusCode::NOT_FOUND, "Unknown API endpoint."))
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "Unknown API endpoint.",
+    ))
 }
 
 async fn method_not_allowed() -> ApiResult {

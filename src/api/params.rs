@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use actix_web::dev::Payload;
 use actix_web::{HttpRequest, web};
 use futures_util::StreamExt;
 
@@ -37,7 +37,8 @@ impl Params {
         }
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|_| ApiError::bad_request("Request body could not be read."))?;
+            let chunk =
+                chunk.map_err(|_| ApiError::bad_request("Request body could not be read."))?;
             if body.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(too_large());
             }
@@ -151,6 +152,17 @@ impl Params {
     pub fn required(&self, name: &str) -> Result<&str, ApiError> {
         self.optional(name)
             .ok_or_else(|| ApiError::bad_request(format!("Missing required parameter '{name}'.")))
+    }
+
+    /// A required parameter that must not be blank, trimmed.
+    pub fn non_empty(&self, name: &str) -> Result<&str, ApiError> {
+        let value = self.required(name)?.trim();
+        if value.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "Parameter '{name}' cannot be empty."
+            )));
+        }
+        Ok(value)
     }
 
     /// A required parameter parsed into a domain type.

@@ -21,7 +21,9 @@ pub async fn add(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     let email = params.email("email")?;
     let access_level = params.parse("access_level", AccessLevel::parse)?;
     let two_factor_required = params.flag("totp_enabled", false)?;
-    let note = params.parse_optional("note", Note::parse)?.map(Note::into_string);
+    let note = params
+        .parse_optional("note", Note::parse)?
+        .map(Note::into_string);
     let send_welcome_mail = params.flag("send_welcome_mail", true)?;
 
     let link = send_welcome_mail.then(|| NewLink::new(TokenPurpose::SetPassword, None));
@@ -36,7 +38,9 @@ pub async fn add(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
         .blocking(move |store| {
             store.add_user(
                 new_user,
-                stored_link.as_ref().map(|(hash, token)| (hash.as_str(), token.clone())),
+                stored_link
+                    .as_ref()
+                    .map(|(hash, token)| (hash.as_str(), token.clone())),
             )
         })
         .await?;
@@ -53,14 +57,18 @@ pub async fn add(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
 pub async fn get(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     call.caller.require_global_reader()?;
     let email = call.params.email("email")?;
-    let details = state.blocking(move |store| store.user_by_email(&email)).await?;
+    let details = state
+        .blocking(move |store| store.user_by_email(&email))
+        .await?;
     success_with(json!({ "user": UserView::from(&details) }))
 }
 
 pub async fn auth(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     call.caller.require_global_reader()?;
     let email = call.params.email("email")?;
-    let details = state.blocking(move |store| store.user_by_email(&email)).await?;
+    let details = state
+        .blocking(move |store| store.user_by_email(&email))
+        .await?;
     success_with(json!({
         "email": details.user.email.as_str(),
         "access_level": details.user.access_level.as_str(),
@@ -97,12 +105,7 @@ pub async fn list(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
 
 pub async fn filter(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     call.caller.require_global_reader()?;
-    let needle = call.params.required("filter_str")?.trim().to_string();
-    if needle.is_empty() {
-        return Err(ApiError::bad_request(
-            "Parameter 'filter_str' cannot be empty.",
-        ));
-    }
+    let needle = call.params.non_empty("filter_str")?.to_string();
     let found = state
         .blocking(move |store| store.filter_users(&needle))
         .await?;
@@ -158,7 +161,9 @@ pub async fn remove(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     call.caller.require_admin()?;
     let email = call.params.email("email")?;
     let target = email.clone();
-    state.blocking(move |store| store.remove_user(&target)).await?;
+    state
+        .blocking(move |store| store.remove_user(&target))
+        .await?;
     success_msg(format!("User ({email}) successfully removed."))
 }
 
@@ -187,7 +192,9 @@ pub async fn totp_disable(call: ApiCall, state: web::Data<AppState>) -> ApiResul
     call.caller.require_admin()?;
     let email = call.params.email("email")?;
     let target = email.clone();
-    state.blocking(move |store| store.clear_totp(&target)).await?;
+    state
+        .blocking(move |store| store.clear_totp(&target))
+        .await?;
     success_msg(format!(
         "Successfully disabled two-factor authentication for user {email}"
     ))

@@ -56,7 +56,12 @@ pub fn issue_flock_key(
     note: &str,
     created_by: &str,
 ) -> StoreResult<IssuedKey> {
-    issue(store, ApiKeyScope::Flock { flock_id, key_type }, note, created_by)
+    issue(
+        store,
+        ApiKeyScope::Flock { flock_id, key_type },
+        note,
+        created_by,
+    )
 }
 
 /// The key a token belongs to, if the token is genuine. Records the use.
@@ -78,7 +83,8 @@ fn split_token(token: &str) -> Option<(&str, &str)> {
     let rest = token.strip_prefix(PREFIX)?;
     let (key_id, secret) = rest.split_once('_')?;
     let is_hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
-    (is_hex(key_id, KEY_ID_BYTES * 2) && is_hex(secret, SECRET_BYTES * 2)).then_some((key_id, secret))
+    (is_hex(key_id, KEY_ID_BYTES * 2) && is_hex(secret, SECRET_BYTES * 2))
+        .then_some((key_id, secret))
 }
 
 #[cfg(test)]
@@ -92,8 +98,18 @@ mod tests {
         let token = issue_global_key(&store, ApiKeyType::Admin, "t", "test").unwrap();
         assert!(token.starts_with("roost_") && token.len() == 6 + 16 + 1 + 64);
         let key = authenticate(&store, &token).unwrap().unwrap();
-        assert!(!key.secret_hash.contains(&token[23..]), "secret must not be stored");
-        assert!(store.api_key(&key.key_id).unwrap().unwrap().last_used.is_some());
+        assert!(
+            !key.secret_hash.contains(&token[23..]),
+            "secret must not be stored"
+        );
+        assert!(
+            store
+                .api_key(&key.key_id)
+                .unwrap()
+                .unwrap()
+                .last_used
+                .is_some()
+        );
         let mut tampered = token.clone();
         let last = if tampered.ends_with('0') { "1" } else { "0" };
         tampered.replace_range(tampered.len() - 1.., last);

@@ -77,8 +77,14 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_addresses_and_trims() {
-        assert_eq!(Email::parse(" Ann@Example.org ").unwrap().as_str(), "Ann@Example.org");
-        assert_eq!(Email::parse("Ann@Example.org").unwrap().key(), "ann@example.org");
+        assert_eq!(
+            Email::parse(" Ann@Example.org ").unwrap().as_str(),
+            "Ann@Example.org"
+        );
+        assert_eq!(
+            Email::parse("Ann@Example.org").unwrap().key(),
+            "ann@example.org"
+        );
         assert!(Email::parse("a+tag@sub.example.co").is_ok());
         assert!(Email::parse("root@localhost").is_ok());
     }
@@ -86,8 +92,19 @@ mod tests {
     #[test]
     fn rejects_malformed_addresses() {
         for bad in [
-            "", " ", "plain", "@x.io", "a@", "a@@x.io", "a b@x.io", "a@x..io", "a@-x.io", ".a@x.io",
-            "a..b@x.io", "a@x_y.io", "a@x.io\n",
+            "",
+            " ",
+            "plain",
+            "@x.io",
+            "a@",
+            "a@@x.io",
+            "a b@x.io",
+            "a@x..io",
+            "a@-x.io",
+            ".a@x.io",
+            "a..b@x.io",
+            "a@x_y.io",
+            "a\n@x.io",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }

@@ -21,7 +21,9 @@ impl FlockId {
         match raw.strip_prefix("flock:") {
             Some(hex)
                 if hex.len() == 32
-                    && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+                    && hex
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
             {
                 Ok(FlockId(raw.to_string()))
             }
@@ -153,7 +155,13 @@ mod tests {
     fn flock_ids() {
         assert!(FlockId::parse("flock:default").unwrap().is_default());
         assert!(FlockId::parse(&format!("flock:{}", "a1".repeat(16))).is_ok());
-        for bad in ["default", "flock:", "flock:xyz", "flock:DEFAULT", &format!("flock:{}", "A".repeat(32))] {
+        for bad in [
+            "default",
+            "flock:",
+            "flock:xyz",
+            "flock:DEFAULT",
+            &format!("flock:{}", "A".repeat(32)),
+        ] {
             assert!(FlockId::parse(bad).is_err(), "{bad}");
         }
         assert!(FlockId::parse(FlockId::generate().as_str()).is_ok());
@@ -162,13 +170,26 @@ mod tests {
     #[test]
     fn flock_names() {
         assert_eq!(FlockName::parse("  "), Err(ParseError::FlockNameEmpty));
-        assert_eq!(FlockName::parse(&"é".repeat(100)).unwrap().as_str().chars().count(), 100);
-        assert_eq!(FlockName::parse(&"x".repeat(101)), Err(ParseError::FlockNameTooLong));
+        assert_eq!(
+            FlockName::parse(&"é".repeat(100))
+                .unwrap()
+                .as_str()
+                .chars()
+                .count(),
+            100
+        );
+        assert_eq!(
+            FlockName::parse(&"x".repeat(101)),
+            Err(ParseError::FlockNameTooLong)
+        );
     }
 
     #[test]
     fn repr_list_matches_seed() {
-        let ids = [FlockId::default_flock(), FlockId::parse(&format!("flock:{}", "0".repeat(32))).unwrap()];
+        let ids = [
+            FlockId::default_flock(),
+            FlockId::parse(&format!("flock:{}", "0".repeat(32))).unwrap(),
+        ];
         assert_eq!(
             python_repr_list(&ids),
             format!("[u'flock:default', u'flock:{}']", "0".repeat(32))

@@ -6,9 +6,7 @@ mod messages;
 use std::path::Path;
 
 use lettre::message::Mailbox;
-use lettre::{
-    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 pub use messages::OutgoingMail;
 
@@ -44,7 +42,9 @@ pub struct Mailer {
 
 impl Mailer {
     pub fn new(smtp_url: Option<&str>, from: &str, data_dir: &Path) -> Result<Mailer, MailError> {
-        let from: Mailbox = from.parse().map_err(|_| MailError::From(from.to_string()))?;
+        let from: Mailbox = from
+            .parse()
+            .map_err(|_| MailError::From(from.to_string()))?;
         let transport = match smtp_url {
             Some(url) => Transport::Smtp(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url)

@@ -176,7 +176,12 @@ impl Store {
 
     /// Gives the user `role` in every listed flock (replacing another role there), or, if any
     /// flock is unknown, changes nothing.
-    pub fn assign_role(&self, email: &Email, flocks: &[FlockId], role: FlockRole) -> StoreResult<()> {
+    pub fn assign_role(
+        &self,
+        email: &Email,
+        flocks: &[FlockId],
+        role: FlockRole,
+    ) -> StoreResult<()> {
         self.change_roles(email, flocks, |_| Some(role))
     }
 
@@ -201,7 +206,10 @@ impl Store {
     ) -> StoreResult<()> {
         let txn = self.db.begin_write()?;
         {
-            let user = user_ids_of(&txn.open_table(USER_ID_BY_EMAIL)?, std::slice::from_ref(email))?[0];
+            let user = user_ids_of(
+                &txn.open_table(USER_ID_BY_EMAIL)?,
+                std::slice::from_ref(email),
+            )?[0];
             let table = txn.open_table(FLOCKS)?;
             for flock in flocks {
                 if table.get(flock.as_str())?.is_none() {

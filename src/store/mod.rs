@@ -144,6 +144,7 @@ impl Store {
         }
         tables::create_all(&txn)?;
         flocks::ensure_default_flock(&txn)?;
+        tokens::sweep_dead_tokens(&txn, now_unix())?;
         txn.commit()?;
         Ok(())
     }

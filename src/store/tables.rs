@@ -23,8 +23,7 @@ pub const FLOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("flocks");
 /// (user id, flock id) -> role byte.
 pub const ROLES_BY_USER: TableDefinition<(u64, &str), u8> = TableDefinition::new("roles_by_user");
 /// (flock id, user id) -> role byte; the mirror of `ROLES_BY_USER`, written in the same txn.
-pub const ROLES_BY_FLOCK: TableDefinition<(&str, u64), u8> =
-    TableDefinition::new("roles_by_flock");
+pub const ROLES_BY_FLOCK: TableDefinition<(&str, u64), u8> = TableDefinition::new("roles_by_flock");
 
 /// key id -> JSON `ApiKeyRecord` (holds only the secret's hash).
 pub const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");

@@ -1,4 +1,4 @@
-use redb::{ReadableDatabase, ReadableTable};
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::records::{decode, encode};
 use super::tables::{ONE_TIME_TOKENS, USER_ID_BY_EMAIL, USERS};
@@ -63,4 +63,14 @@ impl Store {
         txn.commit()?;
         Ok(user)
     }
+}
+
+/// Drops used and expired links, so the table only holds links that can still be opened.
+pub(super) fn sweep_dead_tokens(txn: &WriteTransaction, now: u64) -> StoreResult<()> {
+    txn.open_table(ONE_TIME_TOKENS)?.retain(|_, bytes| {
+        serde_json::from_slice::<OneTimeToken>(bytes)
+            .map(|token| !token.used && token.expires > now)
+            .unwrap_or(false)
+    })?;
+    Ok(())
 }

@@ -33,11 +33,7 @@ impl Store {
     }
 
     /// Adds a user, and in the same transaction the one-time link of their welcome mail, if any.
-    pub fn add_user(
-        &self,
-        new: NewUser,
-        link: Option<(&str, OneTimeToken)>,
-    ) -> StoreResult<User> {
+    pub fn add_user(&self, new: NewUser, link: Option<(&str, OneTimeToken)>) -> StoreResult<User> {
         let txn = self.db.begin_write()?;
         let user = {
             let mut by_email = txn.open_table(USER_ID_BY_EMAIL)?;
@@ -295,7 +291,10 @@ fn next_user_id(txn: &WriteTransaction) -> StoreResult<u64> {
     Ok(id)
 }
 
-pub(super) fn read_user(users: &impl ReadableTable<u64, &'static [u8]>, id: u64) -> StoreResult<User> {
+pub(super) fn read_user(
+    users: &impl ReadableTable<u64, &'static [u8]>,
+    id: u64,
+) -> StoreResult<User> {
     let bytes = users.get(id)?.ok_or(StoreError::UserNotFound)?;
     decode(bytes.value())
 }

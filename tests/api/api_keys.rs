@@ -4,15 +4,17 @@ use serde_json::Value;
 const UNKNOWN_KEY_ID: &str = "00000000deadbeef";
 const KEY_DOES_NOT_EXIST: &str = "API key does not exist.";
 
+/// `roost_<16 hex key id>_<64 hex secret>` (README, "JSON API").
 #[track_caller]
 fn assert_token_format(token: &str) {
+    let hex = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    };
     let rest = token.strip_prefix("roost_").expect("roost_ prefix");
-    let (id, secret) = rest.split_at(16);
-    assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{token}");
-    let secret = secret.strip_prefix('_').expect("_ after key id");
-    assert_eq!(secret.len(), 43, "{token}");
-    let b64url = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    assert!(secret.chars().all(b64url), "{token}");
+    let (id, secret) = rest.split_once('_').expect("_ after the key id");
+    assert!(id.len() == 16 && hex(id), "{token}");
+    assert!(secret.len() == 64 && hex(secret), "{token}");
 }
 
 fn keys_of(list: &Value, field: &str) -> Vec<Value> {
@@ -27,7 +29,14 @@ async fn auth_token_add_returns_the_secret_once() {
     let params = [("auth_token_type", "analyst"), ("note", "grafana")];
     let resp = app.post("auth_token/add", &params).await;
     let key = resp.ok()["global_api_key"].clone();
-    for field in ["auth_token", "auth_token_type", "created", "created_by", "key_id", "note"] {
+    for field in [
+        "auth_token",
+        "auth_token_type",
+        "created",
+        "created_by",
+        "key_id",
+        "note",
+    ] {
         assert!(key.get(field).is_some(), "{field} in {key}");
     }
     assert_eq!(key["auth_token_type"], "analyst");
@@ -41,11 +50,17 @@ async fn auth_token_add_returns_the_secret_once() {
         .iter()
         .find(|k| k["key_id"] == key["key_id"])
         .expect("new key is listed");
-    assert!(listed.get("auth_token").is_none(), "no secret in list: {listed}");
+    assert!(
+        listed.get("auth_token").is_none(),
+        "no secret in list: {listed}"
+    );
     assert!(listed.get("last_used").is_some(), "{listed}");
     assert_eq!(listed["note"], "grafana");
     assert_eq!(listed["auth_token_type"], "analyst");
-    assert!(!list.text.contains(&token[token.len() - 43..]), "secret leaked");
+    assert!(
+        !list.text.contains(&token[token.len() - 64..]),
+        "secret leaked"
+    );
     app.get_as(&token, "ping", &[]).await.ok_bare();
 }
 
@@ -117,7 +132,14 @@ async fn flock_auth_token_add_defaults_to_admin_and_is_listed_without_secret() {
     let params = [("flock_id", flock.as_str()), ("note", "ops bot")];
     let resp = app.post("flock/auth_token/add", &params).await;
     let key = resp.ok()["flock_api_key"].clone();
-    for field in ["auth_token", "auth_token_type", "flock_id", "key_id", "note", "created"] {
+    for field in [
+        "auth_token",
+        "auth_token_type",
+        "flock_id",
+        "key_id",
+        "note",
+        "created",
+    ] {
         assert!(key.get(field).is_some(), "{field} in {key}");
     }
     assert_eq!(key["auth_token_type"], "admin");
@@ -133,7 +155,10 @@ async fn flock_auth_token_add_defaults_to_admin_and_is_listed_without_secret() {
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert_eq!(keys[0]["key_id"], key["key_id"]);
     assert!(keys[0].get("auth_token").is_none(), "{keys:?}");
-    assert!(!list.text.contains(&token[token.len() - 43..]), "secret leaked");
+    assert!(
+        !list.text.contains(&token[token.len() - 64..]),
+        "secret leaked"
+    );
     app.get_as(&token, "flock/users", &[("flock_id", &flock)])
         .await
         .ok();
@@ -180,7 +205,9 @@ async fn flock_auth_token_remove_revokes_the_key() {
     app.post("flock/auth_token/remove", &[("key_id", key_id)])
         .await
         .ok();
-    let resp = app.get_as(&token, "flock/users", &[("flock_id", &flock)]).await;
+    let resp = app
+        .get_as(&token, "flock/users", &[("flock_id", &flock)])
+        .await;
     resp.err(401, "Invalid auth_token");
     let list = app
         .get("flock/auth_token/list", &[("flock_id", &flock)])

@@ -17,8 +17,8 @@ fn title_case_client() -> reqwest::Client {
 }
 
 async fn call(app: &TestApp, ep: &Endpoint, auth: Auth<'_>) -> Resp {
-    println!("{} {}", ep.method, ep.path);
-    app.call(ep.method.clone(), ep.path, auth, &ep.params()).await
+    app.call(ep.method.clone(), ep.path, auth, &ep.params())
+        .await
 }
 
 // ---- unauthenticated callers, every endpoint ----
@@ -28,17 +28,29 @@ async fn every_endpoint_rejects_missing_or_wrong_token() {
     let paths = {
         let app = spawn_app().await;
         let fx = fixture(&app).await;
-        endpoints(&fx).into_iter().map(|e| e.path).collect::<Vec<_>>()
+        endpoints(&fx)
+            .into_iter()
+            .map(|e| e.path)
+            .collect::<Vec<_>>()
     };
+    let mut failures = Failures::default();
     for path in paths {
         // A fresh app for each endpoint keeps the failures under the rate limit.
         let app = spawn_app().await;
         let fx = fixture(&app).await;
         let ep = endpoints(&fx).into_iter().find(|e| e.path == path).unwrap();
         let before = app.snapshot().await;
-        call(&app, &ep, Auth::None).await.err(401, INVALID);
-        call(&app, &ep, Auth::Param("roost_0000000000000000_nope")).await.err(401, INVALID);
-        call(&app, &ep, Auth::Header("wrong")).await.err(401, UNAUTHORIZED);
+        let resp = call(&app, &ep, Auth::None).await;
+        failures.check(format!("{path} without token"), &resp, 401, Some(INVALID));
+        let resp = call(&app, &ep, Auth::Param("roost_0000000000000000_nope")).await;
+        failures.check(format!("{path} wrong param"), &resp, 401, Some(INVALID));
+        let resp = call(&app, &ep, Auth::Header("wrong")).await;
+        failures.check(
+            format!("{path} wrong header"),
+            &resp,
+            401,
+            Some(UNAUTHORIZED),
+        );
         let request = build_request(
             &title_case_client(),
             &app.address,
@@ -47,9 +59,16 @@ async fn every_endpoint_rejects_missing_or_wrong_token() {
             Auth::Header("wrong"),
             &ep.params(),
         );
-        send(request).await.err(401, UNAUTHORIZED);
+        let resp = send(request).await;
+        failures.check(
+            format!("{path} wrong Title-Case header"),
+            &resp,
+            401,
+            Some(UNAUTHORIZED),
+        );
         assert_eq!(before, app.snapshot().await, "{path} changed something");
     }
+    failures.assert_none();
 }
 
 // ---- global key types, every endpoint ----
@@ -58,19 +77,32 @@ async fn every_endpoint_rejects_missing_or_wrong_token() {
 async fn read_only_and_analyst_keys_may_only_call_get_endpoints() {
     let app = spawn_app().await;
     let fx: Fixture = fixture(&app).await;
+    let mut failures = Failures::default();
     for key_type in ["read-only", "analyst"] {
         let token = app.new_key(key_type).await;
         for ep in endpoints(&fx) {
-            println!("{key_type} key:");
+            let what = format!("{key_type} key: {} {}", ep.method, ep.path);
             if ep.is_read() {
-                call(&app, &ep, Auth::Param(&token)).await.ok();
+                let resp = call(&app, &ep, Auth::Param(&token)).await;
+                if resp.status != 200 || resp.body["result"] != "success" {
+                    failures
+                        .0
+                        .push(format!("{what}: expected 200, got {}", resp.text));
+                }
             } else {
                 let before = app.snapshot().await;
-                call(&app, &ep, Auth::Param(&token)).await.err(403, KEY_NOT_ALLOWED);
-                assert_eq!(before, app.snapshot().await, "{} changed something", ep.path);
+                let resp = call(&app, &ep, Auth::Param(&token)).await;
+                failures.check(what, &resp, 403, Some(KEY_NOT_ALLOWED));
+                assert_eq!(
+                    before,
+                    app.snapshot().await,
+                    "{} changed something",
+                    ep.path
+                );
             }
         }
     }
+    failures.assert_none();
 }
 
 // ---- the token header ----
@@ -78,7 +110,9 @@ async fn read_only_and_analyst_keys_may_only_call_get_endpoints() {
 #[tokio::test]
 async fn header_token_authenticates_in_any_case() {
     let app = spawn_app().await;
-    let resp = app.call(Method::GET, "ping", Auth::Header(&app.admin_token), &[]).await;
+    let resp = app
+        .call(Method::GET, "ping", Auth::Header(&app.admin_token), &[])
+        .await;
     resp.ok_bare();
     let request = build_request(
         &title_case_client(),
@@ -160,19 +194,27 @@ fn membership<'a>(flocks: &'a str, role: &'a str) -> [(&'a str, &'a str); 3] {
 async fn flock_admin_key_may_change_memberships_of_its_flock() {
     let (app, own, _) = flock_app().await;
     let key = app.new_flock_key(&own, "admin").await;
-    let resp = app.post_as(&key, "user/flock/assign", &membership(&own, "watcher")).await;
+    let resp = app
+        .post_as(&key, "user/flock/assign", &membership(&own, "watcher"))
+        .await;
     resp.ok_msg(&format!(
         "User {USER} successfully assigned to watcher flock(s) {}",
         py_list(&[&own])
     ));
     assert_eq!(app.flock_users(&own).await.1, [USER]);
-    let resp = app.post_as(&key, "user/flock/unassign", &membership(&own, "watcher")).await;
+    let resp = app
+        .post_as(&key, "user/flock/unassign", &membership(&own, "watcher"))
+        .await;
     resp.ok();
     assert_eq!(app.flock_users(&own).await, (vec![], vec![]));
     let params = [("flock_id", own.as_str()), ("emails", USER)];
-    app.post_as(&key, "users/flock/assign/managers", &params).await.ok();
+    app.post_as(&key, "users/flock/assign/managers", &params)
+        .await
+        .ok();
     assert_eq!(app.flock_users(&own).await.0, [USER]);
-    app.post_as(&key, "users/flock/assign/watchers", &params).await.ok();
+    app.post_as(&key, "users/flock/assign/watchers", &params)
+        .await
+        .ok();
     assert_eq!(app.flock_users(&own).await, (vec![], sorted(&[USER])));
     let resp = app.get_as(&key, "flock/users", &[("flock_id", &own)]).await;
     assert_eq!(resp.ok()["watchers"], json!([USER]));
@@ -184,14 +226,26 @@ async fn flock_admin_key_is_refused_for_other_flocks() {
     let key = app.new_flock_key(&own, "admin").await;
     let before = app.snapshot().await;
     let both = format!("{own},{other}");
-    let resp = app.post_as(&key, "user/flock/assign", &membership(&both, "watcher")).await;
+    let resp = app
+        .post_as(&key, "user/flock/assign", &membership(&both, "watcher"))
+        .await;
     resp.err_status(403);
-    let resp = app.post_as(&key, "user/flock/assign", &membership("flock:default", "manager")).await;
+    let resp = app
+        .post_as(
+            &key,
+            "user/flock/assign",
+            &membership("flock:default", "manager"),
+        )
+        .await;
     resp.err_status(403);
     let params = [("flock_id", other.as_str()), ("emails", USER)];
-    let resp = app.post_as(&key, "users/flock/assign/managers", &params).await;
+    let resp = app
+        .post_as(&key, "users/flock/assign/managers", &params)
+        .await;
     resp.err_status(403);
-    let resp = app.get_as(&key, "flock/users", &[("flock_id", &other)]).await;
+    let resp = app
+        .get_as(&key, "flock/users", &[("flock_id", &other)])
+        .await;
     resp.err_status(403);
     assert_eq!(before, app.snapshot().await);
 }
@@ -202,13 +256,19 @@ async fn flock_admin_key_is_refused_for_global_endpoints() {
     let key = app.new_flock_key(&own, "admin").await;
     let before = app.snapshot().await;
     let calls: [(&str, Vec<(&str, &str)>); 7] = [
-        ("user/add", vec![("email", "n@x.io"), ("access_level", "user")]),
+        (
+            "user/add",
+            vec![("email", "n@x.io"), ("access_level", "user")],
+        ),
         ("user/remove", vec![("email", USER)]),
         ("user/disable", vec![("email", USER)]),
         ("flock/create", vec![("name", "Mine")]),
         ("flock/rename", vec![("flock_id", &own), ("name", "Mine")]),
         ("flock/delete", vec![("flock_id", &own)]),
-        ("auth_token/add", vec![("auth_token_type", "admin"), ("note", "x")]),
+        (
+            "auth_token/add",
+            vec![("auth_token_type", "admin"), ("note", "x")],
+        ),
     ];
     for (path, params) in &calls {
         println!("{path}");
@@ -228,7 +288,11 @@ async fn flock_keys_see_only_their_flock_in_flocks_list() {
     for key_type in ["admin", "read-only"] {
         let key = app.new_flock_key(&own, key_type).await;
         let resp = app.get_as(&key, "flocks/list", &[]).await;
-        assert_eq!(resp.ok()["flocks"], json!({own.as_str(): "Ops"}), "{key_type}");
+        assert_eq!(
+            resp.ok()["flocks"],
+            json!({own.as_str(): "Ops"}),
+            "{key_type}"
+        );
     }
 }
 
@@ -240,14 +304,22 @@ async fn flock_read_only_key_may_only_read_its_flock() {
     let resp = app.get_as(&key, "flock/users", &[("flock_id", &own)]).await;
     assert_eq!(resp.ok()["managers"], json!([USER]));
     let before = app.snapshot().await;
-    let resp = app.post_as(&key, "user/flock/assign", &membership(&own, "watcher")).await;
+    let resp = app
+        .post_as(&key, "user/flock/assign", &membership(&own, "watcher"))
+        .await;
     resp.err_status(403);
-    let resp = app.post_as(&key, "user/flock/unassign", &membership(&own, "manager")).await;
+    let resp = app
+        .post_as(&key, "user/flock/unassign", &membership(&own, "manager"))
+        .await;
     resp.err_status(403);
     let params = [("flock_id", own.as_str()), ("emails", USER)];
-    let resp = app.post_as(&key, "users/flock/assign/watchers", &params).await;
+    let resp = app
+        .post_as(&key, "users/flock/assign/watchers", &params)
+        .await;
     resp.err_status(403);
-    let resp = app.get_as(&key, "flock/users", &[("flock_id", &other)]).await;
+    let resp = app
+        .get_as(&key, "flock/users", &[("flock_id", &other)])
+        .await;
     resp.err_status(403);
     assert_eq!(before, app.snapshot().await);
 }

@@ -58,7 +58,16 @@ impl Sandbox {
     /// `roost token create` for the sandbox's data dir; returns the secret.
     fn create_token(&self, key_type: &str) -> String {
         let data = self.data_arg();
-        let args = ["token", "create", "--type", key_type, "--note", "ci", "--data-dir", &data];
+        let args = [
+            "token",
+            "create",
+            "--type",
+            key_type,
+            "--note",
+            "ci",
+            "--data-dir",
+            &data,
+        ];
         let out = run(self.cmd(&args));
         assert!(out.status.success(), "token create failed: {}", out.stderr);
         single_line(&out.stdout)
@@ -76,7 +85,10 @@ fn run(mut cmd: Command) -> Output {
         if let Some(status) = child.0.try_wait().expect("try_wait") {
             break status;
         }
-        assert!(Instant::now() < deadline, "roost did not finish in {TIMEOUT:?}");
+        assert!(
+            Instant::now() < deadline,
+            "roost did not finish in {TIMEOUT:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     Output {
@@ -176,7 +188,15 @@ impl Server {
 
     async fn call(&self, token: &str, method: Method, path: &str, params: &[(&str, &str)]) -> Resp {
         let auth = Auth::Param(token);
-        send(build_request(&client(), &self.address, method, path, auth, params)).await
+        send(build_request(
+            &client(),
+            &self.address,
+            method,
+            path,
+            auth,
+            params,
+        ))
+        .await
     }
 
     /// SIGKILL, no goodbye.
@@ -193,7 +213,10 @@ async fn cli_token_create_prints_only_the_secret_and_it_works() {
     let token = sandbox.create_token("admin");
     assert!(token.starts_with("roost_"), "{token}");
     let server = Server::start(&sandbox);
-    server.call(&token, Method::GET, "ping", &[]).await.ok_bare();
+    server
+        .call(&token, Method::GET, "ping", &[])
+        .await
+        .ok_bare();
     let resp = server
         .call(&token, Method::POST, "flock/create", &[("name", "Ops")])
         .await;
@@ -209,7 +232,10 @@ async fn cli_token_create_honours_roost_data_dir() {
     assert!(out.status.success(), "{}", out.stderr);
     let token = single_line(&out.stdout);
     let server = Server::start(&sandbox);
-    server.call(&token, Method::GET, "users/list", &[]).await.ok();
+    server
+        .call(&token, Method::GET, "users/list", &[])
+        .await
+        .ok();
     let resp = server
         .call(&token, Method::POST, "flock/create", &[("name", "Ops")])
         .await;
@@ -220,7 +246,16 @@ async fn cli_token_create_honours_roost_data_dir() {
 fn cli_token_create_rejects_unknown_type() {
     let sandbox = Sandbox::new();
     let data = sandbox.data_arg();
-    let args = ["token", "create", "--type", "root", "--note", "x", "--data-dir", &data];
+    let args = [
+        "token",
+        "create",
+        "--type",
+        "root",
+        "--note",
+        "x",
+        "--data-dir",
+        &data,
+    ];
     let out = run(sandbox.cmd(&args));
     assert!(!out.status.success(), "{}", out.stdout);
     assert_eq!(out.stdout, "");
@@ -232,7 +267,16 @@ async fn cli_token_create_fails_clearly_while_the_server_runs() {
     let sandbox = Sandbox::new();
     let _server = Server::start(&sandbox);
     let data = sandbox.data_arg();
-    let args = ["token", "create", "--type", "admin", "--note", "x", "--data-dir", &data];
+    let args = [
+        "token",
+        "create",
+        "--type",
+        "admin",
+        "--note",
+        "x",
+        "--data-dir",
+        &data,
+    ];
     let out = run(sandbox.cmd(&args));
     assert!(!out.status.success(), "{}", out.stdout);
     assert_eq!(out.stdout, "", "no secret printed");
@@ -249,7 +293,11 @@ async fn cli_admin_create_creates_enabled_admin_and_prints_link() {
     let args = ["admin", "create", "--email", "a@x.io", "--data-dir", &data];
     let out = run(sandbox.cmd(&args));
     assert!(out.status.success(), "{}", out.stderr);
-    assert!(out.stdout.lines().any(|l| l.contains("http")), "{:?}", out.stdout);
+    assert!(
+        out.stdout.lines().any(|l| l.contains("http")),
+        "{:?}",
+        out.stdout
+    );
     let server = Server::start(&sandbox);
     let resp = server
         .call(&token, Method::GET, "user/get", &[("email", "a@x.io")])
@@ -267,7 +315,11 @@ fn cli_admin_create_link_uses_base_url() {
     cmd.env("ROOST_BASE_URL", "https://roost.example.com");
     let out = run(cmd);
     assert!(out.status.success(), "{}", out.stderr);
-    let link = out.stdout.lines().find(|l| l.contains("http")).expect("a link");
+    let link = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("http"))
+        .expect("a link");
     assert!(link.contains("https://roost.example.com/"), "{link}");
 }
 
@@ -275,7 +327,14 @@ fn cli_admin_create_link_uses_base_url() {
 fn cli_admin_create_rejects_malformed_email() {
     let sandbox = Sandbox::new();
     let data = sandbox.data_arg();
-    let args = ["admin", "create", "--email", "not-an-email", "--data-dir", &data];
+    let args = [
+        "admin",
+        "create",
+        "--email",
+        "not-an-email",
+        "--data-dir",
+        &data,
+    ];
     let out = run(sandbox.cmd(&args));
     assert!(!out.status.success(), "{}", out.stdout);
     assert!(!out.stdout.contains("http"), "{}", out.stdout);
@@ -287,8 +346,18 @@ fn cli_admin_create_rejects_malformed_email() {
 async fn cli_serve_prints_address_and_setup_link_on_empty_data_dir() {
     let sandbox = Sandbox::new();
     let mut server = Server::start(&sandbox);
-    assert!(server.address.starts_with("http://127.0.0.1:"), "{}", server.address);
-    let port: u16 = server.address.rsplit(':').next().unwrap().parse().expect("port");
+    assert!(
+        server.address.starts_with("http://127.0.0.1:"),
+        "{}",
+        server.address
+    );
+    let port: u16 = server
+        .address
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .expect("port");
     assert_ne!(port, 0);
     let link = server.wait_for_line(|l| l.contains("/setup/"));
     assert!(link.contains("http"), "{link}");
@@ -315,16 +384,30 @@ fn cli_help_documents_every_subcommand() {
         (&["--help"], &["serve", "admin", "token"]),
         (
             &["serve", "--help"],
-            &["--bind", "--data-dir", "--base-url", "--smtp-url", "ROOST_BIND", "ROOST_DATA_DIR"],
+            &[
+                "--bind",
+                "--data-dir",
+                "--base-url",
+                "--smtp-url",
+                "ROOST_BIND",
+                "ROOST_DATA_DIR",
+            ],
         ),
         (&["admin", "create", "--help"], &["--email", "--data-dir"]),
-        (&["token", "create", "--help"], &["--type", "--note", "--data-dir"]),
+        (
+            &["token", "create", "--help"],
+            &["--type", "--note", "--data-dir"],
+        ),
     ];
     for (args, words) in cases {
         let out = run(sandbox.cmd(args));
         assert!(out.status.success(), "{args:?}: {}", out.stderr);
         for word in words {
-            assert!(out.stdout.contains(word), "{args:?} mentions {word}: {}", out.stdout);
+            assert!(
+                out.stdout.contains(word),
+                "{args:?} mentions {word}: {}",
+                out.stdout
+            );
         }
     }
     assert!(!sandbox.data().exists(), "--help touches no data");
@@ -349,7 +432,12 @@ async fn cli_acknowledged_writes_survive_sigkill() {
     let mut flocks = Vec::new();
     for i in 0..10 {
         let resp = post("flock/create", vec![("name", format!("Flock {i}"))]).await;
-        flocks.push(resp.ok()["flock_id"].as_str().expect("flock_id").to_string());
+        flocks.push(
+            resp.ok()["flock_id"]
+                .as_str()
+                .expect("flock_id")
+                .to_string(),
+        );
     }
     for i in 0..15 {
         let params = vec![

@@ -133,7 +133,11 @@ impl Resp {
     #[track_caller]
     pub fn ok_msg(&self, msg: &str) {
         assert_eq!(self.status, 200, "expected 200, got {self:?}");
-        assert_eq!(self.body, json!({"result": "success", "msg": msg}), "{self:?}");
+        assert_eq!(
+            self.body,
+            json!({"result": "success", "msg": msg}),
+            "{self:?}"
+        );
         assert_json(self);
     }
 
@@ -149,7 +153,11 @@ impl Resp {
     #[track_caller]
     pub fn err(&self, status: u16, message: &str) {
         assert_eq!(self.status, status, "expected {status}, got {self:?}");
-        assert_eq!(self.body, json!({"result": "error", "message": message}), "{self:?}");
+        assert_eq!(
+            self.body,
+            json!({"result": "error", "message": message}),
+            "{self:?}"
+        );
         assert_json(self);
     }
 
@@ -159,11 +167,55 @@ impl Resp {
         assert_eq!(self.status, status, "expected {status}, got {self:?}");
         assert_eq!(self.body["result"], "error", "{self:?}");
         let obj = self.body.as_object().expect("error body is an object");
-        assert_eq!(obj.len(), 2, "error body has exactly result and message: {self:?}");
+        assert_eq!(
+            obj.len(),
+            2,
+            "error body has exactly result and message: {self:?}"
+        );
         assert_json(self);
         let message = self.body["message"].as_str().expect("message is a string");
         assert!(!message.is_empty(), "empty error message: {self:?}");
         message
+    }
+}
+
+impl Resp {
+    /// For table-driven tests: `None` if this is the expected error, else what went wrong.
+    pub fn error_mismatch(&self, status: u16, message: Option<&str>) -> Option<String> {
+        let shape_ok = self.body["result"] == "error"
+            && self.body["message"].as_str().is_some_and(|m| !m.is_empty())
+            && self.body.as_object().is_some_and(|o| o.len() == 2)
+            && self.content_type.starts_with("application/json");
+        let message_ok = message.is_none_or(|m| self.body["message"] == m);
+        let expected = message.unwrap_or("<any message>");
+        (self.status != status || !shape_ok || !message_ok).then(|| {
+            format!(
+                "expected {status} {expected:?}, got {} {}",
+                self.status, self.text
+            )
+        })
+    }
+}
+
+/// Collects every mismatch of a table-driven test, to report them all at once.
+#[derive(Default)]
+pub struct Failures(pub Vec<String>);
+
+impl Failures {
+    pub fn check(&mut self, what: String, resp: &Resp, status: u16, message: Option<&str>) {
+        if let Some(problem) = resp.error_mismatch(status, message) {
+            self.0.push(format!("{what}: {problem}"));
+        }
+    }
+
+    #[track_caller]
+    pub fn assert_none(&self) {
+        assert!(
+            self.0.is_empty(),
+            "{} failures:\n{}",
+            self.0.len(),
+            self.0.join("\n")
+        );
     }
 }
 
@@ -340,7 +392,9 @@ pub fn token_of(key: &Value) -> String {
 fn without_last_used(keys: &Value) -> Value {
     let mut keys = keys.as_array().expect("key list is an array").clone();
     for key in &mut keys {
-        key.as_object_mut().expect("key is an object").remove("last_used");
+        key.as_object_mut()
+            .expect("key is an object")
+            .remove("last_used");
     }
     Value::Array(keys)
 }
@@ -360,7 +414,9 @@ pub fn read_outbox(dir: &Path) -> Vec<String> {
 
 /// A JSON array of strings as a sorted `Vec`.
 pub fn strings(value: &Value) -> Vec<String> {
-    let array = value.as_array().unwrap_or_else(|| panic!("not an array: {value}"));
+    let array = value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"));
     let mut out: Vec<String> = array
         .iter()
         .map(|v| v.as_str().expect("string element").to_string())
@@ -396,6 +452,15 @@ pub fn bad_bool(name: &str) -> String {
 
 pub fn bad_flock_id(name: &str) -> String {
     format!("Parameter '{name}' is not a valid flock id.")
+}
+
+/// The message for one bad item of a comma-separated list parameter.
+pub fn bad_flock_id_in_list(name: &str, item: &str) -> String {
+    format!("Parameter '{name}' contains an invalid flock id: '{item}'.")
+}
+
+pub fn bad_email_in_list(name: &str, item: &str) -> String {
+    format!("Parameter '{name}' contains an invalid email address: '{item}'.")
 }
 
 pub const BAD_ACCESS_LEVEL: &str = "Parameter 'access_level' must be 'admin' or 'user'.";

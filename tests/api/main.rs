@@ -4,8 +4,10 @@
 mod api_keys;
 mod auth;
 mod cli;
+mod concurrency;
 mod endpoints;
 mod flocks;
+mod harness;
 mod helpers;
 mod memberships;
 mod notes;

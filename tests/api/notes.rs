@@ -74,6 +74,18 @@ async fn user_note_add_accepts_10000_multibyte_characters() {
 }
 
 #[tokio::test]
+async fn user_edit_rejects_note_over_10000_characters() {
+    let app = spawn_app().await;
+    app.add_user("a@x.io", "user").await;
+    let before = app.snapshot().await;
+    let note = "n".repeat(10_001);
+    let params = [("email", "a@x.io"), ("note", note.as_str())];
+    let resp = app.post("user/edit", &params).await;
+    resp.err(400, "Note longer than maximum (10000 characters).");
+    assert_eq!(before, app.snapshot().await);
+}
+
+#[tokio::test]
 async fn user_note_delete_removes_note() {
     let app = spawn_app().await;
     app.add_user("a@x.io", "user").await;
@@ -89,7 +101,9 @@ async fn user_note_delete_removes_note() {
 async fn user_note_delete_rejects_unknown_user() {
     let app = spawn_app().await;
     let before = app.snapshot().await;
-    let resp = app.delete("user/note/delete", &[("email", "nobody@x.io")]).await;
+    let resp = app
+        .delete("user/note/delete", &[("email", "nobody@x.io")])
+        .await;
     resp.err(404, USER_DOES_NOT_EXIST);
     assert_eq!(before, app.snapshot().await);
 }

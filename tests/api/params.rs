@@ -26,7 +26,10 @@ async fn post_params_are_read_from_the_query_string() {
 #[tokio::test]
 async fn post_params_combine_query_string_and_form_body() {
     let app = spawn_app().await;
-    let query = [("auth_token", app.admin_token.as_str()), ("email", "a@x.io")];
+    let query = [
+        ("auth_token", app.admin_token.as_str()),
+        ("email", "a@x.io"),
+    ];
     let form = [("access_level", "admin"), ("send_welcome_mail", "false")];
     let resp = send(post_raw(&app, "user/add").query(&query).form(&form)).await;
     resp.ok_msg("User (a@x.io) successfully created.");
@@ -46,7 +49,11 @@ async fn post_params_are_read_from_a_json_body() {
     let resp = send(post_raw(&app, "user/add").json(&body)).await;
     resp.ok_msg("User (a@x.io) successfully created.");
     assert_eq!(app.user("a@x.io").await["two_factor_required"], true);
-    assert_eq!(app.outbox().len(), 0, "send_welcome_mail=false as a JSON boolean");
+    assert_eq!(
+        app.outbox().len(),
+        0,
+        "send_welcome_mail=false as a JSON boolean"
+    );
 }
 
 #[tokio::test]
@@ -70,6 +77,34 @@ async fn json_body_accepts_flock_list_as_array_and_token_in_header() {
 }
 
 #[tokio::test]
+async fn json_numbers_and_booleans_are_read_as_values() {
+    let app = spawn_app().await;
+    let body = json!({
+        "auth_token": app.admin_token,
+        "email": "a@x.io",
+        "access_level": "user",
+        "send_welcome_mail": 0,
+        "note": 42,
+    });
+    send(post_raw(&app, "user/add").json(&body)).await.ok();
+    assert_eq!(app.user("a@x.io").await["note"], "42");
+    assert_eq!(app.outbox().len(), 0, "send_welcome_mail=0");
+}
+
+#[tokio::test]
+async fn json_body_rejects_nested_values() {
+    let app = spawn_app().await;
+    let before = app.snapshot().await;
+    for email in [json!({"x": 1}), json!(["a@x.io", "b@x.io"])] {
+        let body = json!({"auth_token": app.admin_token, "email": email, "access_level": "user"});
+        let resp = send(post_raw(&app, "user/add").json(&body)).await;
+        let message = resp.err_status(400);
+        assert!(message.contains("email"), "names the parameter: {message}");
+    }
+    assert_eq!(before, app.snapshot().await);
+}
+
+#[tokio::test]
 async fn json_null_counts_as_absent() {
     let app = spawn_app().await;
     let before = app.snapshot().await;
@@ -86,9 +121,16 @@ async fn delete_params_are_read_from_query_and_form_body() {
     for how in ["query", "form"] {
         let params = [("email", "a@x.io"), ("note", "n")];
         app.post("user/note/add", &params).await.ok();
-        let all = [("auth_token", app.admin_token.as_str()), ("email", "a@x.io")];
+        let all = [
+            ("auth_token", app.admin_token.as_str()),
+            ("email", "a@x.io"),
+        ];
         let request = app.client.delete(app.url("user/note/delete"));
-        let request = if how == "query" { request.query(&all) } else { request.form(&all) };
+        let request = if how == "query" {
+            request.query(&all)
+        } else {
+            request.form(&all)
+        };
         let resp = send(request).await;
         resp.ok_msg("User (a@x.io) note successfully removed.");
         let note = app.user("a@x.io").await["note"].clone();
@@ -163,7 +205,10 @@ async fn duplicate_param_with_different_values_is_rejected() {
     let message = "Parameter 'email' was given more than once with different values.";
     app.post("user/add", &params).await.err(400, message);
     // Across query string and body as well.
-    let query = [("auth_token", app.admin_token.as_str()), ("email", "a@x.io")];
+    let query = [
+        ("auth_token", app.admin_token.as_str()),
+        ("email", "a@x.io"),
+    ];
     let form = [("email", "b@x.io"), ("access_level", "user")];
     let resp = send(post_raw(&app, "user/add").query(&query).form(&form)).await;
     resp.err(400, message);
@@ -197,7 +242,9 @@ async fn oversize_body_is_rejected_with_413() {
     ];
     app.post("user/add", &params).await.err_status(413);
     let body = json!({"auth_token": app.admin_token, "email": "a@x.io", "access_level": "user", "note": note});
-    send(post_raw(&app, "user/add").json(&body)).await.err_status(413);
+    send(post_raw(&app, "user/add").json(&body))
+        .await
+        .err_status(413);
     assert_eq!(before, app.snapshot().await);
 }
 
@@ -265,7 +312,9 @@ async fn unknown_endpoint_answers_404() {
     let app = spawn_app().await;
     let resp = app.get("user/teleport", &[("email", "a@x.io")]).await;
     resp.err(404, "Unknown API endpoint.");
-    app.post("users/purge", &[]).await.err(404, "Unknown API endpoint.");
+    app.post("users/purge", &[])
+        .await
+        .err(404, "Unknown API endpoint.");
 }
 
 #[tokio::test]
@@ -273,8 +322,12 @@ async fn wrong_method_answers_405() {
     let app = spawn_app().await;
     let before = app.snapshot().await;
     let params = [("email", "a@x.io"), ("access_level", "user")];
-    app.get("user/add", &params).await.err(405, "Method not allowed.");
-    app.post("users/list", &[]).await.err(405, "Method not allowed.");
+    app.get("user/add", &params)
+        .await
+        .err(405, "Method not allowed.");
+    app.post("users/list", &[])
+        .await
+        .err(405, "Method not allowed.");
     assert_eq!(before, app.snapshot().await);
 }
 
@@ -285,15 +338,17 @@ async fn every_endpoint_rejects_each_missing_required_param() {
     let app = spawn_app().await;
     let fx = fixture(&app).await;
     let before = app.snapshot().await;
+    let mut failures = Failures::default();
     for ep in endpoints(&fx) {
         for name in ep.required {
-            println!("{} {} without {name}", ep.method, ep.path);
             let params = ep.params_without(name);
             let auth = Auth::Param(&app.admin_token);
             let resp = app.call(ep.method.clone(), ep.path, auth, &params).await;
-            resp.err(400, &missing(name));
+            let what = format!("{} {} without {name}", ep.method, ep.path);
+            failures.check(what, &resp, 400, Some(&missing(name)));
         }
     }
+    failures.assert_none();
     assert_eq!(before, app.snapshot().await);
 }
 
@@ -302,16 +357,22 @@ async fn every_endpoint_rejects_empty_required_param() {
     let app = spawn_app().await;
     let fx = fixture(&app).await;
     let before = app.snapshot().await;
+    let mut failures = Failures::default();
     for ep in endpoints(&fx) {
         // An empty note or email list is a value in its own right (clearing).
-        for name in ep.required.iter().filter(|n| !["note", "emails"].contains(n)) {
-            println!("{} {} with empty {name}", ep.method, ep.path);
+        for name in ep
+            .required
+            .iter()
+            .filter(|n| !["note", "emails"].contains(n))
+        {
             let params = ep.params_with(name, "");
             let auth = Auth::Param(&app.admin_token);
             let resp = app.call(ep.method.clone(), ep.path, auth, &params).await;
-            resp.err_status(400);
+            let what = format!("{} {} with empty {name}", ep.method, ep.path);
+            failures.check(what, &resp, 400, None);
         }
     }
+    failures.assert_none();
     assert_eq!(before, app.snapshot().await);
 }
 
@@ -320,19 +381,22 @@ async fn every_email_endpoint_rejects_unknown_user_and_malformed_email() {
     let app = spawn_app().await;
     let fx = fixture(&app).await;
     let before = app.snapshot().await;
+    let mut failures = Failures::default();
     for ep in endpoints(&fx) {
         if !ep.has("email") || ep.path == "user/add" {
             continue;
         }
-        println!("{} {}", ep.method, ep.path);
         let auth = Auth::Param(&app.admin_token);
         let params = ep.params_with("email", "nobody@x.io");
         let resp = app.call(ep.method.clone(), ep.path, auth, &params).await;
-        resp.err(404, USER_DOES_NOT_EXIST);
+        let what = format!("{} {} unknown email", ep.method, ep.path);
+        failures.check(what, &resp, 404, Some(USER_DOES_NOT_EXIST));
         let params = ep.params_with("email", "nobody");
         let resp = app.call(ep.method.clone(), ep.path, auth, &params).await;
-        resp.err(400, &bad_email("email"));
+        let what = format!("{} {} malformed email", ep.method, ep.path);
+        failures.check(what, &resp, 400, Some(&bad_email("email")));
     }
+    failures.assert_none();
     assert_eq!(before, app.snapshot().await);
 }
 
@@ -341,23 +405,31 @@ async fn every_flock_endpoint_rejects_unknown_and_malformed_flock_ids() {
     let app = spawn_app().await;
     let fx = fixture(&app).await;
     let before = app.snapshot().await;
+    let mut failures = Failures::default();
     for ep in endpoints(&fx) {
         for name in ["flock_id", "flock_id_list"] {
             if !ep.has(name) {
                 continue;
             }
-            println!("{} {}", ep.method, ep.path);
             let auth = Auth::Param(&app.admin_token);
             let params = ep.params_with(name, UNKNOWN_FLOCK);
             let resp = app.call(ep.method.clone(), ep.path, auth, &params).await;
-            resp.err(404, FLOCK_DOES_NOT_EXIST);
+            let what = format!("{} {} unknown {name}", ep.method, ep.path);
+            failures.check(what, &resp, 404, Some(FLOCK_DOES_NOT_EXIST));
             for bad in ["flock:xyz", "default"] {
                 let params = ep.params_with(name, bad);
                 let resp = app.call(ep.method.clone(), ep.path, auth, &params).await;
-                resp.err(400, &bad_flock_id(name));
+                let what = format!("{} {} {name}={bad}", ep.method, ep.path);
+                let message = if name == "flock_id_list" {
+                    bad_flock_id_in_list(name, bad)
+                } else {
+                    bad_flock_id(name)
+                };
+                failures.check(what, &resp, 400, Some(&message));
             }
         }
     }
+    failures.assert_none();
     assert_eq!(before, app.snapshot().await);
 }
 
@@ -365,7 +437,13 @@ async fn every_flock_endpoint_rejects_unknown_and_malformed_flock_ids() {
 async fn no_endpoint_answers_500_to_garbage() {
     let app = spawn_app().await;
     let fx = fixture(&app).await;
-    let garbage = ["\u{0}", "'; DROP TABLE users; --", "%%%", "ünï©ødé", "flock:default,,,"];
+    let garbage = [
+        "\u{0}",
+        "'; DROP TABLE users; --",
+        "%%%",
+        "ünï©ødé",
+        "flock:default,,,",
+    ];
     for ep in endpoints(&fx) {
         if ep.path == "settings/api/disable" {
             continue;

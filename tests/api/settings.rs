@@ -22,11 +22,17 @@ async fn globally_enforce_2fa_enable_and_disable_are_reflected_in_settings() {
     let app = spawn_app().await;
     let path = "settings/usermanagement/globally_enforce_2fa";
     app.post(&format!("{path}/enable"), &[]).await.ok_bare();
-    assert_eq!(settings(&app).await["settings"]["globally_enforce_2fa"], true);
+    assert_eq!(
+        settings(&app).await["settings"]["globally_enforce_2fa"],
+        true
+    );
     // Enabling twice is harmless.
     app.post(&format!("{path}/enable"), &[]).await.ok_bare();
     app.post(&format!("{path}/disable"), &[]).await.ok_bare();
-    assert_eq!(settings(&app).await["settings"]["globally_enforce_2fa"], false);
+    assert_eq!(
+        settings(&app).await["settings"]["globally_enforce_2fa"],
+        false
+    );
 }
 
 #[tokio::test]
@@ -43,16 +49,28 @@ async fn settings_api_disable_blocks_every_call() {
 
     app.get("ping", &[]).await.err(403, DISABLED);
     app.get("settings", &[]).await.err(403, DISABLED);
-    app.get("user/get", &[("email", "a@x.io")]).await.err(403, DISABLED);
+    app.get("user/get", &[("email", "a@x.io")])
+        .await
+        .err(403, DISABLED);
     let params = [("email", "b@x.io"), ("access_level", "user")];
     app.post("user/add", &params).await.err(403, DISABLED);
-    app.post("settings/api/disable", &[]).await.err(403, DISABLED);
+    app.post("settings/api/disable", &[])
+        .await
+        .err(403, DISABLED);
     // Before authentication: no token, or a wrong one, gets the same answer.
     let resp = app.call(Method::GET, "ping", Auth::None, &[]).await;
     resp.err(403, DISABLED);
-    let resp = app.call(Method::GET, "ping", Auth::Param("wrong"), &[]).await;
+    let resp = app
+        .call(Method::GET, "ping", Auth::Param("wrong"), &[])
+        .await;
     resp.err(403, DISABLED);
-    let resp = app.call(Method::GET, "ping", Auth::Header("wrong"), &[]).await;
+    let resp = app
+        .call(Method::GET, "ping", Auth::Header("wrong"), &[])
+        .await;
     resp.err(403, DISABLED);
-    assert_eq!(read_outbox(&app.outbox_dir()).len(), 0, "b@x.io got no mail");
+    assert_eq!(
+        read_outbox(&app.outbox_dir()).len(),
+        0,
+        "b@x.io got no mail"
+    );
 }

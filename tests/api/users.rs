@@ -59,12 +59,15 @@ async fn user_add_sends_welcome_mail_by_default() {
     let mails = app.outbox();
     assert_eq!(mails.len(), 1, "one welcome mail in {:?}", app.outbox_dir());
     assert!(mails[0].contains("a@x.io"), "mail is addressed to the user");
+    assert!(mails[0].contains("http"), "mail carries the login link");
 }
 
 #[tokio::test]
 async fn user_add_with_send_welcome_mail_false_sends_no_mail() {
     let app = spawn_app().await;
-    app.post("user/add", &add_params("a@x.io", "user")).await.ok();
+    app.post("user/add", &add_params("a@x.io", "user"))
+        .await
+        .ok();
     app.user("a@x.io").await;
     assert_eq!(app.outbox().len(), 0);
 }
@@ -74,7 +77,9 @@ async fn user_add_rejects_missing_email() {
     let app = spawn_app().await;
     let before = app.snapshot().await;
     let params = [("access_level", "user")];
-    app.post("user/add", &params).await.err(400, &missing("email"));
+    app.post("user/add", &params)
+        .await
+        .err(400, &missing("email"));
     assert_eq!(before, app.snapshot().await);
 }
 
@@ -103,7 +108,13 @@ async fn user_add_rejects_malformed_email() {
 async fn user_add_rejects_email_over_254_characters() {
     let app = spawn_app().await;
     let before = app.snapshot().await;
-    let email = format!("{}@{}.{}.{}.io", "a".repeat(60), "b".repeat(63), "c".repeat(63), "d".repeat(63));
+    let email = format!(
+        "{}@{}.{}.{}.io",
+        "a".repeat(60),
+        "b".repeat(63),
+        "c".repeat(63),
+        "d".repeat(63)
+    );
     assert!(email.len() > 254);
     let resp = app.post("user/add", &add_params(&email, "user")).await;
     resp.err(400, &bad_email("email"));
@@ -128,8 +139,14 @@ async fn user_add_rejects_bad_boolean() {
     let app = spawn_app().await;
     let before = app.snapshot().await;
     for name in ["send_welcome_mail", "totp_enabled"] {
-        let params = [("email", "a@x.io"), ("access_level", "user"), (name, "maybe")];
-        app.post("user/add", &params).await.err(400, &bad_bool(name));
+        let params = [
+            ("email", "a@x.io"),
+            ("access_level", "user"),
+            (name, "maybe"),
+        ];
+        app.post("user/add", &params)
+            .await
+            .err(400, &bad_bool(name));
     }
     assert_eq!(before, app.snapshot().await);
 }
@@ -161,7 +178,12 @@ async fn user_add_treats_emails_case_insensitively_and_trimmed() {
         "{message}"
     );
     assert_eq!(before, app.snapshot().await);
-    assert_eq!(app.get("users/list", &[]).await.ok()["users"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        app.get("users/list", &[]).await.ok()["users"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
 }
 
 #[tokio::test]
@@ -187,7 +209,12 @@ async fn user_get_returns_typed_fields() {
     app.assign("a@x.io", "flock:default", "watcher").await;
     let user = app.user("a@x.io").await;
     assert!(user["id"].is_u64(), "id is a number: {user}");
-    for field in ["disabled", "summary_email_enabled", "totp_enabled", "webauthn_enabled"] {
+    for field in [
+        "disabled",
+        "summary_email_enabled",
+        "totp_enabled",
+        "webauthn_enabled",
+    ] {
         assert!(user[field].is_boolean(), "{field} is a boolean: {user}");
     }
     assert!(user["note"].is_string() || user["note"].is_null(), "{user}");
@@ -256,7 +283,10 @@ async fn users_list_pages_with_limit_and_cursor() {
         let body = resp.ok();
         let page = body["users"].as_array().expect("users");
         assert!(page.len() <= 2, "{body}");
-        seen.extend(page.iter().map(|u| u["email"].as_str().unwrap().to_string()));
+        seen.extend(
+            page.iter()
+                .map(|u| u["email"].as_str().unwrap().to_string()),
+        );
         match body.get("next_cursor").and_then(|c| c.as_str()) {
             Some(c) => cursor = Some(c.to_string()),
             None => break,
@@ -360,7 +390,9 @@ async fn user_2fa_disable_returns_seed_message() {
 async fn user_webauthn_disable_returns_bare_success() {
     let app = spawn_app().await;
     app.add_user("a@x.io", "user").await;
-    let resp = app.post("user/webauthn/disable", &[("email", "a@x.io")]).await;
+    let resp = app
+        .post("user/webauthn/disable", &[("email", "a@x.io")])
+        .await;
     resp.ok_bare();
     assert_eq!(app.user("a@x.io").await["webauthn_enabled"], false);
 }
@@ -437,18 +469,23 @@ async fn user_password_reset_mails_the_user() {
     let app = spawn_app().await;
     app.add_user("a@x.io", "user").await;
     assert_eq!(app.outbox().len(), 0);
-    let resp = app.post("user/password/reset", &[("email", "a@x.io")]).await;
+    let resp = app
+        .post("user/password/reset", &[("email", "a@x.io")])
+        .await;
     resp.ok_msg("Password reset email sent to a@x.io");
     let mails = app.outbox();
     assert_eq!(mails.len(), 1);
-    assert!(mails[0].contains("a@x.io"));
+    assert!(mails[0].contains("a@x.io"), "mail is addressed to the user");
+    assert!(mails[0].contains("http"), "mail carries the reset link");
 }
 
 #[tokio::test]
 async fn user_password_reset_rejects_unknown_user_without_mail() {
     let app = spawn_app().await;
     let before = app.snapshot().await;
-    let resp = app.post("user/password/reset", &[("email", "nobody@x.io")]).await;
+    let resp = app
+        .post("user/password/reset", &[("email", "nobody@x.io")])
+        .await;
     resp.err(404, USER_DOES_NOT_EXIST);
     assert_eq!(before, app.snapshot().await);
 }
@@ -479,7 +516,9 @@ async fn user_remove_refuses_last_enabled_admin() {
     app.add_user("one@x.io", "admin").await;
     app.add_user("two@x.io", "admin").await;
     // A disabled admin does not count.
-    app.post("user/disable", &[("email", "one@x.io")]).await.ok();
+    app.post("user/disable", &[("email", "one@x.io")])
+        .await
+        .ok();
     let before = app.snapshot().await;
     let resp = app.post("user/remove", &[("email", "two@x.io")]).await;
     resp.err(409, LAST_ADMIN);
