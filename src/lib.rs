@@ -9,3 +9,4 @@ pub mod mail;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod web;

@@ -6,19 +6,23 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::Logger;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpServer};
 
 use crate::api;
-use crate::api::throttle::AuthThrottle;
+use crate::auth::throttle::Throttle;
 use crate::auth::links::NewLink;
 use crate::config::Config;
 use crate::mail::{MailError, Mailer};
 use crate::state::AppState;
 use crate::store::{Store, StoreError, TokenPurpose};
+use crate::web;
 
 /// Failed API authentications allowed per client address per window.
-const AUTH_FAILURE_LIMIT: u32 = 20;
-const AUTH_FAILURE_WINDOW: Duration = Duration::from_secs(60);
+const API_AUTH_FAILURE_LIMIT: u32 = 20;
+/// Failed console logins allowed per client address, and per account, per window.
+const LOGIN_FAILURES_PER_CLIENT: u32 = 20;
+const LOGIN_FAILURES_PER_ACCOUNT: u32 = 5;
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -26,6 +30,8 @@ pub enum StartupError {
     Store(#[from] StoreError),
     #[error("mail configuration: {0}")]
     Mail(#[from] MailError),
+    #[error("cannot read or create the session key in the data directory: {0}")]
+    SessionKey(std::io::Error),
     #[error("cannot listen on {bind}: {source}")]
     Bind {
         bind: String,
@@ -56,21 +62,38 @@ impl Application {
         let address = listener.local_addr().map_err(bind_error)?;
         let base_url = config.base_url_for_port(address.port());
 
+        let session_key =
+            web::session::load_or_create_key(&config.data_dir).map_err(StartupError::SessionKey)?;
+        let secure_cookies = base_url.starts_with("https://");
         let state = AppState {
             store: store.clone(),
             mailer,
             base_url: Arc::from(base_url.as_str()),
-            auth_throttle: Arc::new(AuthThrottle::new(AUTH_FAILURE_LIMIT, AUTH_FAILURE_WINDOW)),
+            api_auth_failures: Arc::new(Throttle::new(API_AUTH_FAILURE_LIMIT, FAILURE_WINDOW)),
+            login_failures_by_client: Arc::new(Throttle::new(
+                LOGIN_FAILURES_PER_CLIENT,
+                FAILURE_WINDOW,
+            )),
+            login_failures_by_account: Arc::new(Throttle::new(
+                LOGIN_FAILURES_PER_ACCOUNT,
+                FAILURE_WINDOW,
+            )),
+            secure_cookies,
         };
         let server = HttpServer::new(move || {
             App::new()
-                // The query string can hold an auth_token: log the path only.
+                // Query strings can hold an auth_token and some paths a one-time secret: log
+                // the method and a redacted path only.
                 .wrap(
-                    Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
-                        .custom_request_replace("method", |req| req.method().to_string()),
+                    Logger::new(r#"%a "%{method}xi %{path}xi" %s %b %Dms"#)
+                        .custom_request_replace("method", |req| req.method().to_string())
+                        .custom_request_replace("path", |req| web::redact_path(req.path())),
                 )
-                .app_data(web::Data::new(state.clone()))
+                .wrap(web::security_headers())
+                .wrap(web::session_middleware(session_key.clone(), secure_cookies))
+                .app_data(actix_web::web::Data::new(state.clone()))
                 .configure(api::routes)
+                .configure(web::routes)
         })
         .listen(listener)
         .map_err(bind_error)?

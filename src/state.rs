@@ -1,8 +1,9 @@
 //! What every request handler shares.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::api::throttle::AuthThrottle;
+use crate::auth::throttle::Throttle;
 use crate::mail::Mailer;
 use crate::store::{Store, StoreError};
 
@@ -12,7 +13,13 @@ pub struct AppState {
     pub mailer: Mailer,
     /// Public URL of the console, without a trailing slash.
     pub base_url: Arc<str>,
-    pub auth_throttle: Arc<AuthThrottle>,
+    /// Bad API keys per client address.
+    pub api_auth_failures: Arc<Throttle<IpAddr>>,
+    /// Failed console logins per client address and per account (lowercase email).
+    pub login_failures_by_client: Arc<Throttle<IpAddr>>,
+    pub login_failures_by_account: Arc<Throttle<String>>,
+    /// Whether session cookies need the Secure flag (an https base URL).
+    pub secure_cookies: bool,
 }
 
 /// A store call failed, or the blocking pool could not run it.

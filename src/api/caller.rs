@@ -161,12 +161,12 @@ async fn authenticate(req: &HttpRequest, payload: Payload) -> Result<ApiCall, Ap
     let Some(client) = req.peer_addr().map(|addr| addr.ip()) else {
         return Err(refuse());
     };
-    if let Some(seconds) = state.auth_throttle.retry_after(client) {
+    if let Some(seconds) = state.api_auth_failures.retry_after(&client) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!("Too many failed authentication attempts. Try again in {seconds} s."),
         ));
     }
-    state.auth_throttle.record_failure(client);
+    state.api_auth_failures.record_failure(client);
     Err(refuse())
 }

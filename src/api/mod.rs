@@ -7,7 +7,6 @@ pub mod error;
 mod flocks;
 pub mod params;
 mod settings;
-pub mod throttle;
 mod users;
 mod views;
 

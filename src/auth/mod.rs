@@ -5,5 +5,6 @@ pub mod api_keys;
 pub mod links;
 pub mod passwords;
 mod secrets;
+pub mod throttle;
 
 pub use secrets::{constant_time_eq, random_hex, sha256_hex};

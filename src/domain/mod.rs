@@ -7,11 +7,13 @@ mod access;
 mod email;
 mod flock;
 mod note;
+mod password;
 
 pub use access::{AccessLevel, ApiKeyType, FlockKeyType};
 pub use email::Email;
 pub use flock::{FlockId, FlockName, FlockRole, python_repr_list};
 pub use note::Note;
+pub use password::NewPassword;
 
 /// Why a raw value could not become a domain value. The edge turns this into a message that names
 /// the parameter it came from.

@@ -2,9 +2,9 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::records::{decode, encode};
 use super::tables::{ONE_TIME_TOKENS, USER_ID_BY_EMAIL, USERS};
-use super::users::read_user;
+use super::users::{NewUser, insert_new_user, read_user, write_user};
 use super::{OneTimeToken, Store, StoreError, StoreResult, TokenPurpose, User};
-use crate::domain::Email;
+use crate::domain::{AccessLevel, Email};
 
 impl Store {
     /// Stores a one-time link under the hash of its secret. A new `Setup` link replaces any
@@ -26,18 +26,15 @@ impl Store {
         Ok(())
     }
 
-    /// The live (unused, unexpired) token stored under `hash`.
-    pub fn live_one_time_token(&self, hash: &str, now: u64) -> StoreResult<OneTimeToken> {
+    /// The live (unused, unexpired) token of one of `purposes` stored under `hash`.
+    pub fn live_one_time_token(
+        &self,
+        hash: &str,
+        purposes: &[TokenPurpose],
+        now: u64,
+    ) -> StoreResult<OneTimeToken> {
         let txn = self.db.begin_read()?;
-        let table = txn.open_table(ONE_TIME_TOKENS)?;
-        let token: OneTimeToken = match table.get(hash)? {
-            Some(bytes) => decode(bytes.value())?,
-            None => return Err(StoreError::TokenInvalid),
-        };
-        if token.used || token.expires <= now {
-            return Err(StoreError::TokenInvalid);
-        }
-        Ok(token)
+        live_token(&txn.open_table(ONE_TIME_TOKENS)?, hash, purposes, now)
     }
 
     /// Stores a one-time link for the user with `email`, in the transaction that finds them.
@@ -63,6 +60,100 @@ impl Store {
         txn.commit()?;
         Ok(user)
     }
+}
+
+impl Store {
+    /// Uses a live link of one of `purposes`: marks it used, sets the user's password and ends
+    /// their other sessions, all in one transaction.
+    pub fn set_password_with_token(
+        &self,
+        hash: &str,
+        purposes: &[TokenPurpose],
+        password_hash: String,
+        now: u64,
+    ) -> StoreResult<User> {
+        let txn = self.db.begin_write()?;
+        let user = {
+            let mut tokens = txn.open_table(ONE_TIME_TOKENS)?;
+            let token = live_token(&tokens, hash, purposes, now)?;
+            let id = token.user_id.ok_or(StoreError::TokenInvalid)?;
+            let mut users = txn.open_table(USERS)?;
+            let mut user = read_user(&users, id).map_err(|_| StoreError::TokenInvalid)?;
+            user.password_hash = Some(password_hash);
+            user.session_generation += 1;
+            write_user(&mut users, &user)?;
+            let used = OneTimeToken { used: true, ..token };
+            tokens.insert(hash, encode(&used)?.as_slice())?;
+            user
+        };
+        txn.commit()?;
+        Ok(user)
+    }
+
+    /// Uses the setup link: creates the first admin with a password. Refused once any user
+    /// exists, so the link can't mint a second admin later.
+    pub fn complete_setup(
+        &self,
+        hash: &str,
+        email: Email,
+        password_hash: String,
+        now: u64,
+    ) -> StoreResult<User> {
+        let txn = self.db.begin_write()?;
+        let user = {
+            let mut tokens = txn.open_table(ONE_TIME_TOKENS)?;
+            let token = live_token(&tokens, hash, &[TokenPurpose::Setup], now)?;
+            if txn.open_table(USERS)?.first()?.is_some() {
+                return Err(StoreError::TokenInvalid);
+            }
+            let new_admin = NewUser {
+                email,
+                access_level: AccessLevel::Admin,
+                note: None,
+                two_factor_required: false,
+            };
+            let mut user = insert_new_user(&txn, new_admin)?;
+            user.password_hash = Some(password_hash);
+            write_user(&mut txn.open_table(USERS)?, &user)?;
+            let used = OneTimeToken { used: true, ..token };
+            tokens.insert(hash, encode(&used)?.as_slice())?;
+            user
+        };
+        txn.commit()?;
+        Ok(user)
+    }
+
+    /// Sets a new password for a signed-in user and ends their other sessions. Returns the user
+    /// with the new session generation, for re-issuing the current session.
+    pub fn change_password(&self, user_id: u64, password_hash: String) -> StoreResult<User> {
+        let txn = self.db.begin_write()?;
+        let user = {
+            let mut users = txn.open_table(USERS)?;
+            let mut user = read_user(&users, user_id)?;
+            user.password_hash = Some(password_hash);
+            user.session_generation += 1;
+            write_user(&mut users, &user)?;
+            user
+        };
+        txn.commit()?;
+        Ok(user)
+    }
+}
+
+fn live_token(
+    tokens: &impl ReadableTable<&'static str, &'static [u8]>,
+    hash: &str,
+    purposes: &[TokenPurpose],
+    now: u64,
+) -> StoreResult<OneTimeToken> {
+    let token: OneTimeToken = match tokens.get(hash)? {
+        Some(bytes) => decode(bytes.value())?,
+        None => return Err(StoreError::TokenInvalid),
+    };
+    if token.used || token.expires <= now || !purposes.contains(&token.purpose) {
+        return Err(StoreError::TokenInvalid);
+    }
+    Ok(token)
 }
 
 /// Drops used and expired links, so the table only holds links that can still be opened.

@@ -36,33 +36,9 @@ impl Store {
     pub fn add_user(&self, new: NewUser, link: Option<(&str, OneTimeToken)>) -> StoreResult<User> {
         let txn = self.db.begin_write()?;
         let user = {
-            let mut by_email = txn.open_table(USER_ID_BY_EMAIL)?;
-            let key = new.email.key();
-            if by_email.get(key.as_str())?.is_some() {
-                return Err(StoreError::UserExists(new.email));
-            }
-            let id = next_user_id(&txn)?;
-            let user = User {
-                id,
-                email: new.email,
-                access_level: new.access_level,
-                disabled: false,
-                note: new.note,
-                summary_email_enabled: true,
-                two_factor_required: new.two_factor_required,
-                password_hash: None,
-                totp_secret: None,
-                webauthn_credentials: Vec::new(),
-                session_generation: 0,
-                created: now_unix(),
-            };
-            by_email.insert(key.as_str(), id)?;
-            write_user(&mut txn.open_table(USERS)?, &user)?;
-            if user.is_enabled_admin() {
-                txn.open_table(ENABLED_ADMINS)?.insert(id, ())?;
-            }
+            let user = insert_new_user(&txn, new)?;
             if let Some((hash, mut token)) = link {
-                token.user_id = Some(id);
+                token.user_id = Some(user.id);
                 txn.open_table(ONE_TIME_TOKENS)?
                     .insert(hash, encode(&token)?.as_slice())?;
             }
@@ -278,6 +254,37 @@ impl Store {
         txn.commit()?;
         Ok(user)
     }
+}
+
+/// Inserts a new enabled user with its email index entry (and admin index entry), refusing a
+/// taken email.
+pub(super) fn insert_new_user(txn: &WriteTransaction, new: NewUser) -> StoreResult<User> {
+    let mut by_email = txn.open_table(USER_ID_BY_EMAIL)?;
+    let key = new.email.key();
+    if by_email.get(key.as_str())?.is_some() {
+        return Err(StoreError::UserExists(new.email));
+    }
+    let id = next_user_id(txn)?;
+    let user = User {
+        id,
+        email: new.email,
+        access_level: new.access_level,
+        disabled: false,
+        note: new.note,
+        summary_email_enabled: true,
+        two_factor_required: new.two_factor_required,
+        password_hash: None,
+        totp_secret: None,
+        webauthn_credentials: Vec::new(),
+        session_generation: 0,
+        created: now_unix(),
+    };
+    by_email.insert(key.as_str(), id)?;
+    write_user(&mut txn.open_table(USERS)?, &user)?;
+    if user.is_enabled_admin() {
+        txn.open_table(ENABLED_ADMINS)?.insert(id, ())?;
+    }
+    Ok(user)
 }
 
 fn next_user_id(txn: &WriteTransaction) -> StoreResult<u64> {

@@ -1,0 +1,162 @@
+//! The signed-in user's own account: password, summary email, flocks.
+
+use actix_web::http::StatusCode;
+use actix_web::web;
+use askama::Template;
+use serde::Deserialize;
+
+use super::csrf::CsrfForm;
+use super::error::WebError;
+use super::page::{PageContext, PageResult, flash_success, ok, render, see_other};
+use super::session::{self, SignedIn};
+use crate::auth::passwords::{hash_password, verify_password};
+use crate::domain::NewPassword;
+use crate::state::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/account", web::get().to(show))
+        .route("/account/password", web::post().to(change_password))
+        .route("/account/summary-email", web::post().to(summary_email));
+}
+
+pub struct FlockRow {
+    pub id: String,
+    pub name: String,
+    pub role: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    page: PageContext,
+    email: String,
+    access_level: &'static str,
+    summary_email_enabled: bool,
+    totp_enabled: bool,
+    webauthn_enabled: bool,
+    flocks: Vec<FlockRow>,
+    password_error: Option<String>,
+}
+
+async fn account_page(
+    signed_in: &SignedIn,
+    state: &AppState,
+    password_error: Option<String>,
+) -> Result<AccountPage, WebError> {
+    let email = signed_in.user.email.clone();
+    let (details, all_flocks) = state
+        .blocking(move |store| Ok((store.user_by_email(&email)?, store.list_flocks()?)))
+        .await?;
+    let name_of = |id: &crate::domain::FlockId| {
+        all_flocks
+            .iter()
+            .find(|f| &f.id == id)
+            .map(|f| f.name.clone())
+            .unwrap_or_else(|| id.to_string())
+    };
+    let mut flocks: Vec<FlockRow> = details
+        .managed_flocks
+        .iter()
+        .map(|id| FlockRow {
+            id: id.to_string(),
+            name: name_of(id),
+            role: "manager",
+        })
+        .collect();
+    flocks.extend(details.watched_flocks.iter().map(|id| FlockRow {
+        id: id.to_string(),
+        name: name_of(id),
+        role: "watcher",
+    }));
+    let user = &details.user;
+    Ok(AccountPage {
+        page: PageContext::signed_in(signed_in, "Your account"),
+        email: user.email.to_string(),
+        access_level: user.access_level.as_str(),
+        summary_email_enabled: user.summary_email_enabled,
+        totp_enabled: user.totp_enabled(),
+        webauthn_enabled: user.webauthn_enabled(),
+        flocks,
+        password_error,
+    })
+}
+
+async fn show(signed_in: SignedIn, state: web::Data<AppState>) -> PageResult {
+    ok(&account_page(&signed_in, &state, None).await?)
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current: String,
+    password: String,
+    confirm: String,
+}
+
+async fn change_password(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> PageResult {
+    let stored = signed_in.user.password_hash.clone().unwrap_or_default();
+    let current = form.current.clone();
+    let current_ok = web::block(move || verify_password(&current, &stored))
+        .await
+        .map_err(WebError::internal)?;
+    if !current_ok {
+        let error = "Current password: it is not your current password.".to_string();
+        return refuse_password(&signed_in, &state, error).await;
+    }
+    let password = match NewPassword::parse(&form.password, &form.confirm, &signed_in.user.email)
+    {
+        Ok(password) => password,
+        Err(rule) => {
+            return refuse_password(&signed_in, &state, format!("New password: {rule}")).await;
+        }
+    };
+    let hash = web::block(move || hash_password(password.expose()))
+        .await
+        .map_err(WebError::internal)?
+        .map_err(WebError::internal)?;
+    let user_id = signed_in.user.id;
+    let user = state
+        .blocking(move |store| store.change_password(user_id, hash))
+        .await?;
+    session::adopt_generation(&signed_in.session, &user)?;
+    flash_success(
+        &signed_in.session,
+        "Password changed. Your other sessions have ended.",
+    );
+    Ok(see_other("/account"))
+}
+
+/// The account page again, with the password form's error.
+async fn refuse_password(signed_in: &SignedIn, state: &AppState, error: String) -> PageResult {
+    let page = account_page(signed_in, state, Some(error)).await?;
+    render(StatusCode::BAD_REQUEST, &page)
+}
+
+#[derive(Deserialize)]
+pub struct SummaryEmailForm {
+    enabled: String,
+}
+
+async fn summary_email(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<SummaryEmailForm>,
+) -> PageResult {
+    let enabled = form.enabled == "on";
+    let email = signed_in.user.email.clone();
+    state
+        .blocking(move |store| store.set_summary_email(&email, enabled))
+        .await?;
+    flash_success(
+        &signed_in.session,
+        if enabled {
+            "Weekly summary email turned on."
+        } else {
+            "Weekly summary email turned off."
+        },
+    );
+    Ok(see_other("/account"))
+}

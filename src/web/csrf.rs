@@ -1,0 +1,74 @@
+//! CSRF protection: a per-session random token in every form, checked before any handler sees
+//! the form. The only way for a handler to read a form body is `CsrfForm`, so none can forget.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_session::{Session, SessionExt};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use super::error::WebError;
+use crate::auth::{constant_time_eq, random_hex};
+
+const CSRF_KEY: &str = "csrf";
+pub const CSRF_FIELD: &str = "csrf_token";
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// The session's CSRF token, created on first use.
+pub fn token(session: &Session) -> String {
+    if let Ok(Some(token)) = session.get::<String>(CSRF_KEY) {
+        return token;
+    }
+    let token = random_hex(32);
+    if let Err(error) = session.insert(CSRF_KEY, &token) {
+        log::warn!("could not store a CSRF token: {error}");
+    }
+    token
+}
+
+/// Replaces the token (at login, so a token seen before login is worthless after).
+pub fn rotate(session: &Session) -> Result<(), WebError> {
+    session
+        .insert(CSRF_KEY, random_hex(32))
+        .map_err(WebError::internal)
+}
+
+/// A urlencoded form whose `csrf_token` matched the session's.
+pub struct CsrfForm<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+    type Error = WebError;
+    type Future = Pin<Box<dyn Future<Output = Result<CsrfForm<T>, WebError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let session = req.get_session();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let mut body = Vec::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|_| WebError::BadRequest("The form could not be read.".into()))?;
+                if body.len() + chunk.len() > MAX_FORM_BYTES {
+                    return Err(WebError::BadRequest("The form is too large.".into()));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+                .map_err(|_| WebError::BadRequest("The form could not be read.".into()))?;
+            let sent = pairs
+                .iter()
+                .find(|(name, _)| name == CSRF_FIELD)
+                .map(|(_, value)| value.as_str());
+            let expected = session.get::<String>(CSRF_KEY).ok().flatten();
+            match (sent, expected) {
+                (Some(sent), Some(expected)) if constant_time_eq(sent, &expected) => {}
+                _ => return Err(WebError::CsrfRejected),
+            }
+            let form = serde_urlencoded::from_bytes::<T>(&body)
+                .map_err(|_| WebError::BadRequest("The form is missing a field or has a malformed one.".into()))?;
+            Ok(CsrfForm(form))
+        })
+    }
+}

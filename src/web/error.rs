@@ -1,0 +1,118 @@
+//! Failures of browser requests, answered as pages (or a redirect to the login page).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use crate::state::BlockingError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// Not signed in (or the session ended): go to the login page, then come back to `next`.
+    #[error("login required")]
+    LoginRequired { next: String },
+    #[error("You are not allowed to see this page.")]
+    Forbidden,
+    #[error("The form has expired or did not come from this console. Go back, reload the page and try again.")]
+    CsrfRejected,
+    #[error("This page does not exist.")]
+    NotFound,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Something went wrong on our side. The cause has been logged.")]
+    Internal,
+}
+
+impl WebError {
+    /// Logs the cause and answers with a page that reveals nothing about it.
+    pub fn internal(cause: impl std::fmt::Display) -> WebError {
+        log::error!("internal error while rendering a page: {cause}");
+        WebError::Internal
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    title: &'a str,
+    message: String,
+}
+
+impl ResponseError for WebError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            WebError::LoginRequired { .. } => StatusCode::SEE_OTHER,
+            WebError::Forbidden | WebError::CsrfRejected => StatusCode::FORBIDDEN,
+            WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let WebError::LoginRequired { next } = self {
+            let location = format!("/login?next={}", encode_query_value(next));
+            return HttpResponse::SeeOther()
+                .insert_header((LOCATION, location))
+                .finish();
+        }
+        let status = self.status_code();
+        let title = match self {
+            WebError::Forbidden => "Not allowed",
+            WebError::CsrfRejected => "Form expired",
+            WebError::NotFound => "Not found",
+            WebError::BadRequest(_) => "Bad request",
+            _ => "Error",
+        };
+        let page = ErrorPage {
+            status: status.as_u16(),
+            title,
+            message: self.to_string(),
+        };
+        match page.render() {
+            Ok(body) => HttpResponse::build(status)
+                .content_type("text/html; charset=utf-8")
+                .body(body),
+            Err(_) => HttpResponse::build(status).body(self.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for WebError {
+    fn from(error: StoreError) -> WebError {
+        match error {
+            StoreError::UserNotFound | StoreError::FlockNotFound | StoreError::ApiKeyNotFound => {
+                WebError::NotFound
+            }
+            StoreError::UserExists(_)
+            | StoreError::LastEnabledAdmin
+            | StoreError::DefaultFlock
+            | StoreError::FlockNotEmpty
+            | StoreError::TwoRolesInOneFlock(_)
+            | StoreError::TokenInvalid => WebError::BadRequest(error.to_string()),
+            other => WebError::internal(other),
+        }
+    }
+}
+
+impl From<BlockingError> for WebError {
+    fn from(error: BlockingError) -> WebError {
+        match error {
+            BlockingError::Store(error) => error.into(),
+            BlockingError::Canceled => WebError::internal(error),
+        }
+    }
+}
+
+impl From<askama::Error> for WebError {
+    fn from(error: askama::Error) -> WebError {
+        WebError::internal(error)
+    }
+}
+
+pub fn encode_query_value(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
+}

@@ -1,0 +1,76 @@
+//! The browser console: server-rendered pages over the same store and domain code as the API.
+//! Handlers take a `SignedIn` (or render the login page), read forms only through `CsrfForm`,
+//! check permission at the top, call the store, and end every action with a redirect and a flash.
+
+mod account;
+pub mod assets;
+pub mod csrf;
+pub mod error;
+mod flocks;
+mod keys;
+mod login;
+pub mod page;
+pub mod session;
+mod settings;
+mod users;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity};
+use actix_session::storage::CookieSessionStore;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::web;
+
+pub const SESSION_COOKIE: &str = "roost_session";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(login::home))
+        .route("/login", web::get().to(login::login_form))
+        .route("/login", web::post().to(login::login_submit))
+        .route("/logout", web::post().to(login::logout))
+        .route("/static/{name}", web::get().to(assets::serve))
+        .route("/{purpose:setup|welcome|reset}/{secret}", web::get().to(login::link_form))
+        .route("/{purpose:setup|welcome|reset}/{secret}", web::post().to(login::link_submit))
+        .configure(account::routes)
+        .configure(users::routes)
+        .configure(flocks::routes)
+        .configure(keys::routes)
+        .configure(settings::routes);
+}
+
+/// Encrypted, signed session cookie: HttpOnly, SameSite=Lax, Secure behind https, ending with
+/// the browser session (the idle and absolute limits are enforced server-side in `session`).
+pub fn session_middleware(key: Key, secure: bool) -> SessionMiddleware<CookieSessionStore> {
+    SessionMiddleware::builder(CookieSessionStore::default(), key)
+        .cookie_name(SESSION_COOKIE.to_string())
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_secure(secure)
+        .cookie_content_security(CookieContentSecurity::Private)
+        .session_lifecycle(BrowserSession::default())
+        .build()
+}
+
+/// Headers on every response: no inline script, no framing, no referrer (links carry one-time
+/// secrets), no content sniffing.
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("X-Content-Type-Options", "nosniff"))
+}
+
+/// Paths whose last segment is a one-time secret, so logs show the route and not the secret.
+pub fn redact_path(path: &str) -> String {
+    for prefix in ["/setup/", "/welcome/", "/reset/"] {
+        if path.starts_with(prefix) {
+            return format!("{prefix}[redacted]");
+        }
+    }
+    path.to_string()
+}
