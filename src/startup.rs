@@ -9,8 +9,8 @@ use actix_web::middleware::Logger;
 use actix_web::{App, HttpServer};
 
 use crate::api;
-use crate::auth::throttle::Throttle;
 use crate::auth::links::NewLink;
+use crate::auth::throttle::Throttle;
 use crate::config::Config;
 use crate::mail::{MailError, Mailer};
 use crate::state::AppState;

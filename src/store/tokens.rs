@@ -82,7 +82,10 @@ impl Store {
             user.password_hash = Some(password_hash);
             user.session_generation += 1;
             write_user(&mut users, &user)?;
-            let used = OneTimeToken { used: true, ..token };
+            let used = OneTimeToken {
+                used: true,
+                ..token
+            };
             tokens.insert(hash, encode(&used)?.as_slice())?;
             user
         };
@@ -115,7 +118,10 @@ impl Store {
             let mut user = insert_new_user(&txn, new_admin)?;
             user.password_hash = Some(password_hash);
             write_user(&mut txn.open_table(USERS)?, &user)?;
-            let used = OneTimeToken { used: true, ..token };
+            let used = OneTimeToken {
+                used: true,
+                ..token
+            };
             tokens.insert(hash, encode(&used)?.as_slice())?;
             user
         };

@@ -106,8 +106,7 @@ async fn change_password(
         let error = "Current password: it is not your current password.".to_string();
         return refuse_password(&signed_in, &state, error).await;
     }
-    let password = match NewPassword::parse(&form.password, &form.confirm, &signed_in.user.email)
-    {
+    let password = match NewPassword::parse(&form.password, &form.confirm, &signed_in.user.email) {
         Ok(password) => password,
         Err(rule) => {
             return refuse_password(&signed_in, &state, format!("New password: {rule}")).await;

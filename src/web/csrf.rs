@@ -49,7 +49,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
         Box::pin(async move {
             let mut body = Vec::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| WebError::BadRequest("The form could not be read.".into()))?;
+                let chunk = chunk
+                    .map_err(|_| WebError::BadRequest("The form could not be read.".into()))?;
                 if body.len() + chunk.len() > MAX_FORM_BYTES {
                     return Err(WebError::BadRequest("The form is too large.".into()));
                 }
@@ -66,8 +67,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
                 (Some(sent), Some(expected)) if constant_time_eq(sent, &expected) => {}
                 _ => return Err(WebError::CsrfRejected),
             }
-            let form = serde_urlencoded::from_bytes::<T>(&body)
-                .map_err(|_| WebError::BadRequest("The form is missing a field or has a malformed one.".into()))?;
+            let form = serde_urlencoded::from_bytes::<T>(&body).map_err(|_| {
+                WebError::BadRequest("The form is missing a field or has a malformed one.".into())
+            })?;
             Ok(CsrfForm(form))
         })
     }

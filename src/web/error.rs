@@ -15,7 +15,9 @@ pub enum WebError {
     LoginRequired { next: String },
     #[error("You are not allowed to see this page.")]
     Forbidden,
-    #[error("The form has expired or did not come from this console. Go back, reload the page and try again.")]
+    #[error(
+        "The form has expired or did not come from this console. Go back, reload the page and try again."
+    )]
     CsrfRejected,
     #[error("This page does not exist.")]
     NotFound,

@@ -191,7 +191,11 @@ fn link_purposes(purpose: &str) -> Option<(&'static str, &'static str, TokenPurp
     match purpose {
         "setup" => Some(("setup", "Create the first admin", TokenPurpose::Setup)),
         "welcome" => Some(("welcome", "Choose your password", TokenPurpose::SetPassword)),
-        "reset" => Some(("reset", "Choose a new password", TokenPurpose::PasswordReset)),
+        "reset" => Some((
+            "reset",
+            "Choose a new password",
+            TokenPurpose::PasswordReset,
+        )),
         _ => None,
     }
 }

@@ -29,8 +29,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login", web::post().to(login::login_submit))
         .route("/logout", web::post().to(login::logout))
         .route("/static/{name}", web::get().to(assets::serve))
-        .route("/{purpose:setup|welcome|reset}/{secret}", web::get().to(login::link_form))
-        .route("/{purpose:setup|welcome|reset}/{secret}", web::post().to(login::link_submit))
+        .route(
+            "/{purpose:setup|welcome|reset}/{secret}",
+            web::get().to(login::link_form),
+        )
+        .route(
+            "/{purpose:setup|welcome|reset}/{secret}",
+            web::post().to(login::link_submit),
+        )
         .configure(account::routes)
         .configure(users::routes)
         .configure(flocks::routes)

@@ -41,9 +41,7 @@ fn set_flash(session: &Session, kind: &str, text: String) {
 }
 
 fn take_flash(session: &Session) -> Option<Flash> {
-    session
-        .remove_as::<Flash>(FLASH_KEY)
-        .and_then(Result::ok)
+    session.remove_as::<Flash>(FLASH_KEY).and_then(Result::ok)
 }
 
 /// The signed-in person, as the navigation shows them.

@@ -22,6 +22,9 @@ pub struct TestApp {
     pub admin_token: String,
     pub data_dir: PathBuf,
     pub client: reqwest::Client,
+    /// The running app's store, for arranging what the API can't (passwords) and for checking
+    /// effects of console actions.
+    pub store: roost::store::Store,
     _data_dir_guard: tempfile::TempDir,
 }
 
@@ -55,7 +58,8 @@ pub async fn spawn_app() -> TestApp {
     config.bind = "127.0.0.1:0".to_string();
     let app = Application::build(config).await.expect("build application");
     let port = app.port();
-    let admin_token = issue_global_key(&app.store(), ApiKeyType::Admin, "tests", "tests")
+    let store = app.store();
+    let admin_token = issue_global_key(&store, ApiKeyType::Admin, "tests", "tests")
         .expect("issue global admin key");
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -63,6 +67,7 @@ pub async fn spawn_app() -> TestApp {
         admin_token,
         data_dir: dir.path().to_path_buf(),
         client: client(),
+        store,
         _data_dir_guard: dir,
     }
 }

@@ -5,6 +5,7 @@ mod api_keys;
 mod auth;
 mod cli;
 mod concurrency;
+mod console;
 mod endpoints;
 mod flocks;
 mod harness;
