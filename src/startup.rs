@@ -94,6 +94,7 @@ impl Application {
                 .app_data(actix_web::web::Data::new(state.clone()))
                 .configure(api::routes)
                 .configure(web::routes)
+                .default_service(actix_web::web::to(web::not_found))
         })
         .listen(listener)
         .map_err(bind_error)?

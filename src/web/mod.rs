@@ -44,6 +44,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(settings::routes);
 }
 
+/// Any path no route claims: a page, not an empty 404.
+pub async fn not_found() -> Result<actix_web::HttpResponse, error::WebError> {
+    Err(error::WebError::NotFound)
+}
+
 /// Encrypted, signed session cookie: HttpOnly, SameSite=Lax, Secure behind https, ending with
 /// the browser session (the idle and absolute limits are enforced server-side in `session`).
 pub fn session_middleware(key: Key, secure: bool) -> SessionMiddleware<CookieSessionStore> {

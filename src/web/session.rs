@@ -126,9 +126,11 @@ impl FromRequest for SignedIn {
 
 async fn signed_in(req: &HttpRequest) -> Result<SignedIn, WebError> {
     let session = req.get_session();
-    let next = match req.query_string() {
-        "" => req.path().to_string(),
-        query => format!("{}?{query}", req.path()),
+    // Only a page can be returned to; a form post's path can't be replayed with GET.
+    let next = match (req.method() == actix_web::http::Method::GET, req.query_string()) {
+        (false, _) => "/".to_string(),
+        (true, "") => req.path().to_string(),
+        (true, query) => format!("{}?{query}", req.path()),
     };
     let login_required = || WebError::LoginRequired { next: next.clone() };
     let read = |key: &str| session.get::<u64>(key).ok().flatten();
