@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod auth;
+mod browser;
 mod cli;
 mod concurrency;
 mod console;

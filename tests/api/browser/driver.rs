@@ -1,0 +1,402 @@
+//! The browser harness: a private chromedriver on a free port driving a headless Chromium with
+//! a fresh profile, pointed at a `spawn_app()` server. Every step is bounded in time and fails
+//! with the page's address and a screenshot, so a hung or broken page never hangs the suite.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::wd::{Capabilities, TimeoutConfiguration};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::helpers::TestApp;
+
+const INSTALL_HINT: &str = "the browser tests need Chromium and its WebDriver: install the Debian \
+     packages with `apt-get update && apt-get install -y --no-install-recommends chromium \
+     chromium-driver`";
+
+/// The longest any one step may take. Generous because the rest of the suite runs beside the
+/// browser on two cores; a step that needs longer is a hang, not a slow machine.
+const STEP: Duration = Duration::from_secs(30);
+
+/// Chromium's defaults that make a run slow or nondeterministic (GPU probing, background
+/// downloads, first-run UI, QUIC) are off; the window is a laptop's, so screenshots look like
+/// what an admin sees.
+const CHROMIUM_ARGS: &[&str] = &[
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,900",
+];
+const WINDOW: (u32, u32) = (1280, 900);
+/// Screenshots grow the window to the page's height, up to this.
+const MAX_SCREENSHOT_HEIGHT: u32 = 4000;
+
+/// One browser at a time: two Chromiums beside the rest of the suite would starve two cores.
+static ONE_BROWSER: Mutex<()> = Mutex::const_new(());
+
+/// A chromedriver we started. Dropping it ends its browser session (which closes Chromium)
+/// and then the driver itself, also when a test panics halfway.
+struct Chromedriver {
+    child: Child,
+    port: u16,
+    session: Option<String>,
+}
+
+impl Chromedriver {
+    async fn start() -> Chromedriver {
+        let port = free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start chromedriver ({error}); {INSTALL_HINT}"));
+        let mut driver = Chromedriver {
+            child,
+            port,
+            session: None,
+        };
+        driver.wait_until_ready().await;
+        driver
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn wait_until_ready(&mut self) {
+        let status = format!("{}/status", self.url());
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("client");
+        let deadline = Instant::now() + STEP;
+        loop {
+            if let Ok(Some(exit)) = self.child.try_wait() {
+                panic!("chromedriver exited at start ({exit}); {INSTALL_HINT}");
+            }
+            if let Ok(response) = client.get(&status).send().await
+                && let Ok(body) = response.json::<Value>().await
+                && body["value"]["ready"] == true
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not answer on port {} within {STEP:?}",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        // Killing only the driver would leave Chromium running: ask it to end the session first.
+        if let Some(session) = self.session.take() {
+            delete_session(self.port, &session);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `DELETE /session/{id}` by hand, because `Drop` can't await and may run while a panic unwinds
+/// the test's runtime.
+fn delete_session(port: u16, session: &str) {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(2)) else {
+        return;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+    let request = format!(
+        "DELETE /session/{session} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).is_ok() {
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// Chromium as Debian installs it; found on PATH so a missing package fails with the hint.
+fn chromium_binary() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("chromium"))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("no `chromium` on PATH; {INSTALL_HINT}"))
+}
+
+pub fn screenshot_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots")
+}
+
+/// A signed-out browser on a fresh profile, looking at one app.
+pub struct Browser {
+    client: Client,
+    base: String,
+    // Field order is drop order: Chromium ends before its profile directory is removed, and
+    // the lock is released last.
+    driver: Chromedriver,
+    _profile: tempfile::TempDir,
+    _one_browser: MutexGuard<'static, ()>,
+}
+
+impl Browser {
+    pub async fn open(app: &TestApp) -> Browser {
+        let one_browser = ONE_BROWSER.lock().await;
+        let binary = chromium_binary();
+        let mut driver = Chromedriver::start().await;
+        let profile = tempfile::tempdir().expect("profile dir");
+        let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        let capabilities: Capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": binary, "args": args },
+        })
+        .as_object()
+        .expect("capabilities object")
+        .clone();
+        let mut builder = ClientBuilder::new(HttpConnector::new());
+        builder.capabilities(capabilities);
+        let driver_url = driver.url();
+        let connect = builder.connect(&driver_url);
+        let client = match tokio::time::timeout(STEP, connect).await {
+            Ok(Ok(client)) => client,
+            Ok(Err(error)) => panic!("Chromium did not start ({error}); {INSTALL_HINT}"),
+            Err(_) => panic!("Chromium did not start within {STEP:?}; {INSTALL_HINT}"),
+        };
+        if let Ok(Ok(Some(session))) = tokio::time::timeout(STEP, client.session_id()).await {
+            driver.session = Some(session);
+        }
+        let timeouts = TimeoutConfiguration::new(
+            Some(Duration::from_secs(10)),
+            Some(STEP),
+            Some(Duration::ZERO),
+        );
+        let browser = Browser {
+            client,
+            // The console's cookies and WebAuthn are for `localhost`, which is also what an
+            // admin types; the server itself listens on 127.0.0.1.
+            base: app.address.replacen("127.0.0.1", "localhost", 1),
+            driver,
+            _profile: profile,
+            _one_browser: one_browser,
+        };
+        browser
+            .bounded("set timeouts", browser.client.update_timeouts(timeouts))
+            .await;
+        browser
+    }
+
+    /// Ends the session cleanly; `Drop` covers the panicking path.
+    pub async fn close(mut self) {
+        let client = self.client.clone();
+        if let Ok(Ok(())) = tokio::time::timeout(STEP, client.close()).await {
+            self.driver.session = None;
+        }
+    }
+
+    /// Runs one WebDriver step within `STEP`, failing with the page it was on.
+    async fn bounded<T, E: Display>(
+        &self,
+        what: &str,
+        step: impl Future<Output = Result<T, E>>,
+    ) -> T {
+        match tokio::time::timeout(STEP, step).await {
+            Ok(Ok(value)) => value,
+            Ok(Err(error)) => self.fail(&format!("{what}: {error}")).await,
+            Err(_) => {
+                self.fail(&format!("{what}: no answer within {STEP:?}"))
+                    .await
+            }
+        }
+    }
+
+    /// Panics with what went wrong, where, and a screenshot of the page at that moment.
+    async fn fail<T>(&self, problem: &str) -> T {
+        let short = Duration::from_secs(5);
+        let url = match tokio::time::timeout(short, self.client.current_url()).await {
+            Ok(Ok(url)) => url.to_string(),
+            _ => "unknown".to_string(),
+        };
+        let shot = match tokio::time::timeout(short, self.client.screenshot()).await {
+            Ok(Ok(png)) => {
+                let path = screenshot_dir().join("failure.png");
+                std::fs::create_dir_all(screenshot_dir())
+                    .and_then(|()| std::fs::write(&path, png))
+                    .map(|()| path.display().to_string())
+                    .unwrap_or_else(|error| format!("not saved: {error}"))
+            }
+            _ => "not taken".to_string(),
+        };
+        panic!("browser: {problem}\n  page: {url}\n  screenshot: {shot}");
+    }
+
+    pub async fn goto(&self, path: &str) {
+        let url = format!("{}{path}", self.base);
+        self.bounded(&format!("open {path}"), self.client.goto(&url))
+            .await;
+    }
+
+    /// The path of the page shown, without the query.
+    pub async fn path(&self) -> String {
+        let url = self.bounded("read url", self.client.current_url()).await;
+        url.path().to_string()
+    }
+
+    /// Waits until the browser shows `path` (query ignored): after a submit, the redirect's end.
+    pub async fn wait_for_path(&self, path: &str) {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let now = self.path().await;
+            if now == path {
+                return;
+            }
+            if Instant::now() > deadline {
+                let body = self.body_text().await;
+                let problem = format!("expected to reach {path}, still on {now}:\n{body}");
+                return self.fail(&problem).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for an element matching `css` and returns it.
+    pub async fn wait_for(&self, css: &str) -> Element {
+        let wait = self
+            .client
+            .wait()
+            .at_most(STEP)
+            .for_element(Locator::Css(css));
+        self.bounded(&format!("find {css}"), wait).await
+    }
+
+    pub async fn body_text(&self) -> String {
+        let body = self.wait_for("body").await;
+        self.bounded("read page text", body.text()).await
+    }
+
+    /// Waits until the visible text of the page contains `text`.
+    pub async fn wait_for_text(&self, text: &str) {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let body = self.body_text().await;
+            if body.contains(text) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let problem = format!("page never showed {text:?}; it shows:\n{body}");
+                return self.fail(&problem).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the first element matching `css` reads exactly `expected`: after a submit
+    /// that returns to the same page, the old page may still be the one answering.
+    pub async fn wait_for_element_text(&self, css: &str, expected: &str) {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let now = self.text(css).await;
+            if now == expected {
+                return;
+            }
+            if Instant::now() > deadline {
+                let problem = format!("{css} reads {now:?}, expected {expected:?}");
+                return self.fail(&problem).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Visible text of the first element matching `css`.
+    pub async fn text(&self, css: &str) -> String {
+        let element = self.wait_for(css).await;
+        self.bounded(&format!("read {css}"), element.text()).await
+    }
+
+    /// Whether anything matches `css` right now (no waiting).
+    pub async fn exists(&self, css: &str) -> bool {
+        let what = format!("look for {css}");
+        let found = self.bounded(&what, self.client.find_all(Locator::Css(css)));
+        !found.await.is_empty()
+    }
+
+    /// Types into the input whose id or name is `field`, replacing what was there.
+    pub async fn fill(&self, field: &str, value: &str) {
+        let input = self.wait_for(&field_selector(field)).await;
+        self.bounded(&format!("clear {field}"), input.clear()).await;
+        self.bounded(&format!("type into {field}"), input.send_keys(value))
+            .await;
+    }
+
+    /// Clicks the first element matching `css`.
+    pub async fn click(&self, css: &str) {
+        let element = self.wait_for(css).await;
+        self.bounded(&format!("click {css}"), element.click()).await;
+    }
+
+    /// Saves the page as `target/screenshots/{name}.png`, the window stretched to the whole
+    /// page so that nothing below the fold is missed, and returns the file.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let height = self
+            .bounded(
+                "measure page",
+                self.client.execute(
+                    "return Math.max(document.documentElement.scrollHeight, \
+                     document.body ? document.body.scrollHeight : 0);",
+                    vec![],
+                ),
+            )
+            .await
+            .as_u64()
+            .map_or(WINDOW.1, |h| h as u32)
+            .clamp(WINDOW.1, MAX_SCREENSHOT_HEIGHT);
+        self.bounded(
+            "resize for screenshot",
+            self.client.set_window_size(WINDOW.0, height),
+        )
+        .await;
+        let png = self.bounded("screenshot", self.client.screenshot()).await;
+        self.bounded(
+            "restore window",
+            self.client.set_window_size(WINDOW.0, WINDOW.1),
+        )
+        .await;
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).expect("create target/screenshots");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+        path
+    }
+}
+
+/// An input named or identified by `field`, never the hidden CSRF token.
+fn field_selector(field: &str) -> String {
+    format!("#{field}, [name=\"{field}\"]:not([type=hidden])")
+}
