@@ -1,5 +1,6 @@
 //! Roost: a self-hosted user and two-factor management console.
 
+pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod cli;

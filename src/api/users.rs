@@ -7,11 +7,10 @@ use super::caller::ApiCall;
 use super::error::ApiError;
 use super::views::UserView;
 use super::{ApiResult, success, success_msg, success_with};
-use crate::auth::links::NewLink;
+use crate::accounts;
 use crate::domain::{AccessLevel, Note};
-use crate::mail::OutgoingMail;
 use crate::state::AppState;
-use crate::store::{NewUser, TokenPurpose};
+use crate::store::NewUser;
 
 const MAX_PAGE: usize = 1000;
 
@@ -26,31 +25,13 @@ pub async fn add(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
         .map(Note::into_string);
     let send_welcome_mail = params.flag("send_welcome_mail", true)?;
 
-    let link = send_welcome_mail.then(|| NewLink::new(TokenPurpose::SetPassword, None));
     let new_user = NewUser {
         email: email.clone(),
         access_level,
         note,
         two_factor_required,
     };
-    let stored_link = link.as_ref().map(|l| (l.hash.clone(), l.token.clone()));
-    let user = state
-        .blocking(move |store| {
-            store.add_user(
-                new_user,
-                stored_link
-                    .as_ref()
-                    .map(|(hash, token)| (hash.as_str(), token.clone())),
-            )
-        })
-        .await?;
-    if let Some(link) = link {
-        let url = link.url(&state.base_url);
-        state
-            .mailer
-            .send_or_log(&user.email, OutgoingMail::welcome(&url))
-            .await;
-    }
+    accounts::add_user(&state, new_user, send_welcome_mail).await?;
     success_msg(format!("User ({email}) successfully created."))
 }
 
@@ -233,16 +214,6 @@ async fn set_summary_email(call: ApiCall, state: web::Data<AppState>, enabled: b
 pub async fn password_reset(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     call.caller.require_admin()?;
     let email = call.params.email("email")?;
-    let link = NewLink::new(TokenPurpose::PasswordReset, None);
-    let (hash, token) = (link.hash.clone(), link.token.clone());
-    let target = email.clone();
-    let user = state
-        .blocking(move |store| store.insert_user_token(&target, &hash, token))
-        .await?;
-    let url = link.url(&state.base_url);
-    state
-        .mailer
-        .send_or_log(&user.email, OutgoingMail::password_reset(&url))
-        .await;
+    accounts::send_password_reset(&state, email.clone()).await?;
     success_msg(format!("Password reset email sent to {email}"))
 }

@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod concurrency;
 mod console;
+mod console_users;
 mod endpoints;
 mod flocks;
 mod harness;
