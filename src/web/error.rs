@@ -57,8 +57,11 @@ impl ResponseError for WebError {
     fn error_response(&self) -> HttpResponse {
         if let WebError::LoginRequired { next } = self {
             let location = format!("/login?next={}", encode_query_value(next));
+            // Refused before any form body was read: actix then closes the connection, and a
+            // client told nothing would reuse it for its next request and see it die.
             return HttpResponse::SeeOther()
                 .insert_header((LOCATION, location))
+                .force_close()
                 .finish();
         }
         let status = self.status_code();

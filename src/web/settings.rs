@@ -1,3 +1,105 @@
-use actix_web::web;
+//! Console-wide settings (admins only): enforcing two-factor authentication for everyone, and
+//! API access, which only this page can turn back on once `settings/api/disable` turned it off.
 
-pub fn routes(_cfg: &mut web::ServiceConfig) {}
+use actix_web::web;
+use askama::Template;
+use serde::Deserialize;
+
+use super::csrf::CsrfForm;
+use super::error::WebError;
+use super::page::{PageContext, PageResult, flash_success, ok, see_other};
+use super::session::SignedIn;
+use crate::state::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/settings", web::get().to(show))
+        .route("/settings/enforce-2fa", web::post().to(enforce_2fa))
+        .route("/settings/api", web::post().to(api_access));
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    page: PageContext,
+    globally_enforce_2fa: bool,
+    api_enabled: bool,
+}
+
+async fn show(signed_in: SignedIn, state: web::Data<AppState>) -> PageResult {
+    signed_in.require_admin()?;
+    let settings = state.blocking(|store| store.settings()).await?;
+    ok(&SettingsPage {
+        page: PageContext::signed_in(&signed_in, "Settings"),
+        globally_enforce_2fa: settings.globally_enforce_2fa,
+        api_enabled: settings.api_enabled,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ToggleForm {
+    enabled: String,
+}
+
+/// `on` or `off`, as the toggle buttons send it; anything else is a tampered form.
+fn parse_toggle(form: &ToggleForm) -> Result<bool, WebError> {
+    match form.enabled.as_str() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(WebError::BadRequest(
+            "The setting must be turned 'on' or 'off'.".into(),
+        )),
+    }
+}
+
+async fn enforce_2fa(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<ToggleForm>,
+) -> PageResult {
+    signed_in.require_admin()?;
+    let on = parse_toggle(&form)?;
+    state
+        .blocking(move |store| store.update_settings(|s| s.globally_enforce_2fa = on))
+        .await?;
+    log::info!(
+        "two-factor enforcement turned {} by {}",
+        if on { "on" } else { "off" },
+        signed_in.user.email
+    );
+    flash_success(
+        &signed_in.session,
+        if on {
+            "Two-factor authentication is now enforced for everyone."
+        } else {
+            "Two-factor authentication is no longer enforced for everyone."
+        },
+    );
+    Ok(see_other("/settings"))
+}
+
+async fn api_access(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<ToggleForm>,
+) -> PageResult {
+    signed_in.require_admin()?;
+    let on = parse_toggle(&form)?;
+    state
+        .blocking(move |store| store.update_settings(|s| s.api_enabled = on))
+        .await?;
+    // Warn, like `settings/api/disable`: every script using the API is affected.
+    log::warn!(
+        "API access turned {} by {}",
+        if on { "on" } else { "off" },
+        signed_in.user.email
+    );
+    flash_success(
+        &signed_in.session,
+        if on {
+            "API access is on: API keys work again."
+        } else {
+            "API access is off: every API call is refused until it is turned on here."
+        },
+    );
+    Ok(see_other("/settings"))
+}

@@ -7,6 +7,8 @@ mod browser;
 mod cli;
 mod concurrency;
 mod console;
+mod console_flocks;
+mod console_settings;
 mod console_users;
 mod endpoints;
 mod flocks;
