@@ -10,6 +10,7 @@ use crate::console::PASSWORD;
 use crate::helpers::*;
 
 const ADMIN: &str = "ada@roost.test";
+const NEWCOMER: &str = "bo@roost.test";
 
 /// Submits the login form on the page shown.
 async fn submit_login(browser: &Browser, email: &str, password: &str) {
@@ -62,5 +63,106 @@ async fn admin_logs_in_sees_account_and_logs_out() {
     browser.goto("/account").await;
     browser.wait_for_path("/login").await;
 
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn admin_adds_a_user_puts_them_in_a_flock_and_enforces_2fa() {
+    let app = spawn_app().await;
+    app.user_with_password(ADMIN, "admin").await;
+    let browser = Browser::open(&app).await;
+
+    // An admin's home is the users list.
+    browser.goto("/login").await;
+    submit_login(&browser, ADMIN, PASSWORD).await;
+    browser.wait_for_path("/users").await;
+    browser.wait_for("#users-table").await;
+    assert!(browser.text("#users-table").await.contains(ADMIN));
+    browser.screenshot("users").await;
+
+    // A flock for the new user to join.
+    browser.click(".mainnav a[href='/flocks']").await;
+    browser.wait_for_path("/flocks").await;
+    browser.fill("flock-name", "Night shift").await;
+    browser.click("#create-flock").await;
+    browser
+        .wait_for_element_text("#flock-name-heading", "Night shift")
+        .await;
+    let flock_id = browser.text("#flock-id").await;
+    assert_eq!(app.flock_users(&flock_id).await, (vec![], vec![]));
+
+    // The new user, through the add-user form.
+    browser.goto("/users").await;
+    browser.click("#add-user").await;
+    browser.wait_for_path("/users/new").await;
+    browser.screenshot("user-new").await;
+    browser.fill("email", NEWCOMER).await;
+    browser.select("access_level", "user").await;
+    browser.fill("note", "Joins the night shift").await;
+    browser.set_checkbox("send_welcome_mail", false).await;
+    browser.click("#add-user-submit").await;
+    browser.wait_for_element_text("#user-email", NEWCOMER).await;
+    let user = app.user(NEWCOMER).await;
+    assert_eq!(user["access_level"], "user", "{user}");
+    assert_eq!(user["note"], "Joins the night shift", "{user}");
+
+    // Assigned as a manager from their page.
+    browser.select("assign-flock-id", &flock_id).await;
+    browser.select("assign-role", "manager").await;
+    browser.click("#assign-flock").await;
+    browser.wait_for("#flock-roles").await;
+    assert!(browser.text("#flock-roles").await.contains("Night shift"));
+    assert_eq!(
+        app.flock_users(&flock_id).await,
+        (sorted(&[NEWCOMER]), vec![])
+    );
+    browser.screenshot("user").await;
+
+    // The flock's pages show the new member.
+    browser.click(".mainnav a[href='/flocks']").await;
+    browser.wait_for("#flocks-table").await;
+    assert!(browser.text("#flocks-table").await.contains("Night shift"));
+    browser.screenshot("flocks").await;
+    browser
+        .click(&format!("#flocks-table a[href='/flocks/{flock_id}']"))
+        .await;
+    browser
+        .wait_for_element_text("#flock-name-heading", "Night shift")
+        .await;
+    assert!(browser.text("#managers").await.contains(NEWCOMER));
+    browser.screenshot("flock").await;
+
+    // A global key, shown once, then listed by its note.
+    browser.click(".mainnav a[href='/api-keys']").await;
+    browser.wait_for_path("/api-keys").await;
+    browser.select("auth_token_type", "read-only").await;
+    browser.fill("note", "dashboard").await;
+    browser.click("#create-key").await;
+    let secret = browser.text("#new-key-secret").await;
+    assert!(secret.starts_with("roost_"), "{secret}");
+    app.get_as(&secret, "users/list", &[]).await.ok();
+    browser.screenshot("api-key-created").await;
+    browser.click("#key-created-done").await;
+    browser.wait_for("#keys-table").await;
+    assert!(browser.text("#keys-table").await.contains("dashboard"));
+    browser.screenshot("api-keys").await;
+
+    // Enforcing 2FA on the settings page is what the API reports.
+    let enforced = |body: &serde_json::Value| body["settings"]["globally_enforce_2fa"].clone();
+    assert_eq!(enforced(app.get("settings", &[]).await.ok()), false);
+    browser.click(".mainnav a[href='/settings']").await;
+    browser
+        .wait_for_element_text("#enforce-2fa-state", "off")
+        .await;
+    browser.screenshot("settings").await;
+    browser.click("#enforce-2fa-toggle").await;
+    browser
+        .wait_for_element_text("#enforce-2fa-state", "on")
+        .await;
+    assert_eq!(enforced(app.get("settings", &[]).await.ok()), true);
+
+    browser.click("#logout").await;
+    browser.wait_for_path("/login").await;
+    browser.wait_for_text("You are logged out.").await;
     browser.close().await;
 }

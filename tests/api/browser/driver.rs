@@ -246,7 +246,12 @@ impl Browser {
         };
         let shot = match tokio::time::timeout(short, self.client.screenshot()).await {
             Ok(Ok(png)) => {
-                let path = screenshot_dir().join("failure.png");
+                // libtest names the thread after the test, so parallel failures don't collide.
+                let test = std::thread::current()
+                    .name()
+                    .unwrap_or("browser")
+                    .replace("::", "-");
+                let path = screenshot_dir().join(format!("failed-{test}.png"));
                 std::fs::create_dir_all(screenshot_dir())
                     .and_then(|()| std::fs::write(&path, png))
                     .map(|()| path.display().to_string())
@@ -355,6 +360,28 @@ impl Browser {
             .await;
     }
 
+    /// Picks the option with `value` in the select whose id or name is `field`.
+    pub async fn select(&self, field: &str, value: &str) {
+        let select = self.wait_for(&field_selector(field)).await;
+        self.bounded(
+            &format!("choose {value} in {field}"),
+            select.select_by_value(value),
+        )
+        .await;
+    }
+
+    /// Ticks or clears the checkbox whose id or name is `field`, as a click would.
+    pub async fn set_checkbox(&self, field: &str, checked: bool) {
+        let checkbox = self.wait_for(&field_selector(field)).await;
+        let selected = self
+            .bounded(&format!("read {field}"), checkbox.is_selected())
+            .await;
+        if selected != checked {
+            self.bounded(&format!("click {field}"), checkbox.click())
+                .await;
+        }
+    }
+
     /// Clicks the first element matching `css`.
     pub async fn click(&self, css: &str) {
         let element = self.wait_for(css).await;
@@ -364,16 +391,18 @@ impl Browser {
     /// Saves the page as `target/screenshots/{name}.png`, the window stretched to the whole
     /// page so that nothing below the fold is missed, and returns the file.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
-        let height = self
+        // The window's height includes the browser's own frame, which the page doesn't get.
+        let measured = self
             .bounded(
                 "measure page",
                 self.client.execute(
-                    "return Math.max(document.documentElement.scrollHeight, \
-                     document.body ? document.body.scrollHeight : 0);",
+                    "return document.documentElement.scrollHeight \
+                     + window.outerHeight - window.innerHeight;",
                     vec![],
                 ),
             )
-            .await
+            .await;
+        let height = measured
             .as_u64()
             .map_or(WINDOW.1, |h| h as u32)
             .clamp(WINDOW.1, MAX_SCREENSHOT_HEIGHT);
