@@ -127,7 +127,10 @@ impl FromRequest for SignedIn {
 async fn signed_in(req: &HttpRequest) -> Result<SignedIn, WebError> {
     let session = req.get_session();
     // Only a page can be returned to; a form post's path can't be replayed with GET.
-    let next = match (req.method() == actix_web::http::Method::GET, req.query_string()) {
+    let next = match (
+        req.method() == actix_web::http::Method::GET,
+        req.query_string(),
+    ) {
         (false, _) => "/".to_string(),
         (true, "") => req.path().to_string(),
         (true, query) => format!("{}?{query}", req.path()),
