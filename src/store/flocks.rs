@@ -2,7 +2,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::records::{FlockRecord, decode, encode};
 use super::tables::{API_KEYS, FLOCKS, ROLES_BY_FLOCK, ROLES_BY_USER, USER_ID_BY_EMAIL, USERS};
-use super::users::{read_user, user_ids_of};
+use super::users::{read_user, user_id_of, user_ids_of};
 use super::{ApiKeyRecord, Flock, FlockMembers, Store, StoreError, StoreResult, now_unix};
 use crate::domain::{AccessLevel, Email, FlockId, FlockName, FlockRole};
 
@@ -206,10 +206,7 @@ impl Store {
     ) -> StoreResult<()> {
         let txn = self.db.begin_write()?;
         {
-            let user = user_ids_of(
-                &txn.open_table(USER_ID_BY_EMAIL)?,
-                std::slice::from_ref(email),
-            )?[0];
+            let user = user_id_of(&txn.open_table(USER_ID_BY_EMAIL)?, email)?;
             let table = txn.open_table(FLOCKS)?;
             for flock in flocks {
                 if table.get(flock.as_str())?.is_none() {

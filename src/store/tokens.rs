@@ -2,7 +2,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::records::{decode, encode};
 use super::tables::{ONE_TIME_TOKENS, USER_ID_BY_EMAIL, USERS};
-use super::users::{NewUser, insert_new_user, read_user, write_user};
+use super::users::{NewUser, insert_new_user, read_user, user_id_of, write_user};
 use super::{OneTimeToken, Store, StoreError, StoreResult, TokenPurpose, User};
 use crate::domain::{AccessLevel, Email};
 
@@ -46,11 +46,7 @@ impl Store {
     ) -> StoreResult<User> {
         let txn = self.db.begin_write()?;
         let user = {
-            let id = txn
-                .open_table(USER_ID_BY_EMAIL)?
-                .get(email.key().as_str())?
-                .map(|v| v.value())
-                .ok_or(StoreError::UserNotFound)?;
+            let id = user_id_of(&txn.open_table(USER_ID_BY_EMAIL)?, email)?;
             let user = read_user(&txn.open_table(USERS)?, id)?;
             token.user_id = Some(id);
             txn.open_table(ONE_TIME_TOKENS)?

@@ -50,11 +50,7 @@ impl Store {
 
     pub fn user_by_email(&self, email: &Email) -> StoreResult<UserDetails> {
         let txn = self.db.begin_read()?;
-        let id = txn
-            .open_table(USER_ID_BY_EMAIL)?
-            .get(email.key().as_str())?
-            .map(|v| v.value())
-            .ok_or(StoreError::UserNotFound)?;
+        let id = user_id_of(&txn.open_table(USER_ID_BY_EMAIL)?, email)?;
         let user = read_user(&txn.open_table(USERS)?, id)?;
         let (managed_flocks, watched_flocks) = roles_of(&txn.open_table(ROLES_BY_USER)?, id)?;
         Ok(UserDetails {
@@ -185,10 +181,7 @@ impl Store {
         let txn = self.db.begin_write()?;
         let user = {
             let mut by_email = txn.open_table(USER_ID_BY_EMAIL)?;
-            let id = by_email
-                .get(email.key().as_str())?
-                .map(|v| v.value())
-                .ok_or(StoreError::UserNotFound)?;
+            let id = user_id_of(&by_email, email)?;
             let mut users = txn.open_table(USERS)?;
             let user = read_user(&users, id)?;
             let mut admins = txn.open_table(ENABLED_ADMINS)?;
@@ -226,11 +219,7 @@ impl Store {
     ) -> StoreResult<User> {
         let txn = self.db.begin_write()?;
         let user = {
-            let id = txn
-                .open_table(USER_ID_BY_EMAIL)?
-                .get(email.key().as_str())?
-                .map(|v| v.value())
-                .ok_or(StoreError::UserNotFound)?;
+            let id = user_id_of(&txn.open_table(USER_ID_BY_EMAIL)?, email)?;
             let mut users = txn.open_table(USERS)?;
             let mut user = read_user(&users, id)?;
             let was_enabled_admin = user.is_enabled_admin();
@@ -311,6 +300,17 @@ pub(super) fn write_user(users: &mut Table<u64, &'static [u8]>, user: &User) -> 
     Ok(())
 }
 
+/// The id of the user with `email`.
+pub(super) fn user_id_of(
+    by_email: &impl ReadableTable<&'static str, u64>,
+    email: &Email,
+) -> StoreResult<u64> {
+    by_email
+        .get(email.key().as_str())?
+        .map(|v| v.value())
+        .ok_or(StoreError::UserNotFound)
+}
+
 /// Looks up the ids of the given emails, failing on the first unknown one.
 pub(super) fn user_ids_of(
     by_email: &impl ReadableTable<&'static str, u64>,
@@ -318,12 +318,7 @@ pub(super) fn user_ids_of(
 ) -> StoreResult<Vec<u64>> {
     emails
         .iter()
-        .map(|email| {
-            by_email
-                .get(email.key().as_str())?
-                .map(|v| v.value())
-                .ok_or(StoreError::UserNotFound)
-        })
+        .map(|email| user_id_of(by_email, email))
         .collect()
 }
 
