@@ -496,3 +496,31 @@ async fn account_summary_email_toggle() {
         .clone();
     assert_eq!(user["user"]["summary_email_enabled"], false);
 }
+
+#[tokio::test]
+async fn session_cookie_is_secure_when_the_base_url_is_https() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = roost::config::Config::with_data_dir(dir.path());
+    config.bind = "127.0.0.1:0".to_string();
+    config.base_url = Some("https://roost.example.org".to_string());
+    let app = roost::startup::Application::build(config)
+        .await
+        .expect("app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let response = client()
+        .get(format!("{address}/login"))
+        .send()
+        .await
+        .expect("GET /login");
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("roost_session="))
+        .expect("session cookie")
+        .to_string();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+}
