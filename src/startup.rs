@@ -89,6 +89,9 @@ impl Application {
                         .custom_request_replace("method", |req| req.method().to_string())
                         .custom_request_replace("path", |req| web::redact_path(req.path())),
                 )
+                .wrap(actix_web::middleware::from_fn(
+                    web::gate::second_factor_gate,
+                ))
                 .wrap(web::security_headers())
                 .wrap(web::session_middleware(session_key.clone(), secure_cookies))
                 .app_data(actix_web::web::Data::new(state.clone()))

@@ -4,7 +4,9 @@
 pub mod api_keys;
 pub mod links;
 pub mod passwords;
+pub mod recovery_codes;
 mod secrets;
 pub mod throttle;
+pub mod totp;
 
 pub use secrets::{constant_time_eq, random_hex, sha256_hex};

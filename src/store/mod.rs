@@ -2,6 +2,7 @@
 //! transaction, committed durably before it returns; handlers never see tables or keys.
 
 mod api_keys;
+mod factors;
 mod flocks;
 mod records;
 mod settings;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
+pub use factors::{FACTOR_FAILURE_LIMIT, FACTOR_LOCK_SECS, FactorAttempt, FactorOutcome};
 pub use records::{
     ApiKeyRecord, ApiKeyScope, Flock, FlockMembers, OneTimeToken, Settings, TokenPurpose, User,
     UserDetails,

@@ -22,6 +22,20 @@ pub struct User {
     pub password_hash: Option<String>,
     #[serde(default)]
     pub totp_secret: Option<String>,
+    /// A secret shown for enrollment, not yet confirmed with a code.
+    #[serde(default)]
+    pub pending_totp_secret: Option<String>,
+    /// The last TOTP step accepted: that step and earlier ones are refused (replay protection).
+    #[serde(default)]
+    pub totp_last_step: u64,
+    /// SHA-256 of each unused recovery code.
+    #[serde(default)]
+    pub recovery_code_hashes: Vec<String>,
+    /// Consecutive wrong second-factor attempts, and until when the step is locked.
+    #[serde(default)]
+    pub factor_failures: u32,
+    #[serde(default)]
+    pub factor_locked_until: u64,
     #[serde(default)]
     pub webauthn_credentials: Vec<serde_json::Value>,
     /// Bumped whenever the user's open sessions must end (disable, demote, factor reset…).
@@ -41,6 +55,10 @@ impl User {
 
     pub fn webauthn_enabled(&self) -> bool {
         !self.webauthn_credentials.is_empty()
+    }
+
+    pub fn has_second_factor(&self) -> bool {
+        self.totp_enabled() || self.webauthn_enabled()
     }
 }
 

@@ -162,6 +162,10 @@ impl Store {
     pub fn clear_totp(&self, email: &Email) -> StoreResult<User> {
         self.update_user(email, |user| {
             user.totp_secret = None;
+            user.pending_totp_secret = None;
+            if !user.has_second_factor() {
+                user.recovery_code_hashes.clear();
+            }
             user.session_generation += 1;
             Ok(())
         })
@@ -171,6 +175,9 @@ impl Store {
     pub fn clear_webauthn(&self, email: &Email) -> StoreResult<User> {
         self.update_user(email, |user| {
             user.webauthn_credentials.clear();
+            if !user.has_second_factor() {
+                user.recovery_code_hashes.clear();
+            }
             user.session_generation += 1;
             Ok(())
         })
@@ -264,6 +271,11 @@ pub(super) fn insert_new_user(txn: &WriteTransaction, new: NewUser) -> StoreResu
         two_factor_required: new.two_factor_required,
         password_hash: None,
         totp_secret: None,
+        pending_totp_secret: None,
+        totp_last_step: 0,
+        recovery_code_hashes: Vec::new(),
+        factor_failures: 0,
+        factor_locked_until: 0,
         webauthn_credentials: Vec::new(),
         session_generation: 0,
         created: now_unix(),

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::csrf::CsrfForm;
 use super::error::WebError;
+use super::gate::{ENROLLMENT_PATH, FACTOR_STEP_PATH};
 use super::page::{PageContext, PageResult, flash_success, ok, render, see_other};
 use super::session::{self, SignedIn};
 use crate::auth::passwords::{hash_password, verify_password};
@@ -122,20 +123,21 @@ pub async fn login_submit(
             let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
             // Always verify once, against the dummy hash when there is nothing to verify.
             let matches = verify_password(&password, stored.unwrap_or(dummy_hash()));
-            Ok(user.filter(|u| matches && u.password_hash.is_some()))
+            let enforced = store.settings()?.globally_enforce_2fa;
+            Ok((
+                user.filter(|u| matches && u.password_hash.is_some()),
+                enforced,
+            ))
         })
         .await?;
+    let (verified, globally_enforced) = verified;
 
     match verified {
         Some(user) if user.disabled => refuse(
             StatusCode::FORBIDDEN,
             "This account is disabled. Ask an administrator to enable it.".to_string(),
         ),
-        Some(user) => {
-            session::start(&session, &user)?;
-            log::info!("user {} logged in", user.email);
-            Ok(see_other(&next))
-        }
+        Some(user) => after_password(&session, &user, &next, globally_enforced),
         None => {
             if let Some(ip) = client {
                 state.login_failures_by_client.record_failure(ip);
@@ -147,6 +149,28 @@ pub async fn login_submit(
             )
         }
     }
+}
+
+/// Once a password is proven (login or a set-password link): the factor step if the user has a
+/// second factor, else a session — confined to enrollment when 2FA is required of them.
+fn after_password(
+    session: &Session,
+    user: &User,
+    next: &str,
+    globally_enforced: bool,
+) -> PageResult {
+    if user.has_second_factor() {
+        session::start_pending(session, user, next)?;
+        return Ok(see_other(FACTOR_STEP_PATH));
+    }
+    session::start(session, user)?;
+    log::info!("user {} logged in", user.email);
+    if globally_enforced || user.two_factor_required {
+        // Signed in, but the gate lets them reach nothing but enrollment until done.
+        session::require_enrollment(session)?;
+        return Ok(see_other(ENROLLMENT_PATH));
+    }
+    Ok(see_other(next))
 }
 
 #[derive(Deserialize)]
@@ -308,22 +332,24 @@ pub async fn link_submit(
 
     let outcome = state
         .blocking(move |store| {
-            if token_purpose == TokenPurpose::Setup {
-                store.complete_setup(&hash, parsed_email, password_hash, now)
+            let user = if token_purpose == TokenPurpose::Setup {
+                store.complete_setup(&hash, parsed_email, password_hash, now)?
             } else {
-                store.set_password_with_token(&hash, &[token_purpose], password_hash, now)
-            }
+                store.set_password_with_token(&hash, &[token_purpose], password_hash, now)?
+            };
+            Ok((user, store.settings()?.globally_enforce_2fa))
         })
         .await;
-    let user = match outcome {
-        Ok(user) => user,
+    let (user, globally_enforced) = match outcome {
+        Ok(found) => found,
         Err(BlockingError::Store(StoreError::TokenInvalid)) => return link_invalid(&session),
         Err(BlockingError::Store(StoreError::UserExists(_))) => {
             return form_error("Email: this address already has an account.".to_string());
         }
         Err(error) => return Err(error.into()),
     };
-    session::start(&session, &user)?;
+    // A link proves the password step only: a user with a second factor still owes it.
+    let response = after_password(&session, &user, "/", globally_enforced)?;
     flash_success(
         &session,
         match token_purpose {
@@ -331,5 +357,5 @@ pub async fn link_submit(
             _ => "Your password is set.",
         },
     );
-    Ok(see_other("/"))
+    Ok(response)
 }

@@ -7,11 +7,13 @@ pub mod assets;
 pub mod csrf;
 pub mod error;
 mod flocks;
+pub mod gate;
 mod keys;
 mod login;
 pub mod page;
 pub mod session;
 mod settings;
+mod two_factor;
 mod users;
 
 use actix_session::SessionMiddleware;
@@ -37,6 +39,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/{purpose:setup|welcome|reset}/{secret}",
             web::post().to(login::link_submit),
         )
+        .configure(two_factor::routes)
         .configure(account::routes)
         .configure(users::routes)
         .configure(flocks::routes)

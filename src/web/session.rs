@@ -32,6 +32,16 @@ const SEEN_AT: &str = "seen";
 
 pub const SESSION_KEY_FILE: &str = "session.key";
 
+/// Password checked, second factor owed: only the factor step may be reached.
+const PENDING_USER_ID: &str = "pending_uid";
+const PENDING_GENERATION: &str = "pending_gen";
+const PENDING_AT: &str = "pending_at";
+const PENDING_NEXT: &str = "pending_next";
+/// How long the factor step may take after the password.
+pub const PENDING_TIMEOUT_SECS: u64 = 5 * 60;
+/// Signed in, but 2FA is required and none is enrolled: only enrollment may be reached.
+const MUST_ENROLL: &str = "must_enroll";
+
 /// The cookie key, kept in the data directory so a restart doesn't log everyone out.
 pub fn load_or_create_key(data_dir: &Path) -> std::io::Result<Key> {
     let path = data_dir.join(SESSION_KEY_FILE);
@@ -92,6 +102,57 @@ pub fn adopt_generation(session: &Session, user: &User) -> Result<(), WebError> 
 
 pub fn end(session: &Session) {
     session.purge();
+}
+
+/// After a correct password for a user with a second factor: a fresh session that only records
+/// who is half-way through logging in, and where to go afterwards.
+pub fn start_pending(session: &Session, user: &User, next: &str) -> Result<(), WebError> {
+    session.clear();
+    session.renew();
+    let insert = |key: &str, value: u64| session.insert(key, value).map_err(WebError::internal);
+    insert(PENDING_USER_ID, user.id)?;
+    insert(PENDING_GENERATION, user.session_generation)?;
+    insert(PENDING_AT, now_unix())?;
+    session
+        .insert(PENDING_NEXT, next)
+        .map_err(WebError::internal)?;
+    csrf::rotate(session)
+}
+
+/// The user id and generation of a pending login that hasn't timed out.
+pub fn pending(session: &Session) -> Option<(u64, u64)> {
+    let read = |key: &str| session.get::<u64>(key).ok().flatten();
+    let at = read(PENDING_AT)?;
+    if now_unix().saturating_sub(at) > PENDING_TIMEOUT_SECS {
+        return None;
+    }
+    Some((read(PENDING_USER_ID)?, read(PENDING_GENERATION)?))
+}
+
+pub fn pending_next(session: &Session) -> String {
+    session
+        .get::<String>(PENDING_NEXT)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "/".to_string())
+}
+
+pub fn is_pending(session: &Session) -> bool {
+    session.contains_key(PENDING_USER_ID)
+}
+
+pub fn require_enrollment(session: &Session) -> Result<(), WebError> {
+    session
+        .insert(MUST_ENROLL, true)
+        .map_err(WebError::internal)
+}
+
+pub fn must_enroll(session: &Session) -> bool {
+    session.get::<bool>(MUST_ENROLL).ok().flatten() == Some(true)
+}
+
+pub fn enrollment_done(session: &Session) {
+    session.remove(MUST_ENROLL);
 }
 
 /// A request from a signed-in, enabled user whose session is still valid.

@@ -18,4 +18,5 @@ mod memberships;
 mod notes;
 mod params;
 mod settings;
+mod two_factor;
 mod users;

@@ -1,0 +1,147 @@
+//! Second factors: TOTP enrollment, the factor step of login, recovery codes. Each check and the
+//! failure counter it updates share one write transaction, so parallel guesses can't slip past the
+//! limit and a TOTP step can't be accepted twice.
+
+use super::tables::USERS;
+use super::users::{read_user, write_user};
+use super::{Store, StoreResult, User};
+
+/// Wrong attempts in a row before the factor step locks.
+pub const FACTOR_FAILURE_LIMIT: u32 = 5;
+/// How long it stays locked.
+pub const FACTOR_LOCK_SECS: u64 = 60;
+
+/// What the person typed at the factor step.
+pub enum FactorAttempt<'a> {
+    /// Finds the TOTP step a code matches for the stored secret.
+    Totp(&'a dyn Fn(&str) -> Option<u64>),
+    /// The hash of a recovery code.
+    RecoveryCode(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FactorOutcome {
+    Accepted(Box<User>),
+    Rejected,
+    Locked { retry_after_secs: u64 },
+}
+
+impl Store {
+    /// Keeps a secret shown for enrollment until the user confirms it with a code.
+    pub fn set_pending_totp(&self, user_id: u64, secret: String) -> StoreResult<User> {
+        self.change_user_by_id(user_id, |user| {
+            user.pending_totp_secret = Some(secret);
+            Ok(())
+        })
+    }
+
+    /// Confirms the pending secret if `matched_step` finds a step for it: TOTP becomes enrolled and,
+    /// if the user had no recovery codes, `recovery_hashes` become theirs. Returns the user and
+    /// whether the codes were stored, or `None` for a wrong code.
+    pub fn confirm_totp(
+        &self,
+        user_id: u64,
+        matched_step: &dyn Fn(&str) -> Option<u64>,
+        recovery_hashes: Vec<String>,
+    ) -> StoreResult<Option<(User, bool)>> {
+        let txn = self.db.begin_write()?;
+        let outcome = {
+            let mut users = txn.open_table(USERS)?;
+            let mut user = read_user(&users, user_id)?;
+            let Some(secret) = user.pending_totp_secret.clone() else {
+                return Ok(None);
+            };
+            let Some(step) = matched_step(&secret) else {
+                return Ok(None);
+            };
+            user.totp_secret = Some(secret);
+            user.pending_totp_secret = None;
+            user.totp_last_step = step;
+            let codes_stored = user.recovery_code_hashes.is_empty();
+            if codes_stored {
+                user.recovery_code_hashes = recovery_hashes;
+            }
+            write_user(&mut users, &user)?;
+            (user, codes_stored)
+        };
+        txn.commit()?;
+        Ok(Some(outcome))
+    }
+
+    /// The factor step of login: checks the attempt, records success or failure, and locks the
+    /// step after `FACTOR_FAILURE_LIMIT` failures, all in one transaction.
+    pub fn check_second_factor(
+        &self,
+        user_id: u64,
+        attempt: FactorAttempt<'_>,
+        now: u64,
+    ) -> StoreResult<FactorOutcome> {
+        let txn = self.db.begin_write()?;
+        let outcome = {
+            let mut users = txn.open_table(USERS)?;
+            let mut user = read_user(&users, user_id)?;
+            if user.factor_locked_until > now {
+                return Ok(FactorOutcome::Locked {
+                    retry_after_secs: user.factor_locked_until - now,
+                });
+            }
+            let accepted = match attempt {
+                FactorAttempt::Totp(matched_step) => match user.totp_secret.as_deref() {
+                    Some(secret) => match matched_step(secret) {
+                        Some(step) if step > user.totp_last_step => {
+                            user.totp_last_step = step;
+                            true
+                        }
+                        _ => false,
+                    },
+                    None => false,
+                },
+                FactorAttempt::RecoveryCode(hash) => {
+                    let before = user.recovery_code_hashes.len();
+                    user.recovery_code_hashes.retain(|stored| stored != &hash);
+                    user.recovery_code_hashes.len() < before
+                }
+            };
+            let outcome = if accepted {
+                user.factor_failures = 0;
+                FactorOutcome::Accepted(Box::new(user.clone()))
+            } else {
+                user.factor_failures += 1;
+                if user.factor_failures >= FACTOR_FAILURE_LIMIT {
+                    user.factor_failures = 0;
+                    user.factor_locked_until = now + FACTOR_LOCK_SECS;
+                }
+                FactorOutcome::Rejected
+            };
+            write_user(&mut users, &user)?;
+            outcome
+        };
+        txn.commit()?;
+        Ok(outcome)
+    }
+
+    /// Replaces the user's recovery codes (the old ones stop working).
+    pub fn replace_recovery_codes(&self, user_id: u64, hashes: Vec<String>) -> StoreResult<User> {
+        self.change_user_by_id(user_id, |user| {
+            user.recovery_code_hashes = hashes;
+            Ok(())
+        })
+    }
+
+    fn change_user_by_id(
+        &self,
+        user_id: u64,
+        change: impl FnOnce(&mut User) -> StoreResult<()>,
+    ) -> StoreResult<User> {
+        let txn = self.db.begin_write()?;
+        let user = {
+            let mut users = txn.open_table(USERS)?;
+            let mut user = read_user(&users, user_id)?;
+            change(&mut user)?;
+            write_user(&mut users, &user)?;
+            user
+        };
+        txn.commit()?;
+        Ok(user)
+    }
+}
