@@ -65,6 +65,13 @@ impl Application {
         let session_key =
             web::session::load_or_create_key(&config.data_dir).map_err(StartupError::SessionKey)?;
         let secure_cookies = base_url.starts_with("https://");
+        let webauthn = match crate::auth::webauthn::relying_party(&base_url) {
+            Ok(relying_party) => Some(Arc::new(relying_party)),
+            Err(reason) => {
+                log::warn!("security keys (WebAuthn) are unavailable: {reason}");
+                None
+            }
+        };
         let state = AppState {
             store: store.clone(),
             mailer,
@@ -79,6 +86,8 @@ impl Application {
                 FAILURE_WINDOW,
             )),
             secure_cookies,
+            webauthn,
+            webauthn_ceremonies: Arc::default(),
         };
         let server = HttpServer::new(move || {
             App::new()

@@ -20,6 +20,9 @@ pub struct AppState {
     pub login_failures_by_account: Arc<Throttle<String>>,
     /// Whether session cookies need the Secure flag (an https base URL).
     pub secure_cookies: bool,
+    /// The WebAuthn relying party; `None` when the base URL's host can't be one (an IP address).
+    pub webauthn: Option<Arc<webauthn_rs::prelude::Webauthn>>,
+    pub webauthn_ceremonies: Arc<crate::auth::webauthn::Ceremonies>,
 }
 
 /// A store call failed, or the blocking pool could not run it.

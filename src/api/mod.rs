@@ -8,7 +8,7 @@ mod flocks;
 pub mod params;
 mod settings;
 mod users;
-mod views;
+pub mod views;
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, Resource, web};

@@ -8,5 +8,6 @@ pub mod recovery_codes;
 mod secrets;
 pub mod throttle;
 pub mod totp;
+pub mod webauthn;
 
 pub use secrets::{constant_time_eq, random_hex, sha256_hex};

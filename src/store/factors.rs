@@ -4,7 +4,7 @@
 
 use super::tables::USERS;
 use super::users::{read_user, write_user};
-use super::{Store, StoreResult, User};
+use super::{Store, StoreResult, User, WebauthnCredential};
 
 /// Wrong attempts in a row before the factor step locks.
 pub const FACTOR_FAILURE_LIMIT: u32 = 5;
@@ -17,6 +17,9 @@ pub enum FactorAttempt<'a> {
     Totp(&'a dyn Fn(&str) -> Option<u64>),
     /// The hash of a recovery code.
     RecoveryCode(String),
+    /// Verifies a WebAuthn assertion against the user's credentials, updating the one it used
+    /// (its signature counter); true if it verified.
+    WebAuthn(&'a dyn Fn(&mut [WebauthnCredential]) -> bool),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +99,7 @@ impl Store {
                     },
                     None => false,
                 },
+                FactorAttempt::WebAuthn(verify) => verify(&mut user.webauthn_credentials),
                 FactorAttempt::RecoveryCode(hash) => {
                     let before = user.recovery_code_hashes.len();
                     user.recovery_code_hashes.retain(|stored| stored != &hash);
@@ -118,6 +122,68 @@ impl Store {
         };
         txn.commit()?;
         Ok(outcome)
+    }
+
+    /// Registers a security key; if it is the user's first factor and they have no recovery codes,
+    /// `recovery_hashes` become theirs. Returns the user and whether the codes were stored.
+    pub fn add_webauthn_credential(
+        &self,
+        user_id: u64,
+        credential: WebauthnCredential,
+        recovery_hashes: Vec<String>,
+    ) -> StoreResult<(User, bool)> {
+        let mut codes_stored = false;
+        let user = self.change_user_by_id(user_id, |user| {
+            user.webauthn_credentials.push(credential);
+            if user.recovery_code_hashes.is_empty() {
+                user.recovery_code_hashes = recovery_hashes;
+                codes_stored = true;
+            }
+            Ok(())
+        })?;
+        Ok((user, codes_stored))
+    }
+
+    /// Renames one of the user's keys; false if they have no key with that id.
+    pub fn rename_webauthn_credential(
+        &self,
+        user_id: u64,
+        credential_id: &str,
+        name: String,
+    ) -> StoreResult<bool> {
+        let mut found = false;
+        self.change_user_by_id(user_id, |user| {
+            if let Some(credential) = user
+                .webauthn_credentials
+                .iter_mut()
+                .find(|c| c.id == credential_id)
+            {
+                credential.name = name;
+                found = true;
+            }
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// Removes one of the user's keys; false if they have no key with that id. Recovery codes go
+    /// with the last factor.
+    pub fn remove_webauthn_credential(
+        &self,
+        user_id: u64,
+        credential_id: &str,
+    ) -> StoreResult<bool> {
+        let mut found = false;
+        self.change_user_by_id(user_id, |user| {
+            let before = user.webauthn_credentials.len();
+            user.webauthn_credentials.retain(|c| c.id != credential_id);
+            found = user.webauthn_credentials.len() < before;
+            if !user.has_second_factor() {
+                user.recovery_code_hashes.clear();
+            }
+            Ok(())
+        })?;
+        Ok(found)
     }
 
     /// Replaces the user's recovery codes (the old ones stop working).

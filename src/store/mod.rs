@@ -18,7 +18,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 pub use factors::{FACTOR_FAILURE_LIMIT, FACTOR_LOCK_SECS, FactorAttempt, FactorOutcome};
 pub use records::{
     ApiKeyRecord, ApiKeyScope, Flock, FlockMembers, OneTimeToken, Settings, TokenPurpose, User,
-    UserDetails,
+    UserDetails, WebauthnCredential,
 };
 pub use users::{NewUser, UserPage};
 

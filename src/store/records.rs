@@ -37,7 +37,7 @@ pub struct User {
     #[serde(default)]
     pub factor_locked_until: u64,
     #[serde(default)]
-    pub webauthn_credentials: Vec<serde_json::Value>,
+    pub webauthn_credentials: Vec<WebauthnCredential>,
     /// Bumped whenever the user's open sessions must end (disable, demote, factor reset…).
     #[serde(default)]
     pub session_generation: u64,
@@ -59,6 +59,21 @@ impl User {
 
     pub fn has_second_factor(&self) -> bool {
         self.totp_enabled() || self.webauthn_enabled()
+    }
+}
+
+/// A registered security key or passkey, with the name its owner gave it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebauthnCredential {
+    pub id: String,
+    pub name: String,
+    pub created: u64,
+    pub passkey: webauthn_rs::prelude::Passkey,
+}
+
+impl PartialEq for WebauthnCredential {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.name == other.name && self.created == other.created
     }
 }
 

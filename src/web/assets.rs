@@ -16,6 +16,11 @@ const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../../static/roost.css"),
     },
     Asset {
+        name: "webauthn.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../static/webauthn.js"),
+    },
+    Asset {
         name: "roost.svg",
         content_type: "image/svg+xml",
         bytes: include_bytes!("../../static/roost.svg"),

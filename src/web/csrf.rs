@@ -36,6 +36,23 @@ pub fn rotate(session: &Session) -> Result<(), WebError> {
         .map_err(WebError::internal)
 }
 
+/// Header carrying the token on the JSON requests of the WebAuthn script.
+pub const CSRF_HEADER: &str = "X-CSRF-Token";
+
+/// Checks the token sent in `CSRF_HEADER` (script requests have no form to carry it).
+pub fn verify_header(req: &HttpRequest) -> Result<(), WebError> {
+    let session = req.get_session();
+    let sent = req
+        .headers()
+        .get(CSRF_HEADER)
+        .and_then(|value| value.to_str().ok());
+    let expected = session.get::<String>(CSRF_KEY).ok().flatten();
+    match (sent, expected) {
+        (Some(sent), Some(expected)) if constant_time_eq(sent, &expected) => Ok(()),
+        _ => Err(WebError::CsrfRejected),
+    }
+}
+
 /// A urlencoded form whose `csrf_token` matched the session's.
 pub struct CsrfForm<T>(pub T);
 

@@ -11,6 +11,7 @@ pub mod gate;
 mod keys;
 mod login;
 pub mod page;
+mod security_keys;
 pub mod session;
 mod settings;
 mod two_factor;
@@ -40,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(login::link_submit),
         )
         .configure(two_factor::routes)
+        .configure(security_keys::routes)
         .configure(account::routes)
         .configure(users::routes)
         .configure(flocks::routes)

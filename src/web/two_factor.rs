@@ -34,10 +34,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 struct FactorStepPage {
     page: PageContext,
     totp_enabled: bool,
+    webauthn_enabled: bool,
     error: Option<String>,
 }
 
-async fn pending_user(
+pub(super) async fn pending_user(
     session: &Session,
     state: &AppState,
 ) -> Result<Option<crate::store::User>, WebError> {
@@ -62,6 +63,7 @@ async fn factor_form(session: Session, state: web::Data<AppState>) -> PageResult
     ok(&FactorStepPage {
         page: PageContext::anonymous(&session, "Second factor"),
         totp_enabled: user.totp_enabled(),
+        webauthn_enabled: user.webauthn_enabled() && state.webauthn.is_some(),
         error: None,
     })
 }
@@ -102,6 +104,7 @@ async fn factor_submit(
             &FactorStepPage {
                 page: PageContext::anonymous(&session, "Second factor"),
                 totp_enabled: user.totp_enabled(),
+                webauthn_enabled: user.webauthn_enabled() && state.webauthn.is_some(),
                 error: Some(error),
             },
         )
@@ -126,11 +129,20 @@ async fn factor_submit(
 
 // ---- enrollment ----
 
+pub struct CredentialRow {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+}
+
 #[derive(Template)]
 #[template(path = "two_factor/enroll.html")]
 struct EnrollmentPage {
     page: PageContext,
     totp_enabled: bool,
+    has_second_factor: bool,
+    webauthn_available: bool,
+    credentials: Vec<CredentialRow>,
     required: bool,
     secret: String,
     qr_svg: String,
@@ -161,9 +173,21 @@ async fn enrollment_page(
         }
         _ => (String::new(), String::new()),
     };
+    let credentials = user
+        .webauthn_credentials
+        .iter()
+        .map(|c| CredentialRow {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            created: crate::api::views::timestamp(c.created),
+        })
+        .collect();
     Ok(EnrollmentPage {
         page: PageContext::signed_in(signed_in, "Two-factor authentication"),
         totp_enabled: user.totp_enabled(),
+        has_second_factor: user.has_second_factor(),
+        webauthn_available: state.webauthn.is_some(),
+        credentials,
         required: session::must_enroll(&signed_in.session),
         secret,
         qr_svg,

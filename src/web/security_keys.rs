@@ -1,0 +1,347 @@
+//! Security keys and passkeys (WebAuthn): registering, renaming and removing them from the
+//! account, and using one at the factor step of login. The ceremony endpoints speak JSON to
+//! static/webauthn.js and take their CSRF token from a header.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
+
+use super::csrf::{self, CsrfForm};
+use super::error::WebError;
+use super::page::{PageResult, flash_error, flash_success, see_other};
+use super::session::{self, SignedIn};
+use super::two_factor::pending_user;
+use crate::auth::webauthn::{Ceremony, user_handle};
+use crate::auth::{random_hex, recovery_codes};
+use crate::state::AppState;
+use crate::store::{FactorAttempt, FactorOutcome, WebauthnCredential, now_unix};
+
+const CEREMONY_KEY: &str = "webauthn_ceremony";
+const MAX_NAME_CHARS: usize = 64;
+/// Ceremony messages are small; anything bigger is not from a browser.
+const MAX_JSON_BYTES: usize = 64 * 1024;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let json = || web::JsonConfig::default().limit(MAX_JSON_BYTES);
+    cfg.service(
+        web::resource("/account/two-factor/webauthn/register/start")
+            .app_data(json())
+            .route(web::post().to(register_start)),
+    )
+    .service(
+        web::resource("/account/two-factor/webauthn/register/finish")
+            .app_data(json())
+            .route(web::post().to(register_finish)),
+    )
+    .route(
+        "/account/two-factor/webauthn/{id}/rename",
+        web::post().to(rename),
+    )
+    .route(
+        "/account/two-factor/webauthn/{id}/delete",
+        web::post().to(delete),
+    )
+    .service(
+        web::resource("/login/two-factor/webauthn/start")
+            .app_data(json())
+            .route(web::post().to(login_start)),
+    )
+    .service(
+        web::resource("/login/two-factor/webauthn/finish")
+            .app_data(json())
+            .route(web::post().to(login_finish)),
+    );
+}
+
+fn json_error(status: StatusCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "error": message }))
+}
+
+fn unavailable() -> HttpResponse {
+    json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Security keys need the console to be served under a domain name (its base URL).",
+    )
+}
+
+fn take_ceremony(session: &Session, state: &AppState) -> Option<Ceremony> {
+    let id = session.remove_as::<String>(CEREMONY_KEY)?.ok()?;
+    state.webauthn_ceremonies.take(&id)
+}
+
+fn keep_ceremony(session: &Session, state: &AppState, ceremony: Ceremony) -> Result<(), WebError> {
+    let id = state.webauthn_ceremonies.insert(ceremony);
+    session.insert(CEREMONY_KEY, id).map_err(WebError::internal)
+}
+
+// ---- registration ----
+
+#[derive(Deserialize)]
+pub struct RegisterStart {
+    #[serde(default)]
+    name: String,
+}
+
+async fn register_start(
+    req: HttpRequest,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    body: web::Json<RegisterStart>,
+) -> PageResult {
+    csrf::verify_header(&req)?;
+    let Some(webauthn) = state.webauthn.clone() else {
+        return Ok(unavailable());
+    };
+    let name = body.name.trim();
+    let name = if name.is_empty() {
+        "Security key"
+    } else {
+        name
+    };
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Ok(json_error(
+            StatusCode::BAD_REQUEST,
+            "Name: at most 64 characters.",
+        ));
+    }
+    let user = &signed_in.user;
+    let exclude = user
+        .webauthn_credentials
+        .iter()
+        .map(|c| c.passkey.cred_id().clone())
+        .collect();
+    let (challenge, registration) = webauthn
+        .start_passkey_registration(
+            user_handle(user.id),
+            user.email.as_str(),
+            user.email.as_str(),
+            Some(exclude),
+        )
+        .map_err(WebError::internal)?;
+    keep_ceremony(
+        &signed_in.session,
+        &state,
+        Ceremony::Registration {
+            user_id: user.id,
+            name: name.to_string(),
+            state: registration,
+        },
+    )?;
+    Ok(HttpResponse::Ok().json(challenge))
+}
+
+async fn register_finish(
+    req: HttpRequest,
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    body: web::Json<RegisterPublicKeyCredential>,
+) -> PageResult {
+    csrf::verify_header(&req)?;
+    let Some(webauthn) = state.webauthn.clone() else {
+        return Ok(unavailable());
+    };
+    let Some(Ceremony::Registration {
+        user_id,
+        name,
+        state: registration,
+    }) = take_ceremony(&signed_in.session, &state)
+    else {
+        return Ok(json_error(
+            StatusCode::BAD_REQUEST,
+            "The registration expired. Start again.",
+        ));
+    };
+    if user_id != signed_in.user.id {
+        return Ok(json_error(
+            StatusCode::BAD_REQUEST,
+            "The registration expired. Start again.",
+        ));
+    }
+    let passkey = match webauthn.finish_passkey_registration(&body, &registration) {
+        Ok(passkey) => passkey,
+        Err(error) => {
+            log::info!(
+                "security key registration refused for {}: {error}",
+                signed_in.user.email
+            );
+            return Ok(json_error(
+                StatusCode::BAD_REQUEST,
+                "The security key's answer could not be verified.",
+            ));
+        }
+    };
+    let credential = WebauthnCredential {
+        id: random_hex(8),
+        name,
+        created: now_unix(),
+        passkey,
+    };
+    let (codes, hashes) = recovery_codes::generate();
+    let (user, codes_stored) = state
+        .blocking(move |store| store.add_webauthn_credential(user_id, credential, hashes))
+        .await?;
+    session::enrollment_done(&signed_in.session);
+    log::info!("user {} registered a security key", user.email);
+    let recovery_codes = codes_stored.then_some(codes);
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({ "recovery_codes": recovery_codes, "next": "/account/two-factor" })))
+}
+
+#[derive(Deserialize)]
+pub struct RenameForm {
+    name: String,
+}
+
+async fn rename(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm<RenameForm>,
+) -> PageResult {
+    let name = form.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        flash_error(&signed_in.session, "Name: 1 to 64 characters.");
+        return Ok(see_other("/account/two-factor"));
+    }
+    let (user_id, id) = (signed_in.user.id, path.into_inner());
+    let found = state
+        .blocking(move |store| store.rename_webauthn_credential(user_id, &id, name))
+        .await?;
+    if found {
+        flash_success(&signed_in.session, "Security key renamed.");
+    } else {
+        flash_error(&signed_in.session, "No such security key.");
+    }
+    Ok(see_other("/account/two-factor"))
+}
+
+#[derive(Deserialize)]
+pub struct EmptyForm {}
+
+async fn delete(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> PageResult {
+    let (user_id, id) = (signed_in.user.id, path.into_inner());
+    let found = state
+        .blocking(move |store| store.remove_webauthn_credential(user_id, &id))
+        .await?;
+    if found {
+        flash_success(&signed_in.session, "Security key removed.");
+    } else {
+        flash_error(&signed_in.session, "No such security key.");
+    }
+    Ok(see_other("/account/two-factor"))
+}
+
+// ---- the factor step ----
+
+async fn login_start(req: HttpRequest, session: Session, state: web::Data<AppState>) -> PageResult {
+    csrf::verify_header(&req)?;
+    let Some(webauthn) = state.webauthn.clone() else {
+        return Ok(unavailable());
+    };
+    let Some(user) = pending_user(&session, &state).await? else {
+        return Ok(json_error(
+            StatusCode::UNAUTHORIZED,
+            "Log in with your password first.",
+        ));
+    };
+    let passkeys: Vec<_> = user
+        .webauthn_credentials
+        .iter()
+        .map(|c| c.passkey.clone())
+        .collect();
+    if passkeys.is_empty() {
+        return Ok(json_error(
+            StatusCode::BAD_REQUEST,
+            "You have no security key.",
+        ));
+    }
+    let (challenge, authentication) = webauthn
+        .start_passkey_authentication(&passkeys)
+        .map_err(WebError::internal)?;
+    keep_ceremony(
+        &session,
+        &state,
+        Ceremony::Authentication {
+            user_id: user.id,
+            state: authentication,
+        },
+    )?;
+    Ok(HttpResponse::Ok().json(challenge))
+}
+
+async fn login_finish(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    body: web::Json<PublicKeyCredential>,
+) -> PageResult {
+    csrf::verify_header(&req)?;
+    let Some(webauthn) = state.webauthn.clone() else {
+        return Ok(unavailable());
+    };
+    let Some(user) = pending_user(&session, &state).await? else {
+        return Ok(json_error(
+            StatusCode::UNAUTHORIZED,
+            "Log in with your password first.",
+        ));
+    };
+    let Some(Ceremony::Authentication {
+        user_id,
+        state: authentication,
+    }) = take_ceremony(&session, &state)
+    else {
+        return Ok(json_error(
+            StatusCode::BAD_REQUEST,
+            "The login expired. Start again.",
+        ));
+    };
+    if user_id != user.id {
+        return Ok(json_error(
+            StatusCode::BAD_REQUEST,
+            "The login expired. Start again.",
+        ));
+    }
+    let assertion = body.into_inner();
+    let now = now_unix();
+    let outcome = state
+        .blocking(move |store| {
+            let verify = |credentials: &mut [WebauthnCredential]| match webauthn
+                .finish_passkey_authentication(&assertion, &authentication)
+            {
+                Ok(result) => {
+                    for credential in credentials.iter_mut() {
+                        credential.passkey.update_credential(&result);
+                    }
+                    true
+                }
+                Err(_) => false,
+            };
+            store.check_second_factor(user_id, FactorAttempt::WebAuthn(&verify), now)
+        })
+        .await?;
+    match outcome {
+        FactorOutcome::Accepted(user) => {
+            let next = session::pending_next(&session);
+            session::start(&session, &user)?;
+            log::info!("user {} logged in with a security key", user.email);
+            Ok(HttpResponse::Ok().json(json!({ "next": next })))
+        }
+        FactorOutcome::Rejected => Ok(json_error(
+            StatusCode::UNAUTHORIZED,
+            "The security key was not accepted.",
+        )),
+        FactorOutcome::Locked { retry_after_secs } => Ok(json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("Too many failed attempts. Try again in {retry_after_secs} s."),
+        )),
+    }
+}
