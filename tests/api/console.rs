@@ -120,6 +120,26 @@ impl Console {
         self.reduce(response).await
     }
 
+    /// The CSRF token of the last page fetched.
+    pub fn csrf(&self) -> Option<String> {
+        self.csrf.lock().unwrap().clone()
+    }
+
+    /// Posts JSON as the WebAuthn script does, with the CSRF token in a header when given.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        csrf: Option<&str>,
+        body: &serde_json::Value,
+    ) -> Page {
+        let mut request = self.client.post(format!("{}{path}", self.base)).json(body);
+        if let Some(token) = csrf {
+            request = request.header("X-CSRF-Token", token);
+        }
+        let response = request.send().await.expect("POST json");
+        self.reduce(response).await
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> Page {
         self.get("/login").await;
         self.post("/login", &[("email", email), ("password", password)])

@@ -316,3 +316,55 @@ async fn a_reset_link_proves_the_password_only_and_the_factor_is_still_asked() {
         .await
         .redirects_to("/login/two-factor");
 }
+
+#[tokio::test]
+async fn webauthn_ceremonies_need_the_csrf_header_and_a_started_ceremony() {
+    let app = spawn_app().await;
+    let console = app.console_as("ann@x.io", "user").await;
+    let page = console.get("/account/two-factor").await;
+    page.assert_contains("id=\"webauthn-register\"");
+    let csrf = console.csrf().expect("csrf");
+    let start = "/account/two-factor/webauthn/register/start";
+    let refused = console
+        .post_json(start, None, &serde_json::json!({"name": "key"}))
+        .await;
+    assert_eq!(refused.status, 403);
+    let started = console
+        .post_json(start, Some(&csrf), &serde_json::json!({"name": "key"}))
+        .await;
+    assert_eq!(started.status, 200);
+    let options: serde_json::Value = serde_json::from_str(&started.body).expect("json");
+    assert_eq!(options["publicKey"]["rp"]["id"], "localhost");
+    assert!(options["publicKey"]["challenge"].as_str().is_some());
+    // A made-up answer is refused, and the ceremony is gone afterwards (single use).
+    let forged = serde_json::json!({
+        "id": "AAAA", "rawId": "AAAA", "type": "public-key",
+        "response": {"attestationObject": "AAAA", "clientDataJSON": "AAAA"},
+        "extensions": {}
+    });
+    let finish = "/account/two-factor/webauthn/register/finish";
+    let first = console.post_json(finish, Some(&csrf), &forged).await;
+    assert_eq!(first.status, 400);
+    let second = console.post_json(finish, Some(&csrf), &forged).await;
+    assert_eq!(second.status, 400);
+    second.assert_contains("expired");
+    let user = app
+        .get("user/get", &[("email", "ann@x.io")])
+        .await
+        .ok()
+        .clone();
+    assert_eq!(user["user"]["webauthn_enabled"], false);
+
+    // The factor step's ceremony needs a password first.
+    let anonymous = Console::new(&app);
+    anonymous.get("/login").await;
+    let token = anonymous.csrf().expect("csrf");
+    let page = anonymous
+        .post_json(
+            "/login/two-factor/webauthn/start",
+            Some(&token),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(page.status, 401);
+}
