@@ -191,6 +191,77 @@ fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
+// ---- forgotten passwords ----
+
+#[derive(Template)]
+#[template(path = "forgot_password.html")]
+struct ForgotPasswordPage {
+    page: PageContext,
+    email: String,
+    sent: bool,
+    error: Option<String>,
+}
+
+pub async fn forgot_form(session: Session) -> PageResult {
+    ok(&ForgotPasswordPage {
+        page: PageContext::anonymous(&session, "Forgot your password?"),
+        email: String::new(),
+        sent: false,
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    email: String,
+}
+
+/// Answers the same whether or not the address has an account, and sends in the background so the
+/// answer takes the same time either way. Each request counts against the login throttles, so the
+/// form can't be used to flood someone's inbox.
+pub async fn forgot_submit(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<ForgotForm>,
+) -> PageResult {
+    let account = form.email.trim().to_lowercase();
+    let client: Option<IpAddr> = req.peer_addr().map(|addr| addr.ip());
+    let wait = [
+        client.and_then(|ip| state.login_failures_by_client.retry_after(&ip)),
+        state.login_failures_by_account.retry_after(&account),
+    ]
+    .into_iter()
+    .flatten()
+    .max();
+    let page = |sent: bool, error: Option<String>| ForgotPasswordPage {
+        page: PageContext::anonymous(&session, "Forgot your password?"),
+        email: form.email.clone(),
+        sent,
+        error,
+    };
+    if let Some(seconds) = wait {
+        let error = format!("Too many attempts. Try again in {seconds} s.");
+        return render(StatusCode::TOO_MANY_REQUESTS, &page(false, Some(error)));
+    }
+    let Ok(email) = Email::parse(&form.email) else {
+        let error = "Email: enter a valid email address.".to_string();
+        return render(StatusCode::BAD_REQUEST, &page(false, Some(error)));
+    };
+    if let Some(ip) = client {
+        state.login_failures_by_client.record_failure(ip);
+    }
+    state.login_failures_by_account.record_failure(account);
+    let background = state.get_ref().clone();
+    actix_web::rt::spawn(async move {
+        match crate::accounts::send_password_reset(&background, email).await {
+            Ok(_) | Err(BlockingError::Store(StoreError::UserNotFound)) => {}
+            Err(error) => log::error!("forgot-password request failed: {error}"),
+        }
+    });
+    ok(&page(true, None))
+}
+
 // ---- one-time links ----
 
 #[derive(Template)]

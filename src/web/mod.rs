@@ -31,6 +31,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login", web::get().to(login::login_form))
         .route("/login", web::post().to(login::login_submit))
         .route("/logout", web::post().to(login::logout))
+        .route("/forgot-password", web::get().to(login::forgot_form))
+        .route("/forgot-password", web::post().to(login::forgot_submit))
         .route("/static/{name}", web::get().to(assets::serve))
         .route(
             "/{purpose:setup|welcome|reset}/{secret}",

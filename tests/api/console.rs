@@ -544,3 +544,83 @@ async fn session_cookie_is_secure_when_the_base_url_is_https() {
     assert!(cookie.contains("; Secure"), "{cookie}");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
 }
+
+// ---- forgotten passwords ----
+
+fn outbox_mails(app: &TestApp) -> Vec<String> {
+    std::fs::read_dir(app.data_dir.join("outbox"))
+        .map(|entries| {
+            entries
+                .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn forgot_password_answers_the_same_for_known_and_unknown_addresses() {
+    let app = spawn_app().await;
+    app.user_with_password("ann@x.io", "user").await;
+    let console = Console::new(&app);
+    console
+        .get("/login")
+        .await
+        .assert_contains("/forgot-password");
+    console.get("/forgot-password").await;
+    let known = console
+        .post("/forgot-password", &[("email", "ann@x.io")])
+        .await;
+    let unknown = console
+        .post("/forgot-password", &[("email", "nobody@x.io")])
+        .await;
+    assert_eq!(known.status, 200);
+    assert_eq!(unknown.status, 200);
+    let sent = "If an account exists for that address";
+    known.assert_contains(sent);
+    unknown.assert_contains(sent);
+
+    // The mail goes out in the background: wait for it, bounded.
+    let mut mails = Vec::new();
+    for _ in 0..50 {
+        mails = outbox_mails(&app);
+        if !mails.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(mails.len(), 1, "exactly one mail, to the known address");
+    assert!(mails[0].contains("To: ann@x.io"));
+    let unfolded = mails[0].replace("=\r\n", "").replace("=\n", "");
+    let start = unfolded.find("/reset/").expect("reset link");
+    let path: String = unfolded[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    let browser = Console::new(&app);
+    browser.get(&path).await.assert_contains("ann@x.io");
+    let fields = [
+        ("password", "a fresh long password"),
+        ("confirm", "a fresh long password"),
+    ];
+    browser.post(&path, &fields).await.redirects_to("/");
+    Console::new(&app)
+        .login("ann@x.io", "a fresh long password")
+        .await
+        .redirects_to("/");
+}
+
+#[tokio::test]
+async fn forgot_password_needs_csrf_and_a_valid_address() {
+    let app = spawn_app().await;
+    let console = Console::new(&app);
+    console.get("/forgot-password").await;
+    let forged = console
+        .post_raw("/forgot-password", &[("email", "ann@x.io")])
+        .await;
+    assert_eq!(forged.status, 403);
+    let bad = console
+        .post("/forgot-password", &[("email", "not an address")])
+        .await;
+    assert_eq!(bad.status, 400);
+    bad.assert_contains("value=\"not an address\"");
+}
