@@ -624,3 +624,38 @@ async fn forgot_password_needs_csrf_and_a_valid_address() {
     assert_eq!(bad.status, 400);
     bad.assert_contains("value=\"not an address\"");
 }
+
+#[tokio::test]
+async fn expired_links_are_refused() {
+    use roost::auth::links::NewLink;
+    use roost::store::TokenPurpose;
+    let app = spawn_app().await;
+    app.user_with_password("ann@x.io", "user").await;
+    let store = app.store.clone();
+    let path = tokio::task::spawn_blocking(move || {
+        let email = Email::parse("ann@x.io").expect("email");
+        let mut link = NewLink::new(TokenPurpose::PasswordReset, None);
+        link.token.expires = link.token.created - 1;
+        store
+            .insert_user_token(&email, &link.hash, link.token.clone())
+            .expect("store link");
+        link.url("").to_string()
+    })
+    .await
+    .expect("blocking");
+    let console = Console::new(&app);
+    assert_eq!(console.get(&path).await.status, 410);
+    console.get("/login").await;
+    let fields = [
+        ("password", "a fresh long password"),
+        ("confirm", "a fresh long password"),
+    ];
+    assert_eq!(console.post(&path, &fields).await.status, 410);
+    assert_eq!(
+        Console::new(&app)
+            .login("ann@x.io", "a fresh long password")
+            .await
+            .status,
+        401
+    );
+}
