@@ -8,8 +8,10 @@ use crate::auth::api_keys;
 use crate::auth::links::NewLink;
 use crate::config::{self, Config};
 use crate::domain::{AccessLevel, ApiKeyType, Email};
+use crate::mail::Mailer;
 use crate::startup::{Application, StartupError};
-use crate::store::{NewUser, Store, StoreError, TokenPurpose};
+use crate::store::{NewUser, Store, StoreError, TokenPurpose, now_unix};
+use crate::summaries;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,6 +45,14 @@ pub struct GlobalOptions {
     /// From address of outgoing mail
     #[arg(long, env = "ROOST_MAIL_FROM", default_value = config::DEFAULT_MAIL_FROM, global = true)]
     pub mail_from: String,
+    /// Weekday on which the weekly summary mail goes out
+    #[arg(
+        long,
+        env = "ROOST_SUMMARY_DAY",
+        default_value = "monday",
+        global = true
+    )]
+    pub summary_day: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +65,19 @@ pub enum Command {
     /// Manage API keys
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Outgoing mail
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Send this week's summary mails to every enabled user who opted in (once per week)
+    SendSummaries {
+        /// Send now instead of waiting for the configured weekday
+        #[arg(long)]
+        now: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,19 +116,26 @@ pub enum CliError {
 }
 
 impl GlobalOptions {
-    pub fn config(&self) -> Config {
-        Config {
+    pub fn config(&self) -> Result<Config, CliError> {
+        let summary_weekday = summaries::parse_weekday(&self.summary_day).ok_or_else(|| {
+            CliError::Usage(format!(
+                "--summary-day must be a weekday (monday … sunday), not '{}'",
+                self.summary_day
+            ))
+        })?;
+        Ok(Config {
             bind: self.bind.clone(),
             data_dir: self.data_dir.clone(),
             base_url: self.base_url.clone(),
             smtp_url: self.smtp_url.clone(),
             mail_from: self.mail_from.clone(),
-        }
+            summary_weekday,
+        })
     }
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
-    let config = cli.options.config();
+    let config = cli.options.config()?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let app = Application::build(config).await?;
@@ -139,6 +169,21 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let store = Store::open(&config.data_dir)?;
             let token = api_keys::issue_global_key(&store, key_type, &note, "cli")?;
             println!("{token}");
+        }
+        Command::Mail(MailCommand::SendSummaries { now }) => {
+            let store = Store::open(&config.data_dir)?;
+            let mailer = Mailer::new(
+                config.smtp_url.as_deref(),
+                &config.mail_from,
+                &config.data_dir,
+            )
+            .map_err(|error| CliError::Usage(format!("mail configuration: {error}")))?;
+            let sent = if now {
+                summaries::send_now(&store, &mailer, now_unix()).await?
+            } else {
+                summaries::send_if_due(&store, &mailer, config.summary_weekday, now_unix()).await?
+            };
+            println!("{sent} weekly summary mails sent");
         }
     }
     Ok(())

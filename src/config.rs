@@ -19,6 +19,8 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The From header of every message.
     pub mail_from: String,
+    /// Weekday of the weekly summary mail, 0 = Monday … 6 = Sunday.
+    pub summary_weekday: u64,
 }
 
 impl Config {
@@ -29,6 +31,7 @@ impl Config {
             base_url: None,
             smtp_url: None,
             mail_from: DEFAULT_MAIL_FROM.to_string(),
+            summary_weekday: 0,
         }
     }
 

@@ -10,4 +10,5 @@ pub mod mail;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod summaries;
 pub mod web;

@@ -74,7 +74,7 @@ impl Application {
         };
         let state = AppState {
             store: store.clone(),
-            mailer,
+            mailer: mailer.clone(),
             base_url: Arc::from(base_url.as_str()),
             api_auth_failures: Arc::new(Throttle::new(API_AUTH_FAILURE_LIMIT, FAILURE_WINDOW)),
             login_failures_by_client: Arc::new(Throttle::new(
@@ -112,6 +112,7 @@ impl Application {
         .map_err(bind_error)?
         .run();
 
+        crate::summaries::spawn_scheduler(store.clone(), mailer.clone(), config.summary_weekday);
         println!("Roost is listening on http://{address} (console at {base_url})");
         if store.user_count()? == 0 {
             let link = NewLink::new(TokenPurpose::Setup, None);

@@ -6,6 +6,7 @@ mod factors;
 mod flocks;
 mod records;
 mod settings;
+mod summaries;
 mod tables;
 mod tokens;
 mod users;

@@ -18,5 +18,6 @@ mod memberships;
 mod notes;
 mod params;
 mod settings;
+mod summaries;
 mod two_factor;
 mod users;
