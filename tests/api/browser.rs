@@ -166,3 +166,65 @@ async fn admin_adds_a_user_puts_them_in_a_flock_and_enforces_2fa() {
     browser.wait_for_text("You are logged out.").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn admin_registers_a_security_key_and_logs_in_with_it() {
+    let app = spawn_app().await;
+    app.user_with_password(ADMIN, "admin").await;
+    let browser = Browser::open(&app).await;
+    // Chromium's virtual authenticator answers the key ceremonies: no USB key, no prompt.
+    browser.add_virtual_authenticator().await;
+
+    browser.goto("/login").await;
+    submit_login(&browser, ADMIN, PASSWORD).await;
+    browser.wait_for_path("/users").await;
+
+    // The first factor comes with recovery codes, shown on the page by its script.
+    browser.goto("/account/two-factor").await;
+    browser.fill("webauthn-name", "Desk key").await;
+    browser.wait_for_scripts().await;
+    browser.click("#webauthn-register").await;
+    browser.wait_for("#recovery-codes li").await;
+    let codes = browser.text("#recovery-codes").await;
+    let codes: Vec<&str> = codes.lines().filter(|code| !code.is_empty()).collect();
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    assert!(!browser.exists("#webauthn-error:not([hidden])").await);
+    // Done: back to the page, which now lists the key.
+    browser.click("#recovery-codes-done").await;
+    browser.wait_for_path("/account/two-factor").await;
+    browser.wait_for(".webauthn-credential").await;
+    assert!(
+        browser
+            .text(".webauthn-credential")
+            .await
+            .contains("Desk key")
+    );
+    assert_eq!(app.user(ADMIN).await["webauthn_enabled"], true);
+    browser.screenshot("two-factor").await;
+
+    // Next login: the password, then the key.
+    browser.click("#logout").await;
+    browser.wait_for_path("/login").await;
+    browser.wait_for_text("You are logged out.").await;
+    submit_login(&browser, ADMIN, PASSWORD).await;
+    browser.wait_for_path("/login/two-factor").await;
+    browser.wait_for("#webauthn-login").await;
+    browser.wait_for_scripts().await;
+    browser.screenshot("factor-step").await;
+    browser.click("#webauthn-login").await;
+    browser.wait_for_path("/users").await;
+    browser.wait_for("#users-table").await;
+
+    // An admin removing the user's keys ends their sessions, and the factor step with them.
+    app.post("user/webauthn/disable", &[("email", ADMIN)])
+        .await
+        .ok();
+    assert_eq!(app.user(ADMIN).await["webauthn_enabled"], false);
+    browser.goto("/users").await;
+    browser.wait_for_path("/login").await;
+    submit_login(&browser, ADMIN, PASSWORD).await;
+    browser.wait_for_path("/users").await;
+    browser.wait_for("#users-table").await;
+
+    browser.close().await;
+}

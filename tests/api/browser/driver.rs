@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
-use fantoccini::wd::{Capabilities, TimeoutConfiguration};
+use fantoccini::wd::{Capabilities, TimeoutConfiguration, WebDriverCompatibleCommand};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
@@ -262,6 +262,49 @@ impl Browser {
         panic!("browser: {problem}\n  page: {url}\n  screenshot: {shot}");
     }
 
+    /// Gives the browser a virtual security key (WebDriver's WebAuthn extension) that answers
+    /// every `navigator.credentials` call at once: a CTAP2 platform authenticator that keeps
+    /// passkeys, verifies its user and always consents. Add it before the page asks for one.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let session = self
+            .bounded("read session id", self.client.session_id())
+            .await
+            .expect("a WebDriver session");
+        let command = AddVirtualAuthenticator { session };
+        let answer = self
+            .bounded(
+                "add a virtual authenticator",
+                self.client.issue_cmd(command),
+            )
+            .await;
+        match answer.as_str() {
+            Some(id) => id.to_string(),
+            None => self.fail(&format!("authenticator id: {answer}")).await,
+        }
+    }
+
+    /// Waits until the page has loaded, its deferred scripts included: a button a script binds
+    /// does nothing when clicked before.
+    pub async fn wait_for_scripts(&self) {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let state = self
+                .bounded(
+                    "read document.readyState",
+                    self.client.execute("return document.readyState;", vec![]),
+                )
+                .await;
+            if state == "complete" {
+                return;
+            }
+            if Instant::now() > deadline {
+                let problem = format!("the page did not finish loading: {state}");
+                return self.fail(&problem).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn goto(&self, path: &str) {
         let url = format!("{}{path}", self.base);
         self.bounded(&format!("open {path}"), self.client.goto(&url))
@@ -422,6 +465,34 @@ impl Browser {
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, png).expect("write screenshot");
         path
+    }
+}
+
+/// `POST /session/{id}/webauthn/authenticator`, which fantoccini has no method for.
+#[derive(Debug)]
+struct AddVirtualAuthenticator {
+    session: String,
+}
+
+impl WebDriverCompatibleCommand for AddVirtualAuthenticator {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        _session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/webauthn/authenticator", self.session))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (reqwest::Method, Option<String>) {
+        let options = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserConsenting": true,
+            "isUserVerified": true,
+        });
+        (reqwest::Method::POST, Some(options.to_string()))
     }
 }
 
