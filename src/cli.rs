@@ -130,6 +130,7 @@ impl GlobalOptions {
             smtp_url: self.smtp_url.clone(),
             mail_from: self.mail_from.clone(),
             summary_weekday,
+            summary_scheduler: true,
         })
     }
 }

@@ -21,6 +21,8 @@ pub struct Config {
     pub mail_from: String,
     /// Weekday of the weekly summary mail, 0 = Monday … 6 = Sunday.
     pub summary_weekday: u64,
+    /// Whether the server sends the weekly summaries by itself (tests drive them by hand).
+    pub summary_scheduler: bool,
 }
 
 impl Config {
@@ -32,6 +34,7 @@ impl Config {
             smtp_url: None,
             mail_from: DEFAULT_MAIL_FROM.to_string(),
             summary_weekday: 0,
+            summary_scheduler: true,
         }
     }
 

@@ -112,7 +112,13 @@ impl Application {
         .map_err(bind_error)?
         .run();
 
-        crate::summaries::spawn_scheduler(store.clone(), mailer.clone(), config.summary_weekday);
+        if config.summary_scheduler {
+            crate::summaries::spawn_scheduler(
+                store.clone(),
+                mailer.clone(),
+                config.summary_weekday,
+            );
+        }
         println!("Roost is listening on http://{address} (console at {base_url})");
         if store.user_count()? == 0 {
             let link = NewLink::new(TokenPurpose::Setup, None);

@@ -192,10 +192,12 @@ fn member_summary(recipient: &UserDetails, users: &[UserDetails], flocks: &[Floc
     text
 }
 
-/// Checks every `CHECK_EVERY` (and once at start) whether the week's summaries are due.
+/// Checks every `CHECK_EVERY`, the first time a minute after start (not racing start-up),
+/// whether the week's summaries are due.
 pub fn spawn_scheduler(store: Store, mailer: Mailer, weekday: u64) {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(CHECK_EVERY);
+        let first = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut ticks = tokio::time::interval_at(first, CHECK_EVERY);
         loop {
             ticks.tick().await;
             if let Err(error) = send_if_due(&store, &mailer, weekday, now_unix()).await {

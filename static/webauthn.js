@@ -74,6 +74,8 @@
         list.appendChild(item);
       });
       document.getElementById('webauthn-recovery-codes').hidden = false;
+      var form = document.getElementById('webauthn-register-form');
+      if (form) { form.hidden = true; }
     } else {
       window.location.assign(done.next);
     }
@@ -112,6 +114,8 @@
     }
     button.addEventListener('click', function (event) {
       event.preventDefault();
+      var stale = document.getElementById('webauthn-error');
+      if (stale) { stale.hidden = true; stale.textContent = ''; }
       button.disabled = true;
       action(button).catch(function (error) {
         showError(error && error.message ? error.message : 'The security key was not accepted.');

@@ -68,6 +68,9 @@ pub struct WebauthnCredential {
     pub id: String,
     pub name: String,
     pub created: u64,
+    /// The highest signature counter seen; an assertion must go beyond it (a cloned key can't).
+    #[serde(default)]
+    pub sign_count: u32,
     pub passkey: webauthn_rs::prelude::Passkey,
 }
 

@@ -177,6 +177,7 @@ async fn register_finish(
         id: random_hex(8),
         name,
         created: now_unix(),
+        sign_count: 0,
         passkey,
     };
     let (codes, hashes) = recovery_codes::generate();
@@ -314,16 +315,28 @@ async fn login_finish(
     let now = now_unix();
     let outcome = state
         .blocking(move |store| {
-            let verify = |credentials: &mut [WebauthnCredential]| match webauthn
-                .finish_passkey_authentication(&assertion, &authentication)
-            {
-                Ok(result) => {
-                    for credential in credentials.iter_mut() {
-                        credential.passkey.update_credential(&result);
-                    }
-                    true
+            // Runs inside the factor transaction, against the stored credentials: the counter
+            // is compared with what is stored now, not with the copy taken when the login began.
+            let verify = |credentials: &mut [WebauthnCredential]| {
+                let Ok(result) =
+                    webauthn.finish_passkey_authentication(&assertion, &authentication)
+                else {
+                    return false;
+                };
+                let Some(credential) = credentials
+                    .iter_mut()
+                    .find(|c| c.passkey.cred_id() == result.cred_id())
+                else {
+                    return false;
+                };
+                let counter = result.counter();
+                if (counter > 0 || credential.sign_count > 0) && counter <= credential.sign_count {
+                    log::warn!("security key counter went backwards: a cloned key?");
+                    return false;
                 }
-                Err(_) => false,
+                credential.sign_count = counter;
+                credential.passkey.update_credential(&result);
+                true
             };
             store.check_second_factor(user_id, FactorAttempt::WebAuthn(&verify), now)
         })

@@ -56,6 +56,8 @@ pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp data dir");
     let mut config = Config::with_data_dir(dir.path());
     config.bind = "127.0.0.1:0".to_string();
+    // Summaries are driven by hand in tests/api/summaries.rs, never by the clock mid-test.
+    config.summary_scheduler = false;
     let app = Application::build(config).await.expect("build application");
     let port = app.port();
     let store = app.store();
