@@ -202,6 +202,30 @@ async fn admin_registers_a_security_key_and_logs_in_with_it() {
     assert_eq!(app.user(ADMIN).await["webauthn_enabled"], true);
     browser.screenshot("two-factor").await;
 
+    // The owner renames and removes keys; removing the last one removes the factor.
+    let rename = ".webauthn-credential input[name='name']";
+    browser.fill_css(rename, "Office key").await;
+    browser.click(".webauthn-credential .rename-key").await;
+    browser.wait_for_text("Security key renamed.").await;
+    assert!(
+        browser
+            .text(".webauthn-credential")
+            .await
+            .contains("Office key")
+    );
+    browser.click(".webauthn-credential .remove-key").await;
+    browser.wait_for_text("Security key removed.").await;
+    browser.wait_for_text("No security key registered.").await;
+    assert_eq!(app.user(ADMIN).await["webauthn_enabled"], false);
+    // Registering again brings fresh recovery codes: the old ones went with the last factor.
+    browser.fill("webauthn-name", "Desk key").await;
+    browser.wait_for_scripts().await;
+    browser.click("#webauthn-register").await;
+    browser.wait_for("#recovery-codes li").await;
+    browser.click("#recovery-codes-done").await;
+    browser.wait_for(".webauthn-credential").await;
+    assert_eq!(app.user(ADMIN).await["webauthn_enabled"], true);
+
     // Next login: the password, then the key.
     browser.click("#logout").await;
     browser.wait_for_path("/login").await;

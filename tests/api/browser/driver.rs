@@ -403,6 +403,14 @@ impl Browser {
             .await;
     }
 
+    /// Types into the first input matching `css`, replacing what was there.
+    pub async fn fill_css(&self, css: &str, value: &str) {
+        let input = self.wait_for(css).await;
+        self.bounded(&format!("clear {css}"), input.clear()).await;
+        self.bounded(&format!("type into {css}"), input.send_keys(value))
+            .await;
+    }
+
     /// Picks the option with `value` in the select whose id or name is `field`.
     pub async fn select(&self, field: &str, value: &str) {
         let select = self.wait_for(&field_selector(field)).await;
