@@ -131,6 +131,7 @@ impl GlobalOptions {
             mail_from: self.mail_from.clone(),
             summary_weekday,
             summary_scheduler: true,
+            mail_retry_base: crate::mail::queue::DEFAULT_RETRY_BASE,
         })
     }
 }

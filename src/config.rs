@@ -1,6 +1,7 @@
 //! Runtime configuration: one struct, defaults that run with no configuration at all.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "data";
@@ -23,6 +24,9 @@ pub struct Config {
     pub summary_weekday: u64,
     /// Whether the server sends the weekly summaries by itself (tests drive them by hand).
     pub summary_scheduler: bool,
+    /// Wait before the first retry of a failed delivery; each further retry doubles it, up to an
+    /// hour.
+    pub mail_retry_base: Duration,
 }
 
 impl Config {
@@ -35,6 +39,7 @@ impl Config {
             mail_from: DEFAULT_MAIL_FROM.to_string(),
             summary_weekday: 0,
             summary_scheduler: true,
+            mail_retry_base: crate::mail::queue::DEFAULT_RETRY_BASE,
         }
     }
 

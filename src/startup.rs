@@ -72,9 +72,17 @@ impl Application {
                 None
             }
         };
+        let mail_queued = Arc::new(tokio::sync::Notify::new());
+        crate::mail::queue::spawn_sender(
+            store.clone(),
+            mailer.clone(),
+            Arc::clone(&mail_queued),
+            config.mail_retry_base,
+        );
         let state = AppState {
             store: store.clone(),
             mailer: mailer.clone(),
+            mail_queued,
             base_url: Arc::from(base_url.as_str()),
             api_auth_failures: Arc::new(Throttle::new(API_AUTH_FAILURE_LIMIT, FAILURE_WINDOW)),
             login_failures_by_client: Arc::new(Throttle::new(

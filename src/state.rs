@@ -11,6 +11,8 @@ use crate::store::{Store, StoreError};
 pub struct AppState {
     pub store: Store,
     pub mailer: Mailer,
+    /// Wakes the mail queue's sender after a message was queued.
+    pub mail_queued: Arc<tokio::sync::Notify>,
     /// Public URL of the console, without a trailing slash.
     pub base_url: Arc<str>,
     /// Bad API keys per client address.

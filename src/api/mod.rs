@@ -5,6 +5,7 @@ mod api_keys;
 pub mod caller;
 pub mod error;
 mod flocks;
+mod mail;
 pub mod params;
 mod settings;
 mod users;
@@ -36,6 +37,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 Method::POST,
                 settings::api_disable,
             ))
+            .service(endpoint("/mail/queue", Method::GET, mail::queue))
             .service(endpoint("/user/add", Method::POST, users::add))
             .service(endpoint("/user/get", Method::GET, users::get))
             .service(endpoint("/user/auth", Method::GET, users::auth))

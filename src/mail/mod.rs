@@ -2,15 +2,17 @@
 //! `<data_dir>/outbox/`. Links in messages are never logged.
 
 mod messages;
+pub mod queue;
 
 use std::path::Path;
 
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-pub use messages::OutgoingMail;
+pub use messages::{OutgoingMail, password_reset, welcome};
 
 use crate::domain::Email;
+use crate::store::MailContent;
 
 pub const OUTBOX_DIR: &str = "outbox";
 
@@ -68,19 +70,24 @@ impl Mailer {
         }
     }
 
-    /// Delivers one message. Callers log a failure and carry on: mail never fails the request
-    /// that caused it.
-    pub async fn send(&self, to: &Email, mail: OutgoingMail) -> Result<(), MailError> {
+    /// Delivers one message: multipart text + HTML when it has an HTML part, with Date and
+    /// Message-ID headers. The queue's sender calls this; it never logs the content.
+    pub async fn send(&self, to: &Email, mail: impl Into<MailContent>) -> Result<(), MailError> {
+        let mail: MailContent = mail.into();
         let to_mailbox: Mailbox = to
             .as_str()
             .parse()
             .map_err(|_| MailError::Build(format!("bad recipient {to}")))?;
-        let message = Message::builder()
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(to_mailbox)
             .subject(mail.subject)
-            .body(mail.text)
-            .map_err(|error| MailError::Build(error.to_string()))?;
+            .message_id(None);
+        let message = match mail.html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(mail.text, html)),
+            None => builder.singlepart(SinglePart::plain(mail.text)),
+        }
+        .map_err(|error| MailError::Build(error.to_string()))?;
         match &self.transport {
             Transport::Outbox(transport) => transport
                 .send(message)
@@ -103,8 +110,9 @@ impl Mailer {
 
     /// Sends, and logs a failure instead of returning it: mail never fails the request that
     /// caused it.
-    pub async fn send_or_log(&self, to: &Email, mail: OutgoingMail) {
-        let kind = mail.kind;
+    pub async fn send_or_log(&self, to: &Email, mail: impl Into<MailContent>) {
+        let mail: MailContent = mail.into();
+        let kind = mail.kind.clone();
         if let Err(error) = self.send(to, mail).await {
             log::error!("could not send the {kind} mail to {to}: {error}");
         }

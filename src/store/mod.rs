@@ -4,6 +4,7 @@
 mod api_keys;
 mod factors;
 mod flocks;
+mod mail_queue;
 mod records;
 mod settings;
 mod summaries;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 pub use factors::{FACTOR_FAILURE_LIMIT, FACTOR_LOCK_SECS, FactorAttempt, FactorOutcome};
+pub use mail_queue::{MailContent, QueuedMail};
 pub use records::{
     ApiKeyRecord, ApiKeyScope, Flock, FlockMembers, OneTimeToken, Settings, TokenPurpose, User,
     UserDetails, WebauthnCredential,

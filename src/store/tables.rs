@@ -10,6 +10,7 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub const SCHEMA_VERSION_KEY: &str = "schema_version";
 pub const NEXT_USER_ID_KEY: &str = "next_user_id";
 pub const SETTINGS_KEY: &str = "settings";
+pub const NEXT_MAIL_ID_KEY: &str = "next_mail_id";
 
 /// user id -> JSON `UserRecord`.
 pub const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
@@ -31,6 +32,9 @@ pub const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_key
 /// hex SHA-256 of a one-time link secret -> JSON `OneTimeToken`.
 pub const ONE_TIME_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("one_time_tokens");
 
+/// mail id -> JSON `QueuedMail`: messages not yet accepted by a transport.
+pub const MAIL_QUEUE: TableDefinition<u64, &[u8]> = TableDefinition::new("mail_queue");
+
 pub fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(META)?;
     txn.open_table(USERS)?;
@@ -41,5 +45,6 @@ pub fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(ROLES_BY_FLOCK)?;
     txn.open_table(API_KEYS)?;
     txn.open_table(ONE_TIME_TOKENS)?;
+    txn.open_table(MAIL_QUEUE)?;
     Ok(())
 }

@@ -1,9 +1,10 @@
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
+use super::mail_queue::enqueue;
 use super::records::{decode, encode};
 use super::tables::{ONE_TIME_TOKENS, USER_ID_BY_EMAIL, USERS};
 use super::users::{NewUser, insert_new_user, read_user, user_id_of, write_user};
-use super::{OneTimeToken, Store, StoreError, StoreResult, TokenPurpose, User};
+use super::{MailContent, OneTimeToken, Store, StoreError, StoreResult, TokenPurpose, User};
 use crate::domain::{AccessLevel, Email};
 
 impl Store {
@@ -42,7 +43,19 @@ impl Store {
         &self,
         email: &Email,
         hash: &str,
+        token: OneTimeToken,
+    ) -> StoreResult<User> {
+        self.insert_user_token_with_mail(email, hash, token, None)
+    }
+
+    /// Stores a one-time link for the user with `email` and queues the mail that carries it, in
+    /// the transaction that finds them.
+    pub fn insert_user_token_with_mail(
+        &self,
+        email: &Email,
+        hash: &str,
         mut token: OneTimeToken,
+        mail: Option<MailContent>,
     ) -> StoreResult<User> {
         let txn = self.db.begin_write()?;
         let user = {
@@ -51,6 +64,9 @@ impl Store {
             token.user_id = Some(id);
             txn.open_table(ONE_TIME_TOKENS)?
                 .insert(hash, encode(&token)?.as_slice())?;
+            if let Some(mail) = mail {
+                enqueue(&txn, &user.email, mail)?;
+            }
             user
         };
         txn.commit()?;

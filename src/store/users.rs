@@ -2,12 +2,15 @@ use std::ops::Bound;
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 
+use super::mail_queue::enqueue;
 use super::records::{decode, decode_u64, encode};
 use super::tables::{
     ENABLED_ADMINS, META, NEXT_USER_ID_KEY, ONE_TIME_TOKENS, ROLES_BY_FLOCK, ROLES_BY_USER,
     USER_ID_BY_EMAIL, USERS,
 };
-use super::{OneTimeToken, Store, StoreError, StoreResult, User, UserDetails, now_unix};
+use super::{
+    MailContent, OneTimeToken, Store, StoreError, StoreResult, User, UserDetails, now_unix,
+};
 use crate::domain::{AccessLevel, Email, FlockId, FlockRole};
 
 /// What `user/add` asks for.
@@ -34,13 +37,27 @@ impl Store {
 
     /// Adds a user, and in the same transaction the one-time link of their welcome mail, if any.
     pub fn add_user(&self, new: NewUser, link: Option<(&str, OneTimeToken)>) -> StoreResult<User> {
+        self.add_user_with_mail(new, link.map(|(hash, token)| (hash, token, None)))
+    }
+
+    /// Adds a user and, in the same transaction, the one-time link of their welcome mail and the
+    /// queued mail itself: a created user always gets the mail, and a queued mail always has its
+    /// user and link.
+    pub fn add_user_with_mail(
+        &self,
+        new: NewUser,
+        link: Option<(&str, OneTimeToken, Option<MailContent>)>,
+    ) -> StoreResult<User> {
         let txn = self.db.begin_write()?;
         let user = {
             let user = insert_new_user(&txn, new)?;
-            if let Some((hash, mut token)) = link {
+            if let Some((hash, mut token, mail)) = link {
                 token.user_id = Some(user.id);
                 txn.open_table(ONE_TIME_TOKENS)?
                     .insert(hash, encode(&token)?.as_slice())?;
+                if let Some(mail) = mail {
+                    enqueue(&txn, &user.email, mail)?;
+                }
             }
             user
         };

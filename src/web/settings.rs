@@ -23,15 +23,49 @@ struct SettingsPage {
     page: PageContext,
     globally_enforce_2fa: bool,
     api_enabled: bool,
+    mail_transport: &'static str,
+    mail_queue: Vec<QueuedMailRow>,
+}
+
+/// One message of the outgoing mail queue, as the "Outgoing mail" card lists it (no content).
+struct QueuedMailRow {
+    to: String,
+    kind: String,
+    attempts: u32,
+    next_attempt: String,
+    last_error: String,
+}
+
+fn format_time_ms(unix_ms: u64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(unix_ms);
+    humantime::format_rfc3339_seconds(time).to_string()
 }
 
 async fn show(signed_in: SignedIn, state: web::Data<AppState>) -> PageResult {
     signed_in.require_admin()?;
-    let settings = state.blocking(|store| store.settings()).await?;
+    let (settings, queue) = state
+        .blocking(|store| Ok((store.settings()?, store.mail_queue()?)))
+        .await?;
+    let mail_queue = queue
+        .into_iter()
+        .map(|mail| QueuedMailRow {
+            to: mail.to.to_string(),
+            kind: mail.content.kind,
+            attempts: mail.attempts,
+            next_attempt: if mail.next_attempt_at_ms == 0 {
+                "now".to_string()
+            } else {
+                format_time_ms(mail.next_attempt_at_ms)
+            },
+            last_error: mail.last_error.unwrap_or_default(),
+        })
+        .collect();
     ok(&SettingsPage {
         page: PageContext::signed_in(&signed_in, "Settings"),
         globally_enforce_2fa: settings.globally_enforce_2fa,
         api_enabled: settings.api_enabled,
+        mail_transport: state.mailer.describe(),
+        mail_queue,
     })
 }
 

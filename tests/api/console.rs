@@ -436,6 +436,7 @@ async fn welcome_link_from_user_add_sets_the_password_once() {
     let app = spawn_app().await;
     let params = [("email", "new@x.io"), ("access_level", "user")];
     app.post("user/add", &params).await.ok();
+    app.wait_for_mail_queue().await;
     let mail = std::fs::read_dir(app.data_dir.join("outbox"))
         .expect("outbox")
         .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())

@@ -327,7 +327,7 @@ async fn add_user_creates_the_user_mails_a_welcome_link_and_opens_their_page() {
     assert_eq!(user["access_level"], "admin");
     assert_eq!(user["two_factor_required"], true);
     assert_eq!(user["note"], "Night shift");
-    let mails = app.outbox();
+    let mails = app.outbox().await;
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains("/welcome/"), "{}", mails[0]);
     assert!(mails[0].contains("Bob@X.io"), "{}", mails[0]);
@@ -353,7 +353,7 @@ async fn add_user_with_boxes_unticked_sends_no_mail_and_requires_no_second_facto
     assert_eq!(user["access_level"], "user");
     assert_eq!(user["two_factor_required"], false);
     assert_eq!(user["note"], serde_json::Value::Null);
-    assert!(app.outbox().is_empty());
+    assert!(app.outbox().await.is_empty());
     let page = console.get(&response.location.unwrap()).await;
     page.assert_contains("No welcome mail was sent");
 }
@@ -663,7 +663,7 @@ async fn password_reset_form_mails_a_reset_link_like_the_api() {
     )
     .await;
     page.assert_contains("Password reset mail sent to bob@x.io.");
-    let mails = app.outbox();
+    let mails = app.outbox().await;
     assert_eq!(mails.len(), 1);
     // Undo quoted-printable soft line breaks, which may split the link.
     let mail = mails[0].replace("=\r\n", "").replace("=\n", "");

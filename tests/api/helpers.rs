@@ -54,10 +54,17 @@ pub fn client() -> reqwest::Client {
 
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp data dir");
+    spawn_app_in(dir, |_| {}).await
+}
+
+/// An app on the data dir `dir` (which may hold data already), with `configure` applied to its
+/// configuration.
+pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::with_data_dir(dir.path());
     config.bind = "127.0.0.1:0".to_string();
     // Summaries are driven by hand in tests/api/summaries.rs, never by the clock mid-test.
     config.summary_scheduler = false;
+    configure(&mut config);
     let app = Application::build(config).await.expect("build application");
     let port = app.port();
     let store = app.store();
@@ -357,9 +364,22 @@ impl TestApp {
         self.data_dir.join("outbox")
     }
 
-    /// Contents of every `.eml` file in the outbox.
-    pub fn outbox(&self) -> Vec<String> {
+    /// Contents of every `.eml` file in the outbox, once the mail queue has drained (mail goes
+    /// out in the background).
+    pub async fn outbox(&self) -> Vec<String> {
+        self.wait_for_mail_queue().await;
         read_outbox(&self.outbox_dir())
+    }
+
+    /// Waits, at most 10 s, until every queued message has been delivered.
+    pub async fn wait_for_mail_queue(&self) {
+        for _ in 0..200 {
+            if self.store.mail_queue().expect("mail queue").is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the mail queue did not drain within 10 s");
     }
 
     /// Everything the API can read, minus `last_used`; equal before and after a failed call.
@@ -386,7 +406,7 @@ impl TestApp {
             "flock_keys": flock_keys,
             "settings": settings,
             "keys": keys,
-            "outbox": self.outbox().len(),
+            "outbox": self.outbox().await.len(),
         })
     }
 }

@@ -14,6 +14,7 @@ mod endpoints;
 mod flocks;
 mod harness;
 mod helpers;
+mod mail;
 mod memberships;
 mod notes;
 mod params;

@@ -50,7 +50,7 @@ async fn post_params_are_read_from_a_json_body() {
     resp.ok_msg("User (a@x.io) successfully created.");
     assert_eq!(app.user("a@x.io").await["two_factor_required"], true);
     assert_eq!(
-        app.outbox().len(),
+        app.outbox().await.len(),
         0,
         "send_welcome_mail=false as a JSON boolean"
     );
@@ -88,7 +88,7 @@ async fn json_numbers_and_booleans_are_read_as_values() {
     });
     send(post_raw(&app, "user/add").json(&body)).await.ok();
     assert_eq!(app.user("a@x.io").await["note"], "42");
-    assert_eq!(app.outbox().len(), 0, "send_welcome_mail=0");
+    assert_eq!(app.outbox().await.len(), 0, "send_welcome_mail=0");
 }
 
 #[tokio::test]
@@ -162,14 +162,14 @@ async fn booleans_accept_every_documented_spelling() {
     ];
     for (i, (spelling, value)) in spellings.into_iter().enumerate() {
         let email = format!("u{i}@x.io");
-        let mails = app.outbox().len();
+        let mails = app.outbox().await.len();
         let params = [
             ("email", email.as_str()),
             ("access_level", "user"),
             ("send_welcome_mail", spelling),
         ];
         app.post("user/add", &params).await.ok();
-        let sent = app.outbox().len() - mails;
+        let sent = app.outbox().await.len() - mails;
         assert_eq!(sent, usize::from(value), "send_welcome_mail={spelling}");
     }
 }

@@ -68,6 +68,7 @@ async fn settings_api_disable_blocks_every_call() {
         .call(Method::GET, "ping", Auth::Header("wrong"), &[])
         .await;
     resp.err(403, DISABLED);
+    app.wait_for_mail_queue().await;
     assert_eq!(
         read_outbox(&app.outbox_dir()).len(),
         0,

@@ -290,6 +290,7 @@ async fn a_reset_link_proves_the_password_only_and_the_factor_is_still_asked() {
     app.post("user/password/reset", &[("email", "ann@x.io")])
         .await
         .ok();
+    app.wait_for_mail_queue().await;
     let mail = std::fs::read_dir(app.data_dir.join("outbox"))
         .expect("outbox")
         .map(|entry| std::fs::read_to_string(entry.expect("entry").path()).expect("mail"))

@@ -56,7 +56,7 @@ async fn user_add_sends_welcome_mail_by_default() {
     let app = spawn_app().await;
     let params = [("email", "a@x.io"), ("access_level", "user")];
     app.post("user/add", &params).await.ok();
-    let mails = app.outbox();
+    let mails = app.outbox().await;
     assert_eq!(mails.len(), 1, "one welcome mail in {:?}", app.outbox_dir());
     assert!(mails[0].contains("a@x.io"), "mail is addressed to the user");
     assert!(mails[0].contains("http"), "mail carries the login link");
@@ -69,7 +69,7 @@ async fn user_add_with_send_welcome_mail_false_sends_no_mail() {
         .await
         .ok();
     app.user("a@x.io").await;
-    assert_eq!(app.outbox().len(), 0);
+    assert_eq!(app.outbox().await.len(), 0);
 }
 
 #[tokio::test]
@@ -468,12 +468,12 @@ async fn user_remove_removes_user_and_memberships() {
 async fn user_password_reset_mails_the_user() {
     let app = spawn_app().await;
     app.add_user("a@x.io", "user").await;
-    assert_eq!(app.outbox().len(), 0);
+    assert_eq!(app.outbox().await.len(), 0);
     let resp = app
         .post("user/password/reset", &[("email", "a@x.io")])
         .await;
     resp.ok_msg("Password reset email sent to a@x.io");
-    let mails = app.outbox();
+    let mails = app.outbox().await;
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains("a@x.io"), "mail is addressed to the user");
     assert!(mails[0].contains("http"), "mail carries the reset link");

@@ -1,0 +1,138 @@
+//! The sender of the outgoing mail queue: a background task that delivers due messages, deletes
+//! each one a transport accepted, and schedules a retry with exponential backoff for the others.
+//! It wakes when a message is queued and when the next retry is due. Messages are never dropped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::Mailer;
+use crate::store::{QueuedMail, Store, StoreError};
+
+/// The first retry waits this long by default; each further one doubles it.
+pub const DEFAULT_RETRY_BASE: Duration = Duration::from_secs(30);
+/// No retry waits longer than this.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
+/// Even with nothing due the sender looks at the queue this often.
+const IDLE_CHECK: Duration = Duration::from_secs(60);
+
+/// How long to wait after the `attempts`-th failed delivery (1 = the first).
+pub fn retry_delay(base: Duration, attempts: u32) -> Duration {
+    let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(20));
+    base.saturating_mul(factor).min(MAX_RETRY_DELAY)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+async fn blocking<T: Send + 'static>(
+    store: &Store,
+    work: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || work(&store))
+        .await
+        .map_err(|error| StoreError::Corrupt(format!("mail queue task failed: {error}")))?
+}
+
+/// Starts the sender. `queued` is notified after each enqueue.
+pub fn spawn_sender(store: Store, mailer: Mailer, queued: Arc<Notify>, retry_base: Duration) {
+    tokio::spawn(async move {
+        loop {
+            let wait = match deliver_due(&store, &mailer, retry_base).await {
+                Ok(wait) => wait,
+                Err(error) => {
+                    log::error!("mail queue: {error}");
+                    IDLE_CHECK
+                }
+            };
+            tokio::select! {
+                _ = queued.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    });
+}
+
+/// Tries every due message once; returns how long until the next one is due.
+async fn deliver_due(
+    store: &Store,
+    mailer: &Mailer,
+    retry_base: Duration,
+) -> Result<Duration, StoreError> {
+    let queue = blocking(store, |store| store.mail_queue()).await?;
+    let mut next_due: Option<u64> = None;
+    for mail in queue {
+        if mail.next_attempt_at_ms > now_ms() {
+            next_due =
+                Some(next_due.map_or(mail.next_attempt_at_ms, |n| n.min(mail.next_attempt_at_ms)));
+            continue;
+        }
+        if let Some(retry_at) = deliver(store, mailer, mail, retry_base).await? {
+            next_due = Some(next_due.map_or(retry_at, |n| n.min(retry_at)));
+        }
+    }
+    Ok(match next_due {
+        Some(at) => Duration::from_millis(at.saturating_sub(now_ms())).min(IDLE_CHECK),
+        None => IDLE_CHECK,
+    })
+}
+
+/// Delivers one message; on failure returns when it will be retried.
+async fn deliver(
+    store: &Store,
+    mailer: &Mailer,
+    mail: QueuedMail,
+    retry_base: Duration,
+) -> Result<Option<u64>, StoreError> {
+    let QueuedMail {
+        id,
+        to,
+        content,
+        attempts,
+        ..
+    } = mail;
+    let kind = content.kind.clone();
+    match mailer.send(&to, content).await {
+        Ok(()) => {
+            blocking(store, move |store| store.remove_queued_mail(id)).await?;
+            Ok(None)
+        }
+        Err(error) => {
+            let attempts = attempts.saturating_add(1);
+            let delay = retry_delay(retry_base, attempts);
+            let retry_at =
+                now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+            log::warn!(
+                "could not send the {kind} mail to {to} (attempt {attempts}), retrying in {}: {error}",
+                humantime::format_duration(delay)
+            );
+            let error = error.to_string();
+            blocking(store, move |store| {
+                store.record_mail_failure(id, &error, retry_at)
+            })
+            .await?;
+            Ok(Some(retry_at))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_an_hour() {
+        let base = Duration::from_secs(30);
+        assert_eq!(retry_delay(base, 1), Duration::from_secs(30));
+        assert_eq!(retry_delay(base, 2), Duration::from_secs(60));
+        assert_eq!(retry_delay(base, 3), Duration::from_secs(120));
+        assert_eq!(retry_delay(base, 8), MAX_RETRY_DELAY);
+        assert_eq!(retry_delay(base, u32::MAX), MAX_RETRY_DELAY);
+    }
+}

@@ -1,0 +1,121 @@
+//! The outgoing mail queue: every message waits here until a transport accepted it, so a crash or
+//! an SMTP outage never loses one. Messages are queued in the transaction of the change that
+//! causes them (a new user, a reset link).
+
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use super::records::{decode, decode_u64, encode};
+use super::tables::{MAIL_QUEUE, META, NEXT_MAIL_ID_KEY};
+use super::{Store, StoreResult, now_unix};
+use crate::domain::Email;
+
+/// What a message says, before it has a recipient and a place in the queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailContent {
+    /// Names the message in logs and in the queue listing instead of its content.
+    pub kind: String,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+/// A message waiting for delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedMail {
+    #[serde(skip)]
+    pub id: u64,
+    pub to: Email,
+    #[serde(flatten)]
+    pub content: MailContent,
+    /// Failed deliveries so far.
+    pub attempts: u32,
+    /// Unix milliseconds before which no delivery is tried.
+    pub next_attempt_at_ms: u64,
+    pub last_error: Option<String>,
+    pub created: u64,
+}
+
+impl Store {
+    /// Queues one message for `to`.
+    pub fn enqueue_mail(&self, to: &Email, content: MailContent) -> StoreResult<u64> {
+        let txn = self.db.begin_write()?;
+        let id = enqueue(&txn, to, content)?;
+        txn.commit()?;
+        Ok(id)
+    }
+
+    /// Every queued message, oldest first.
+    pub fn mail_queue(&self) -> StoreResult<Vec<QueuedMail>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(MAIL_QUEUE)?;
+        let mut queued = Vec::new();
+        for entry in table.iter()? {
+            let (id, bytes) = entry?;
+            let mut mail: QueuedMail = decode(bytes.value())?;
+            mail.id = id.value();
+            queued.push(mail);
+        }
+        Ok(queued)
+    }
+
+    /// A transport accepted the message: it leaves the queue.
+    pub fn remove_queued_mail(&self, id: u64) -> StoreResult<()> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(MAIL_QUEUE)?.remove(id)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// A delivery failed: counts the attempt, keeps the error and when to try again.
+    pub fn record_mail_failure(
+        &self,
+        id: u64,
+        error: &str,
+        next_attempt_at_ms: u64,
+    ) -> StoreResult<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(MAIL_QUEUE)?;
+            let found: Option<QueuedMail> = table
+                .get(id)?
+                .map(|bytes| decode(bytes.value()))
+                .transpose()?;
+            if let Some(mut mail) = found {
+                mail.attempts = mail.attempts.saturating_add(1);
+                mail.last_error = Some(error.to_string());
+                mail.next_attempt_at_ms = next_attempt_at_ms;
+                table.insert(id, encode(&mail)?.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+}
+
+/// Queues a message inside a caller's transaction, due at once.
+pub(super) fn enqueue(
+    txn: &WriteTransaction,
+    to: &Email,
+    content: MailContent,
+) -> StoreResult<u64> {
+    let mut meta = txn.open_table(META)?;
+    let id = meta
+        .get(NEXT_MAIL_ID_KEY)?
+        .map(|v| decode_u64(v.value()))
+        .transpose()?
+        .unwrap_or(1);
+    meta.insert(NEXT_MAIL_ID_KEY, (id + 1).to_le_bytes().as_slice())?;
+    let mail = QueuedMail {
+        id,
+        to: to.clone(),
+        content,
+        attempts: 0,
+        next_attempt_at_ms: 0,
+        last_error: None,
+        created: now_unix(),
+    };
+    txn.open_table(MAIL_QUEUE)?
+        .insert(id, encode(&mail)?.as_slice())?;
+    Ok(id)
+}

@@ -1,0 +1,333 @@
+//! Mail through a real SMTP conversation on loopback: a minimal SMTP sink speaks the protocol
+//! (greeting, EHLO, MAIL, RCPT, DATA, QUIT) and keeps every message it accepts.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use roost::domain::{AccessLevel, Email};
+use roost::store::{MailContent, NewUser, Store};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+use crate::helpers::{TestApp, spawn_app_in};
+
+/// One message as the SMTP server received it.
+#[derive(Debug, Clone)]
+struct Received {
+    rcpt: Vec<String>,
+    data: String,
+}
+
+impl Received {
+    /// The body with quoted-printable soft line breaks undone.
+    fn unfolded(&self) -> String {
+        self.data.replace("=\r\n", "").replace("=\n", "")
+    }
+
+    /// The first `/<kind>/<secret>` path in the message.
+    fn link_path(&self, kind: &str) -> String {
+        let unfolded = self.unfolded();
+        let start = unfolded
+            .find(&format!("/{kind}/"))
+            .unwrap_or_else(|| panic!("no /{kind}/ link in {}", self.data));
+        unfolded[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '/')
+            .collect()
+    }
+}
+
+#[derive(Clone, Default)]
+struct SmtpSink {
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl SmtpSink {
+    /// Serves SMTP on `127.0.0.1:port` (0 for any free port); returns the port.
+    async fn start(&self, port: u16) -> u16 {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind the SMTP sink");
+        let port = listener.local_addr().expect("sink address").port();
+        let received = Arc::clone(&self.received);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve(stream, Arc::clone(&received)));
+            }
+        });
+        port
+    }
+
+    fn messages(&self) -> Vec<Received> {
+        self.received.lock().expect("sink lock").clone()
+    }
+
+    /// Waits, at most 10 s, for `count` messages.
+    async fn wait_for(&self, count: usize) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let messages = self.messages();
+            if messages.len() >= count || Instant::now() > deadline {
+                return messages;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn serve(stream: tokio::net::TcpStream, received: Arc<Mutex<Vec<Received>>>) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    let mut rcpt = Vec::new();
+    if write.write_all(b"220 sink.test ESMTP\r\n").await.is_err() {
+        return;
+    }
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match lines.read_line(&mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let command = line.trim_end().to_ascii_uppercase();
+        let reply: &[u8] = if command.starts_with("EHLO") || command.starts_with("HELO") {
+            b"250 sink.test\r\n"
+        } else if command.starts_with("MAIL FROM") {
+            rcpt.clear();
+            b"250 OK\r\n"
+        } else if command.starts_with("RCPT TO") {
+            rcpt.push(line.trim_end()[8..].trim().to_string());
+            b"250 OK\r\n"
+        } else if command == "DATA" {
+            if write.write_all(b"354 go ahead\r\n").await.is_err() {
+                return;
+            }
+            let mut data = String::new();
+            loop {
+                line.clear();
+                match lines.read_line(&mut line).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                if line.trim_end_matches(['\r', '\n']) == "." {
+                    break;
+                }
+                data.push_str(line.strip_prefix('.').unwrap_or(&line));
+            }
+            received.lock().expect("sink lock").push(Received {
+                rcpt: std::mem::take(&mut rcpt),
+                data,
+            });
+            b"250 queued\r\n"
+        } else if command == "QUIT" {
+            let _ = write.write_all(b"221 bye\r\n").await;
+            return;
+        } else {
+            // NOOP, RSET and anything else a client may send between messages.
+            b"250 OK\r\n"
+        };
+        if write.write_all(reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A port nothing listens on (for now).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port()
+}
+
+async fn spawn_app_with_smtp(dir: tempfile::TempDir, port: u16) -> TestApp {
+    spawn_app_in(dir, |config| {
+        config.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+        config.mail_retry_base = Duration::from_millis(300);
+    })
+    .await
+}
+
+async fn spawn_app_with_sink() -> (TestApp, SmtpSink) {
+    let sink = SmtpSink::default();
+    let port = sink.start(0).await;
+    let dir = tempfile::tempdir().expect("temp data dir");
+    (spawn_app_with_smtp(dir, port).await, sink)
+}
+
+#[tokio::test]
+async fn user_add_delivers_a_multipart_welcome_mail_over_smtp() {
+    let (app, sink) = spawn_app_with_sink().await;
+    let params = [("email", "new@x.io"), ("access_level", "user")];
+    app.post("user/add", &params).await.ok();
+    let messages = sink.wait_for(1).await;
+    assert_eq!(messages.len(), 1, "one welcome mail");
+    let mail = &messages[0];
+    assert_eq!(mail.rcpt, vec!["<new@x.io>".to_string()]);
+    for header in [
+        "From: Roost <roost@localhost>",
+        "To: new@x.io",
+        "Subject: Welcome to Roost",
+        "Date: ",
+        "Message-ID: <",
+        "Content-Type: multipart/alternative",
+        "Content-Type: text/plain",
+        "Content-Type: text/html",
+    ] {
+        assert!(mail.data.contains(header), "no '{header}' in {}", mail.data);
+    }
+    let path = mail.link_path("welcome");
+    assert_eq!(path.len(), "/welcome/".len() + 64, "{path}");
+    // The link works: it opens the set-password page.
+    let page = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .send()
+        .await
+        .expect("open link");
+    assert_eq!(page.status(), 200);
+    app.wait_for_mail_queue().await;
+}
+
+#[tokio::test]
+async fn user_add_without_welcome_mail_sends_nothing() {
+    let (app, sink) = spawn_app_with_sink().await;
+    app.add_user("quiet@x.io", "user").await;
+    app.wait_for_mail_queue().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(sink.messages().is_empty(), "{:?}", sink.messages());
+}
+
+#[tokio::test]
+async fn password_reset_mail_carries_a_one_hour_reset_link() {
+    let (app, sink) = spawn_app_with_sink().await;
+    app.add_user("ann@x.io", "user").await;
+    app.post("user/password/reset", &[("email", "ann@x.io")])
+        .await
+        .ok();
+    let messages = sink.wait_for(1).await;
+    assert_eq!(messages.len(), 1);
+    let mail = &messages[0];
+    assert!(mail.data.contains("To: ann@x.io"));
+    assert!(mail.data.contains("Subject: Reset your Roost password"));
+    assert!(mail.unfolded().contains("within 1 hour"));
+    assert!(mail.data.contains("Content-Type: multipart/alternative"));
+    let path = mail.link_path("reset");
+    let page = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .send()
+        .await
+        .expect("open link");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("page").contains("ann@x.io"));
+}
+
+#[tokio::test]
+async fn smtp_down_queues_the_mail_and_delivers_it_when_the_server_is_back() {
+    let port = free_port();
+    let dir = tempfile::tempdir().expect("temp data dir");
+    let app = spawn_app_with_smtp(dir, port).await;
+    let started = Instant::now();
+    let params = [("email", "late@x.io"), ("access_level", "user")];
+    app.post("user/add", &params).await.ok();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the request did not wait for mail"
+    );
+
+    // The failed attempt shows in the queue, without the message's content.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let entry = loop {
+        let body = app.get("mail/queue", &[]).await.ok().clone();
+        let queue = body["mail_queue"].as_array().expect("array").clone();
+        assert_eq!(queue.len(), 1, "{body}");
+        if queue[0]["attempts"].as_u64().unwrap_or(0) >= 1 || Instant::now() > deadline {
+            break queue[0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(entry["to"], "late@x.io");
+    assert_eq!(entry["kind"], "welcome");
+    assert!(
+        entry["attempts"].as_u64().expect("attempts") >= 1,
+        "{entry}"
+    );
+    assert!(
+        entry["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{entry}"
+    );
+    assert!(entry.get("text").is_none() && entry.get("html").is_none());
+    assert!(!entry.to_string().contains("/welcome/"), "{entry}");
+
+    // Other keys can't read the queue.
+    let analyst = app.new_key("analyst").await;
+    app.get_as(&analyst, "mail/queue", &[])
+        .await
+        .err(403, crate::helpers::KEY_NOT_ALLOWED);
+
+    // The server comes back: the retry delivers the message and it leaves the queue.
+    let sink = SmtpSink::default();
+    sink.start(port).await;
+    let messages = sink.wait_for(1).await;
+    assert_eq!(messages.len(), 1, "delivered after the outage");
+    assert!(messages[0].data.contains("To: late@x.io"));
+    assert!(messages[0].unfolded().contains("/welcome/"));
+    app.wait_for_mail_queue().await;
+    let body = app.get("mail/queue", &[]).await.ok().clone();
+    assert_eq!(body["mail_queue"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn queued_mail_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("temp data dir");
+    {
+        // A previous run queued a mail and stopped before delivering it.
+        let store = Store::open(dir.path()).expect("open store");
+        let new = NewUser {
+            email: Email::parse("kept@x.io").expect("email"),
+            access_level: AccessLevel::User,
+            note: None,
+            two_factor_required: false,
+        };
+        store.add_user(new, None).expect("add user");
+        let content = MailContent {
+            kind: "welcome".to_string(),
+            subject: "Queued before the restart".to_string(),
+            text: "plain".to_string(),
+            html: Some("<p>html</p>".to_string()),
+        };
+        let to = Email::parse("kept@x.io").expect("email");
+        store.enqueue_mail(&to, content).expect("enqueue");
+    }
+    let sink = SmtpSink::default();
+    let port = sink.start(0).await;
+    let app = spawn_app_with_smtp(dir, port).await;
+    let messages = sink.wait_for(1).await;
+    assert_eq!(
+        messages.len(),
+        1,
+        "the queued mail went out after the restart"
+    );
+    assert!(
+        messages[0]
+            .data
+            .contains("Subject: Queued before the restart")
+    );
+    app.wait_for_mail_queue().await;
+}
+
+#[tokio::test]
+async fn the_settings_page_lists_outgoing_mail() {
+    let port = free_port();
+    let dir = tempfile::tempdir().expect("temp data dir");
+    let app = spawn_app_with_smtp(dir, port).await;
+    let params = [("email", "late@x.io"), ("access_level", "user")];
+    app.post("user/add", &params).await.ok();
+    let console = app.console_as("boss@x.io", "admin").await;
+    let page = console.get("/settings").await;
+    page.assert_contains("Outgoing mail");
+    page.assert_contains("late@x.io");
+    page.assert_contains("welcome");
+}
