@@ -345,8 +345,25 @@ impl Browser {
     }
 
     pub async fn body_text(&self) -> String {
-        let body = self.wait_for("body").await;
-        self.bounded("read page text", body.text()).await
+        self.text("body").await
+    }
+
+    /// Visible text of the first element matching `css` if there is one, read in a single
+    /// script run: an element handle goes stale when a redirect replaces the page between
+    /// finding the element and reading it, so a wait that polls must not hold one.
+    async fn current_text(&self, css: &str) -> Option<String> {
+        let script = "const found = document.querySelector(arguments[0]); \
+                      return found ? found.innerText : null;";
+        let read = self.client.execute(script, vec![css.into()]);
+        match tokio::time::timeout(STEP, read).await {
+            Ok(Ok(serde_json::Value::String(text))) => Some(text.trim().to_string()),
+            // No such element yet, or the page was being replaced while the script ran.
+            Ok(Ok(_)) | Ok(Err(_)) => None,
+            Err(_) => {
+                self.fail(&format!("read {css}: no answer within {STEP:?}"))
+                    .await
+            }
+        }
     }
 
     /// Waits until the visible text of the page contains `text`.
@@ -384,8 +401,16 @@ impl Browser {
 
     /// Visible text of the first element matching `css`.
     pub async fn text(&self, css: &str) -> String {
-        let element = self.wait_for(css).await;
-        self.bounded(&format!("read {css}"), element.text()).await
+        let deadline = Instant::now() + STEP;
+        loop {
+            if let Some(text) = self.current_text(css).await {
+                return text;
+            }
+            if Instant::now() > deadline {
+                return self.fail(&format!("no {css} on the page")).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Whether anything matches `css` right now (no waiting).
