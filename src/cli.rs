@@ -1,6 +1,7 @@
 //! The command line: `serve` (the default), `admin create`, `token create`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -8,10 +9,10 @@ use crate::auth::api_keys;
 use crate::auth::links::NewLink;
 use crate::config::{self, Config};
 use crate::domain::{AccessLevel, ApiKeyType, Email};
-use crate::mail::Mailer;
+use crate::mail::{Mailer, queue};
 use crate::startup::{Application, StartupError};
 use crate::store::{NewUser, Store, StoreError, TokenPurpose, now_unix};
-use crate::summaries;
+use crate::summaries::{self, Summaries, SummaryError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -111,6 +112,8 @@ pub enum CliError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Startup(#[from] StartupError),
+    #[error(transparent)]
+    Summary(#[from] SummaryError),
     #[error("server error: {0}")]
     Server(#[from] std::io::Error),
 }
@@ -180,12 +183,31 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 &config.data_dir,
             )
             .map_err(|error| CliError::Usage(format!("mail configuration: {error}")))?;
-            let sent = if now {
-                summaries::send_now(&store, &mailer, now_unix()).await?
+            let console_url = config.base_url_for_port(config.bind_port().unwrap_or(8080));
+            // No server runs while this command holds the database: nobody else will deliver,
+            // so this command drains the queue once itself after queueing.
+            let summaries = Summaries::new(
+                store.clone(),
+                Arc::default(),
+                &console_url,
+                config.summary_weekday,
+            );
+            let queued = if now {
+                summaries.queue_now(now_unix()).await
             } else {
-                summaries::send_if_due(&store, &mailer, config.summary_weekday, now_unix()).await?
-            };
-            println!("{sent} weekly summary mails sent");
+                summaries.queue_if_due(now_unix()).await
+            }?;
+            let round = queue::deliver_due(&store, &mailer, config.mail_retry_base).await?;
+            println!(
+                "{queued} weekly summary mails queued; {} delivered",
+                round.delivered
+            );
+            let left = round.failed + round.waiting;
+            if left > 0 {
+                println!(
+                    "{left} mails could not be delivered yet and stay queued: `roost serve` retries them"
+                );
+            }
         }
     }
     Ok(())

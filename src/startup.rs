@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::mail::{MailError, Mailer};
 use crate::state::AppState;
 use crate::store::{Store, StoreError, TokenPurpose};
+use crate::summaries::Summaries;
 use crate::web;
 
 /// Failed API authentications allowed per client address per window.
@@ -43,6 +44,7 @@ pub struct Application {
     port: u16,
     base_url: String,
     store: Store,
+    summaries: Summaries,
     server: Server,
 }
 
@@ -79,10 +81,17 @@ impl Application {
             Arc::clone(&mail_queued),
             config.mail_retry_base,
         );
+        let summaries = Summaries::new(
+            store.clone(),
+            Arc::clone(&mail_queued),
+            &base_url,
+            config.summary_weekday,
+        );
         let state = AppState {
             store: store.clone(),
             mailer: mailer.clone(),
             mail_queued,
+            summaries: summaries.clone(),
             base_url: Arc::from(base_url.as_str()),
             api_auth_failures: Arc::new(Throttle::new(API_AUTH_FAILURE_LIMIT, FAILURE_WINDOW)),
             login_failures_by_client: Arc::new(Throttle::new(
@@ -121,11 +130,7 @@ impl Application {
         .run();
 
         if config.summary_scheduler {
-            crate::summaries::spawn_scheduler(
-                store.clone(),
-                mailer.clone(),
-                config.summary_weekday,
-            );
+            summaries.clone().spawn_scheduler();
         }
         println!("Roost is listening on http://{address} (console at {base_url})");
         if store.user_count()? == 0 {
@@ -141,6 +146,7 @@ impl Application {
             port: address.port(),
             base_url,
             store,
+            summaries,
             server,
         })
     }
@@ -155,6 +161,11 @@ impl Application {
 
     pub fn store(&self) -> Store {
         self.store.clone()
+    }
+
+    /// The weekly summaries, queued into this app's mail queue and delivered by its sender.
+    pub fn summaries(&self) -> Summaries {
+        self.summaries.clone()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

@@ -13,6 +13,7 @@ pub struct AppState {
     pub mailer: Mailer,
     /// Wakes the mail queue's sender after a message was queued.
     pub mail_queued: Arc<tokio::sync::Notify>,
+    pub summaries: crate::summaries::Summaries,
     /// Public URL of the console, without a trailing slash.
     pub base_url: Arc<str>,
     /// Bad API keys per client address.

@@ -3,32 +3,58 @@
 //! console and its changes of the past week, others their flocks.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::{AccessLevel, FlockId};
-use crate::mail::{Mailer, OutgoingMail};
-use crate::store::{Flock, Store, StoreError, UserDetails, now_unix};
+use tokio::sync::Notify;
+
+use crate::domain::{AccessLevel, Email, FlockId};
+use crate::mail::{
+    AdminSummary, Excerpt, FlockLine, MailError, MemberSummary, admin_summary, member_summary,
+};
+use crate::store::{Flock, MailContent, Store, StoreError, UserDetails, now_unix};
 
 const DAY_SECS: u64 = 24 * 3600;
 const WEEK_SECS: u64 = 7 * DAY_SECS;
 /// How often the scheduler looks whether a summary is due.
 pub const CHECK_EVERY: Duration = Duration::from_secs(15 * 60);
 
+const WEEKDAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
 /// 0 = Monday … 6 = Sunday.
 pub fn parse_weekday(raw: &str) -> Option<u64> {
-    let days = [
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-    ];
     let raw = raw.trim().to_ascii_lowercase();
-    days.iter()
+    WEEKDAYS
+        .iter()
         .position(|day| *day == raw || (raw.len() >= 3 && day.starts_with(&raw)))
         .map(|i| i as u64)
+}
+
+/// The weekday's name, capitalised: 0 is "Monday".
+pub fn weekday_name(weekday: u64) -> String {
+    let name = usize::try_from(weekday)
+        .ok()
+        .and_then(|day| WEEKDAYS.get(day))
+        .copied()
+        .unwrap_or("monday");
+    let mut chars = name.chars();
+    chars
+        .next()
+        .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
+/// Unix time of the Monday (00:00 UTC) that starts week `week`.
+pub fn week_start(week: u64) -> u64 {
+    (week * 7).saturating_sub(3) * DAY_SECS
 }
 
 /// Monday-based week number since the epoch (1970-01-01 was a Thursday) and the weekday.
@@ -37,76 +63,247 @@ fn week_and_weekday(unix: u64) -> (u64, u64) {
     ((days + 3) / 7, (days + 3) % 7)
 }
 
-/// Sends this week's summaries if `now` is on or after the configured weekday and no run has sent
-/// this week yet. Returns how many were sent (0 when not due).
-pub async fn send_if_due(
-    store: &Store,
-    mailer: &Mailer,
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot render the summary: {0}")]
+    Render(#[from] MailError),
+}
+
+/// Queues the weekly summary mails; the mail queue's sender delivers them (and retries).
+#[derive(Clone)]
+pub struct Summaries {
+    store: Store,
+    /// Wakes the mail sender when summaries were queued.
+    mail_queued: Arc<Notify>,
+    console_url: String,
     weekday: u64,
-    now: u64,
-) -> Result<usize, StoreError> {
-    let (week, today) = week_and_weekday(now);
-    if today < weekday {
-        return Ok(0);
-    }
-    send_for_week(store, mailer, week, now, false).await
 }
 
-/// Sends the summaries now, whatever the weekday and even if this week's went out already (an
-/// admin asked), and records the week so the scheduler doesn't send it again.
-pub async fn send_now(store: &Store, mailer: &Mailer, now: u64) -> Result<usize, StoreError> {
-    send_for_week(store, mailer, week_and_weekday(now).0, now, true).await
+impl Summaries {
+    pub fn new(store: Store, mail_queued: Arc<Notify>, console_url: &str, weekday: u64) -> Self {
+        Summaries {
+            store,
+            mail_queued,
+            console_url: console_url.trim_end_matches('/').to_string(),
+            weekday,
+        }
+    }
+
+    /// 0 = Monday … 6 = Sunday.
+    pub fn weekday(&self) -> u64 {
+        self.weekday
+    }
+
+    /// Queues this week's summaries if `now` is on or after the configured weekday and no run
+    /// has queued this week yet. Returns how many were queued (0 when not due).
+    pub async fn queue_if_due(&self, now: u64) -> Result<usize, SummaryError> {
+        let (week, today) = week_and_weekday(now);
+        if today < self.weekday {
+            return Ok(0);
+        }
+        // A cheap look first: the scheduler asks every 15 minutes all week long, and rendering
+        // every summary only to have the claim refused would be wasted work.
+        let last = self
+            .blocking(|store| Ok(store.last_summary_week()?))
+            .await?;
+        if last.is_some_and(|last| last >= week) {
+            return Ok(0);
+        }
+        self.queue_for_week(week, now, false).await
+    }
+
+    /// Queues the summaries now, whatever the weekday and even if this week's went out already
+    /// (an admin asked), and records the week so the scheduler doesn't send it again.
+    pub async fn queue_now(&self, now: u64) -> Result<usize, SummaryError> {
+        self.queue_for_week(week_and_weekday(now).0, now, true)
+            .await
+    }
+
+    async fn queue_for_week(
+        &self,
+        week: u64,
+        now: u64,
+        force: bool,
+    ) -> Result<usize, SummaryError> {
+        let console_url = self.console_url.clone();
+        let queued = self
+            .blocking(move |store| {
+                let users = store.list_users(None, None)?.users;
+                let flocks = store.list_flocks()?;
+                let undelivered_mail = store
+                    .mail_queue()?
+                    .iter()
+                    .filter(|mail| mail.attempts > 0)
+                    .count();
+                let snapshot = Snapshot {
+                    users: &users,
+                    flocks: &flocks,
+                    undelivered_mail,
+                    now,
+                    console_url: &console_url,
+                };
+                let mails = snapshot.mails()?;
+                let count = mails.len();
+                let claimed = store.queue_summaries(week, force, mails)?;
+                Ok(claimed.then_some(count))
+            })
+            .await?;
+        match queued {
+            Some(count) => {
+                self.mail_queued.notify_one();
+                log::info!("weekly summary of week {week} queued for {count} users");
+                Ok(count)
+            }
+            None => Ok(0),
+        }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Store) -> Result<T, SummaryError> + Send + 'static,
+    ) -> Result<T, SummaryError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || work(&store))
+            .await
+            .map_err(|error| StoreError::Corrupt(format!("summary task failed: {error}")))?
+    }
+
+    /// Checks every `CHECK_EVERY`, the first time a minute after start (not racing start-up),
+    /// whether the week's summaries are due.
+    pub fn spawn_scheduler(self) {
+        tokio::spawn(async move {
+            let first = tokio::time::Instant::now() + Duration::from_secs(60);
+            let mut ticks = tokio::time::interval_at(first, CHECK_EVERY);
+            loop {
+                ticks.tick().await;
+                if let Err(error) = self.queue_if_due(now_unix()).await {
+                    log::error!("weekly summary run failed: {error}");
+                }
+            }
+        });
+    }
 }
 
-async fn send_for_week(
-    store: &Store,
-    mailer: &Mailer,
-    week: u64,
+/// The console as one read saw it, from which every recipient's summary is written.
+struct Snapshot<'a> {
+    users: &'a [UserDetails],
+    flocks: &'a [Flock],
+    undelivered_mail: usize,
     now: u64,
-    force: bool,
-) -> Result<usize, StoreError> {
-    let (claimed, users, flocks) = {
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-            let claimed = store.claim_summary_week(week, force)?;
-            let users = if claimed {
-                store.list_users(None, None)?.users
+    console_url: &'a str,
+}
+
+impl Snapshot<'_> {
+    /// One summary for each enabled user who opted in.
+    fn mails(&self) -> Result<Vec<(Email, MailContent)>, SummaryError> {
+        let mut admin_mail: Option<MailContent> = None;
+        let members = self.members_per_flock();
+        let mut mails = Vec::new();
+        for recipient in self
+            .users
+            .iter()
+            .filter(|d| !d.user.disabled && d.user.summary_email_enabled)
+        {
+            let content = if recipient.user.access_level == AccessLevel::Admin {
+                // Every admin reads the same console: render it once.
+                match &admin_mail {
+                    Some(content) => content.clone(),
+                    None => {
+                        let content = admin_summary(&self.admin_summary())?;
+                        admin_mail = Some(content.clone());
+                        content
+                    }
+                }
             } else {
-                Vec::new()
+                member_summary(&self.member_summary(recipient, &members))?
             };
-            let flocks = if claimed {
-                store.list_flocks()?
-            } else {
-                Vec::new()
-            };
-            Ok((claimed, users, flocks))
-        })
-        .await
-        .map_err(|error| StoreError::Corrupt(format!("summary task failed: {error}")))??
-    };
-    if !claimed {
-        return Ok(0);
+            mails.push((recipient.user.email.clone(), content));
+        }
+        Ok(mails)
     }
-    let mut sent = 0;
-    for recipient in users
-        .iter()
-        .filter(|d| !d.user.disabled && d.user.summary_email_enabled)
-    {
-        let text = if recipient.user.access_level == AccessLevel::Admin {
-            admin_summary(&users, &flocks, now)
-        } else {
-            member_summary(recipient, &users, &flocks)
+
+    fn admin_summary(&self) -> AdminSummary {
+        let since = self.now.saturating_sub(WEEK_SECS);
+        let users = self.users;
+        let enabled: Vec<&UserDetails> = users.iter().filter(|d| !d.user.disabled).collect();
+        let emails = |keep: &dyn Fn(&UserDetails) -> bool| {
+            users
+                .iter()
+                .filter(|d| keep(d))
+                .map(|d| d.user.email.to_string())
+                .collect::<Vec<_>>()
         };
-        let mail = OutgoingMail {
-            kind: "weekly summary",
-            subject: "Your weekly Roost summary".to_string(),
-            text,
-        };
-        mailer.send_or_log(&recipient.user.email, mail).await;
-        sent += 1;
+        AdminSummary {
+            console_url: self.console_url.to_string(),
+            users: users.len(),
+            admins: users
+                .iter()
+                .filter(|d| d.user.access_level == AccessLevel::Admin)
+                .count(),
+            disabled: users.len() - enabled.len(),
+            enabled: enabled.len(),
+            with_factor: enabled
+                .iter()
+                .filter(|d| d.user.has_second_factor())
+                .count(),
+            flocks: self.flocks.len(),
+            new_users: Excerpt::of(emails(&|d| d.user.created >= since)),
+            new_flocks: Excerpt::of(
+                self.flocks
+                    .iter()
+                    .filter(|f| f.created >= since)
+                    .map(|f| f.name.clone())
+                    .collect(),
+            ),
+            without_factor: Excerpt::of(emails(&|d| {
+                !d.user.disabled && !d.user.has_second_factor()
+            })),
+            undelivered_mail: self.undelivered_mail,
+        }
     }
-    log::info!("weekly summary of week {week} sent to {sent} users");
-    Ok(sent)
+
+    /// (managers, watchers) of each flock.
+    fn members_per_flock(&self) -> BTreeMap<&FlockId, (usize, usize)> {
+        let mut members: BTreeMap<&FlockId, (usize, usize)> = BTreeMap::new();
+        for details in self.users {
+            for id in &details.managed_flocks {
+                members.entry(id).or_default().0 += 1;
+            }
+            for id in &details.watched_flocks {
+                members.entry(id).or_default().1 += 1;
+            }
+        }
+        members
+    }
+
+    fn member_summary(
+        &self,
+        recipient: &UserDetails,
+        members: &BTreeMap<&FlockId, (usize, usize)>,
+    ) -> MemberSummary {
+        let roles = recipient
+            .managed_flocks
+            .iter()
+            .map(|id| (id, "manager"))
+            .chain(recipient.watched_flocks.iter().map(|id| (id, "watcher")));
+        let flocks = roles
+            .map(|(id, role)| {
+                let (managers, watchers) = members.get(id).copied().unwrap_or_default();
+                FlockLine {
+                    name: flock_name(self.flocks, id).to_string(),
+                    role,
+                    managers,
+                    watchers,
+                }
+            })
+            .collect();
+        MemberSummary {
+            console_url: self.console_url.to_string(),
+            flocks,
+        }
+    }
 }
 
 fn flock_name<'a>(flocks: &'a [Flock], id: &FlockId) -> &'a str {
@@ -114,97 +311,6 @@ fn flock_name<'a>(flocks: &'a [Flock], id: &FlockId) -> &'a str {
         .iter()
         .find(|f| &f.id == id)
         .map_or("(removed flock)", |f| f.name.as_str())
-}
-
-fn admin_summary(users: &[UserDetails], flocks: &[Flock], now: u64) -> String {
-    let since = now.saturating_sub(WEEK_SECS);
-    let disabled = users.iter().filter(|d| d.user.disabled).count();
-    let admins = users
-        .iter()
-        .filter(|d| d.user.access_level == AccessLevel::Admin)
-        .count();
-    let with_factor = users.iter().filter(|d| d.user.has_second_factor()).count();
-    let new_users: Vec<&str> = users
-        .iter()
-        .filter(|d| d.user.created >= since)
-        .map(|d| d.user.email.as_str())
-        .collect();
-    let new_flocks: Vec<&str> = flocks
-        .iter()
-        .filter(|f| f.created >= since)
-        .map(|f| f.name.as_str())
-        .collect();
-    let mut text = format!(
-        "Hello,\n\nthis is the weekly summary of your Roost console.\n\nUsers: {} ({} admins, {} disabled, {} with a second factor)\nFlocks: {}\n",
-        users.len(),
-        admins,
-        disabled,
-        with_factor,
-        flocks.len()
-    );
-    text.push_str(&format!(
-        "\nAdded in the past week: {} users",
-        new_users.len()
-    ));
-    for email in &new_users {
-        text.push_str(&format!("\n  - {email}"));
-    }
-    text.push_str(&format!(
-        "\nFlocks created in the past week: {}",
-        new_flocks.len()
-    ));
-    for name in &new_flocks {
-        text.push_str(&format!("\n  - {name}"));
-    }
-    text.push_str("\n\nYou get this mail because weekly summaries are on for your account; turn them off on your account page.\n");
-    text
-}
-
-fn member_summary(recipient: &UserDetails, users: &[UserDetails], flocks: &[Flock]) -> String {
-    let mut members: BTreeMap<&FlockId, (usize, usize)> = BTreeMap::new();
-    for details in users {
-        for id in &details.managed_flocks {
-            members.entry(id).or_default().0 += 1;
-        }
-        for id in &details.watched_flocks {
-            members.entry(id).or_default().1 += 1;
-        }
-    }
-    let mut text = "Hello,\n\nthis is your weekly Roost summary.\n\n".to_string();
-    let roles = recipient
-        .managed_flocks
-        .iter()
-        .map(|id| (id, "manager"))
-        .chain(recipient.watched_flocks.iter().map(|id| (id, "watcher")));
-    let mut any = false;
-    for (id, role) in roles {
-        any = true;
-        let (managers, watchers) = members.get(id).copied().unwrap_or_default();
-        text.push_str(&format!(
-            "- {} (you are {role}): {managers} managers, {watchers} watchers\n",
-            flock_name(flocks, id)
-        ));
-    }
-    if !any {
-        text.push_str("You are not in any flock.\n");
-    }
-    text.push_str("\nYou get this mail because weekly summaries are on for your account; turn them off on your account page.\n");
-    text
-}
-
-/// Checks every `CHECK_EVERY`, the first time a minute after start (not racing start-up),
-/// whether the week's summaries are due.
-pub fn spawn_scheduler(store: Store, mailer: Mailer, weekday: u64) {
-    tokio::spawn(async move {
-        let first = tokio::time::Instant::now() + Duration::from_secs(60);
-        let mut ticks = tokio::time::interval_at(first, CHECK_EVERY);
-        loop {
-            ticks.tick().await;
-            if let Err(error) = send_if_due(&store, &mailer, weekday, now_unix()).await {
-                log::error!("weekly summary run failed: {error}");
-            }
-        }
-    });
 }
 
 #[cfg(test)]
@@ -218,6 +324,13 @@ mod tests {
         let (week, day) = week_and_weekday(monday);
         assert_eq!(day, 0);
         assert_eq!(week_and_weekday(monday - DAY_SECS), (week - 1, 6));
+        assert_eq!(week_start(week), monday);
+        assert_eq!(
+            week_start(week_and_weekday(monday + 4 * DAY_SECS).0),
+            monday
+        );
+        assert_eq!(weekday_name(0), "Monday");
+        assert_eq!(weekday_name(6), "Sunday");
         assert_eq!(parse_weekday("Mon"), Some(0));
         assert_eq!(parse_weekday("sunday"), Some(6));
         assert_eq!(parse_weekday("funday"), None);

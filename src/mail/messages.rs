@@ -6,24 +6,6 @@ use askama::Template;
 use super::MailError;
 use crate::store::MailContent;
 
-/// A plain-text message ready for a transport; `kind` names it in logs instead of its content.
-pub struct OutgoingMail {
-    pub kind: &'static str,
-    pub subject: String,
-    pub text: String,
-}
-
-impl From<OutgoingMail> for MailContent {
-    fn from(mail: OutgoingMail) -> MailContent {
-        MailContent {
-            kind: mail.kind.to_string(),
-            subject: mail.subject,
-            text: mail.text,
-            html: None,
-        }
-    }
-}
-
 #[derive(Template)]
 #[template(path = "mail/welcome.txt")]
 struct WelcomeText<'a> {
@@ -74,6 +56,107 @@ pub fn password_reset(link: &str) -> Result<MailContent, MailError> {
     })
 }
 
+/// The first entries of a list a mail names, and how many it leaves out: a summary stays
+/// readable when a thousand users were added in one week.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Excerpt {
+    pub total: usize,
+    pub shown: Vec<String>,
+    pub more: usize,
+}
+
+impl Excerpt {
+    pub const SHOWN: usize = 20;
+
+    pub fn of(items: Vec<String>) -> Excerpt {
+        let total = items.len();
+        let shown: Vec<String> = items.into_iter().take(Self::SHOWN).collect();
+        Excerpt {
+            total,
+            more: total - shown.len(),
+            shown,
+        }
+    }
+}
+
+/// What an admin's weekly summary says: the whole console and its past week.
+#[derive(Debug, Clone, Default)]
+pub struct AdminSummary {
+    pub console_url: String,
+    pub users: usize,
+    pub admins: usize,
+    pub disabled: usize,
+    pub enabled: usize,
+    pub with_factor: usize,
+    pub flocks: usize,
+    pub new_users: Excerpt,
+    pub new_flocks: Excerpt,
+    /// Enabled users who log in with a password alone.
+    pub without_factor: Excerpt,
+    /// Messages in the outgoing queue after a failed delivery.
+    pub undelivered_mail: usize,
+}
+
+/// One flock in a member's weekly summary.
+#[derive(Debug, Clone)]
+pub struct FlockLine {
+    pub name: String,
+    pub role: &'static str,
+    pub managers: usize,
+    pub watchers: usize,
+}
+
+/// What a non-admin's weekly summary says: their flocks.
+#[derive(Debug, Clone, Default)]
+pub struct MemberSummary {
+    pub console_url: String,
+    pub flocks: Vec<FlockLine>,
+}
+
+// Each summary renders twice (text and HTML) from one view; the wrappers deref to it so the
+// templates name its fields directly.
+macro_rules! summary_template {
+    ($name:ident, $view:ty, $path:literal) => {
+        #[derive(Template)]
+        #[template(path = $path)]
+        struct $name<'a>(&'a $view);
+
+        impl std::ops::Deref for $name<'_> {
+            type Target = $view;
+            fn deref(&self) -> &$view {
+                self.0
+            }
+        }
+    };
+}
+
+summary_template!(AdminSummaryText, AdminSummary, "mail/summary_admin.txt");
+summary_template!(AdminSummaryHtml, AdminSummary, "mail/summary_admin.html");
+summary_template!(MemberSummaryText, MemberSummary, "mail/summary_member.txt");
+summary_template!(MemberSummaryHtml, MemberSummary, "mail/summary_member.html");
+
+pub const SUMMARY_SUBJECT: &str = "Your weekly Roost summary";
+
+/// An admin's weekly summary mail.
+pub fn admin_summary(summary: &AdminSummary) -> Result<MailContent, MailError> {
+    Ok(MailContent {
+        kind: "weekly summary".to_string(),
+        subject: SUMMARY_SUBJECT.to_string(),
+        text: render(&AdminSummaryText(summary))?,
+        html: Some(render(&AdminSummaryHtml(summary))?),
+    })
+}
+
+/// A member's weekly summary mail.
+pub fn member_summary(summary: &MemberSummary) -> Result<MailContent, MailError> {
+    Ok(MailContent {
+        kind: "weekly summary".to_string(),
+        subject: SUMMARY_SUBJECT.to_string(),
+        text: render(&MemberSummaryText(summary))?,
+        html: Some(render(&MemberSummaryHtml(summary))?),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +182,42 @@ mod tests {
                 .expect("html")
                 .contains("href=\"https://roost.example/reset/abc\"")
         );
+    }
+
+    #[test]
+    fn excerpts_list_twenty_and_count_the_rest() {
+        let names = |n: usize| (0..n).map(|i| format!("u{i}")).collect::<Vec<_>>();
+        let short = Excerpt::of(names(3));
+        assert_eq!((short.total, short.shown.len(), short.more), (3, 3, 0));
+        let long = Excerpt::of(names(25));
+        assert_eq!((long.total, long.shown.len(), long.more), (25, 20, 5));
+        assert_eq!(long.shown.last().map(String::as_str), Some("u19"));
+    }
+
+    #[test]
+    fn a_member_summary_escapes_flock_names_in_html_only() {
+        let summary = MemberSummary {
+            console_url: "https://roost.example".to_string(),
+            flocks: vec![FlockLine {
+                name: "<b>Ops</b> & co".to_string(),
+                role: "manager",
+                managers: 1,
+                watchers: 2,
+            }],
+        };
+        let mail = member_summary(&summary).expect("render");
+        assert!(
+            mail.text
+                .contains("  - <b>Ops</b> & co (you are manager): 1 manager, 2 watchers"),
+            "{}",
+            mail.text
+        );
+        let html = mail.html.expect("html part");
+        assert!(
+            html.contains("&#60;b&#62;Ops&#60;/b&#62; &#38; co"),
+            "{html}"
+        );
+        let empty = member_summary(&MemberSummary::default()).expect("render");
+        assert!(empty.text.contains("You are not in any flock."));
     }
 }

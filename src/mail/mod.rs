@@ -9,7 +9,10 @@ use std::path::Path;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-pub use messages::{OutgoingMail, password_reset, welcome};
+pub use messages::{
+    AdminSummary, Excerpt, FlockLine, MemberSummary, SUMMARY_SUBJECT, admin_summary,
+    member_summary, password_reset, welcome,
+};
 
 use crate::domain::Email;
 use crate::store::MailContent;
@@ -106,15 +109,5 @@ impl Mailer {
             self.describe()
         );
         Ok(())
-    }
-
-    /// Sends, and logs a failure instead of returning it: mail never fails the request that
-    /// caused it.
-    pub async fn send_or_log(&self, to: &Email, mail: impl Into<MailContent>) {
-        let mail: MailContent = mail.into();
-        let kind = mail.kind.clone();
-        if let Err(error) = self.send(to, mail).await {
-            log::error!("could not send the {kind} mail to {to}: {error}");
-        }
     }
 }

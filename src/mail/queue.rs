@@ -45,7 +45,7 @@ pub fn spawn_sender(store: Store, mailer: Mailer, queued: Arc<Notify>, retry_bas
     tokio::spawn(async move {
         loop {
             let wait = match deliver_due(&store, &mailer, retry_base).await {
-                Ok(wait) => wait,
+                Ok(round) => round.next_check,
                 Err(error) => {
                     log::error!("mail queue: {error}");
                     IDLE_CHECK
@@ -59,27 +59,52 @@ pub fn spawn_sender(store: Store, mailer: Mailer, queued: Arc<Notify>, retry_bas
     });
 }
 
-/// Tries every due message once; returns how long until the next one is due.
-async fn deliver_due(
+/// What one pass over the queue did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryRound {
+    /// Messages a transport accepted; they left the queue.
+    pub delivered: usize,
+    /// Messages tried and refused; they stay queued with a later retry time.
+    pub failed: usize,
+    /// Messages not tried because their retry time hasn't come.
+    pub waiting: usize,
+    /// How long until the queue should be looked at again.
+    pub next_check: Duration,
+}
+
+/// Tries every due message once.
+pub async fn deliver_due(
     store: &Store,
     mailer: &Mailer,
     retry_base: Duration,
-) -> Result<Duration, StoreError> {
+) -> Result<DeliveryRound, StoreError> {
     let queue = blocking(store, |store| store.mail_queue()).await?;
     let mut next_due: Option<u64> = None;
+    let (mut delivered, mut failed, mut waiting) = (0, 0, 0);
     for mail in queue {
         if mail.next_attempt_at_ms > now_ms() {
+            waiting += 1;
             next_due =
                 Some(next_due.map_or(mail.next_attempt_at_ms, |n| n.min(mail.next_attempt_at_ms)));
             continue;
         }
-        if let Some(retry_at) = deliver(store, mailer, mail, retry_base).await? {
-            next_due = Some(next_due.map_or(retry_at, |n| n.min(retry_at)));
+        match deliver(store, mailer, mail, retry_base).await? {
+            Some(retry_at) => {
+                failed += 1;
+                next_due = Some(next_due.map_or(retry_at, |n| n.min(retry_at)));
+            }
+            None => delivered += 1,
         }
     }
-    Ok(match next_due {
+    let next_check = match next_due {
         Some(at) => Duration::from_millis(at.saturating_sub(now_ms())).min(IDLE_CHECK),
         None => IDLE_CHECK,
+    };
+    Ok(DeliveryRound {
+        delivered,
+        failed,
+        waiting,
+        next_check,
     })
 }
 

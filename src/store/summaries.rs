@@ -1,17 +1,36 @@
-use redb::ReadableTable;
+//! Which week's summaries went out: recorded with the messages themselves, so a week is queued
+//! exactly once across restarts, a scheduler and a manual run.
 
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::mail_queue::enqueue;
 use super::records::decode_u64;
 use super::tables::META;
 use super::{Store, StoreResult};
+use crate::domain::Email;
+use crate::store::MailContent;
 
 const LAST_SUMMARY_WEEK_KEY: &str = "last_summary_week";
 
 impl Store {
-    /// Claims weekly summary week `week` (weeks counted from the Unix epoch): true if no summary
-    /// run has claimed it or a later one, in which case this run must send. Claiming and checking
-    /// share one transaction, so two runs (a restart, a manual run) can't both send a week.
-    /// With `force`, the week is recorded and claimed even if a run already sent it.
-    pub fn claim_summary_week(&self, week: u64, force: bool) -> StoreResult<bool> {
+    /// The latest week (counted from the Unix epoch) whose summaries were queued, if any.
+    pub fn last_summary_week(&self) -> StoreResult<Option<u64>> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        meta.get(LAST_SUMMARY_WEEK_KEY)?
+            .map(|v| decode_u64(v.value()))
+            .transpose()
+    }
+
+    /// Claims summary week `week` and queues its `mails` in one transaction: true if this run
+    /// claimed it, false (nothing queued) if a run already queued this week or a later one.
+    /// With `force` (an admin asked) the mails are queued even if the week went out already.
+    pub fn queue_summaries(
+        &self,
+        week: u64,
+        force: bool,
+        mails: Vec<(Email, MailContent)>,
+    ) -> StoreResult<bool> {
         let txn = self.db.begin_write()?;
         let claimed = {
             let mut meta = txn.open_table(META)?;
@@ -19,15 +38,21 @@ impl Store {
                 .get(LAST_SUMMARY_WEEK_KEY)?
                 .map(|v| decode_u64(v.value()))
                 .transpose()?;
-            if !force && last.is_some_and(|last| last >= week) {
-                false
-            } else {
+            let claimed = force || last.is_none_or(|last| last < week);
+            if claimed {
                 let recorded = week.max(last.unwrap_or(0));
                 meta.insert(LAST_SUMMARY_WEEK_KEY, recorded.to_le_bytes().as_slice())?;
-                true
             }
+            claimed
         };
+        if !claimed {
+            txn.abort()?;
+            return Ok(false);
+        }
+        for (to, content) in mails {
+            enqueue(&txn, &to, content)?;
+        }
         txn.commit()?;
-        Ok(claimed)
+        Ok(true)
     }
 }

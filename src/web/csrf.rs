@@ -56,6 +56,10 @@ pub fn verify_header(req: &HttpRequest) -> Result<(), WebError> {
 /// A urlencoded form whose `csrf_token` matched the session's.
 pub struct CsrfForm<T>(pub T);
 
+/// A form with nothing but its CSRF token: a button that asks for one action.
+#[derive(serde::Deserialize)]
+pub struct EmptyForm {}
+
 impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
     type Error = WebError;
     type Future = Pin<Box<dyn Future<Output = Result<CsrfForm<T>, WebError>>>>;

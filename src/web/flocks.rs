@@ -7,9 +7,9 @@ use actix_web::web;
 use askama::Template;
 use serde::Deserialize;
 
-use super::csrf::CsrfForm;
+use super::csrf::{CsrfForm, EmptyForm};
 use super::error::WebError;
-use super::keys::{EmptyForm, KeyCreatedPage, KeyFormState, KeyRow, no_store, parse_note};
+use super::keys::{KeyCreatedPage, KeyFormState, KeyRow, no_store, parse_note};
 use super::page::{PageContext, PageResult, flash_error, flash_success, ok, render, see_other};
 use super::session::SignedIn;
 use crate::auth::api_keys;

@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::csrf::CsrfForm;
+use super::csrf::{CsrfForm, EmptyForm};
 use super::error::WebError;
 use super::page::{PageContext, PageResult, flash_error, flash_success, ok, render, see_other};
 use super::session::SignedIn;
@@ -174,9 +174,6 @@ async fn revoke(
     }
     Ok(see_other("/api-keys"))
 }
-
-#[derive(Deserialize)]
-pub struct EmptyForm {}
 
 /// The one page that ever shows a key's secret.
 #[derive(Template)]

@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::csrf::CsrfForm;
+use super::csrf::{CsrfForm, EmptyForm};
 use super::error::WebError;
 use super::gate::{ENROLLMENT_PATH, FACTOR_STEP_PATH};
 use super::page::{PageContext, PageResult, flash_success, ok, render, see_other};
@@ -172,9 +172,6 @@ fn after_password(
     }
     Ok(see_other(next))
 }
-
-#[derive(Deserialize)]
-pub struct EmptyForm {}
 
 pub async fn logout(session: Session, CsrfForm(_): CsrfForm<EmptyForm>) -> PageResult {
     session::end(&session);

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use super::csrf::{self, CsrfForm};
+use super::csrf::{self, CsrfForm, EmptyForm};
 use super::error::WebError;
 use super::page::{PageResult, flash_error, flash_success, see_other};
 use super::session::{self, SignedIn};
@@ -219,9 +219,6 @@ async fn rename(
     }
     Ok(see_other("/account/two-factor"))
 }
-
-#[derive(Deserialize)]
-pub struct EmptyForm {}
 
 async fn delete(
     signed_in: SignedIn,

@@ -5,16 +5,19 @@ use actix_web::web;
 use askama::Template;
 use serde::Deserialize;
 
-use super::csrf::CsrfForm;
+use super::csrf::{CsrfForm, EmptyForm};
 use super::error::WebError;
 use super::page::{PageContext, PageResult, flash_success, ok, see_other};
 use super::session::SignedIn;
 use crate::state::AppState;
+use crate::store::now_unix;
+use crate::summaries;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/settings", web::get().to(show))
         .route("/settings/enforce-2fa", web::post().to(enforce_2fa))
-        .route("/settings/api", web::post().to(api_access));
+        .route("/settings/api", web::post().to(api_access))
+        .route("/settings/summaries", web::post().to(send_summaries));
 }
 
 #[derive(Template)]
@@ -24,8 +27,16 @@ struct SettingsPage {
     globally_enforce_2fa: bool,
     api_enabled: bool,
     mail_transport: &'static str,
+    /// The first `MAIL_QUEUE_SHOWN` queued messages, and how many more wait.
     mail_queue: Vec<QueuedMailRow>,
+    mail_queue_more: usize,
+    summary_weekday: String,
+    /// The Monday of the last week whose summaries were queued.
+    last_summary_week: Option<String>,
 }
+
+/// A summary run queues one message per user: the card lists the head of the queue.
+const MAIL_QUEUE_SHOWN: usize = 50;
 
 /// One message of the outgoing mail queue, as the "Outgoing mail" card lists it (no content).
 struct QueuedMailRow {
@@ -43,11 +54,19 @@ fn format_time_ms(unix_ms: u64) -> String {
 
 async fn show(signed_in: SignedIn, state: web::Data<AppState>) -> PageResult {
     signed_in.require_admin()?;
-    let (settings, queue) = state
-        .blocking(|store| Ok((store.settings()?, store.mail_queue()?)))
+    let (settings, queue, last_summary_week) = state
+        .blocking(|store| {
+            Ok((
+                store.settings()?,
+                store.mail_queue()?,
+                store.last_summary_week()?,
+            ))
+        })
         .await?;
+    let mail_queue_more = queue.len().saturating_sub(MAIL_QUEUE_SHOWN);
     let mail_queue = queue
         .into_iter()
+        .take(MAIL_QUEUE_SHOWN)
         .map(|mail| QueuedMailRow {
             to: mail.to.to_string(),
             kind: mail.content.kind,
@@ -66,6 +85,10 @@ async fn show(signed_in: SignedIn, state: web::Data<AppState>) -> PageResult {
         api_enabled: settings.api_enabled,
         mail_transport: state.mailer.describe(),
         mail_queue,
+        mail_queue_more,
+        summary_weekday: summaries::weekday_name(state.summaries.weekday()),
+        last_summary_week: last_summary_week
+            .map(|week| format_time_ms(summaries::week_start(week) * 1000)[..10].to_string()),
     })
 }
 
@@ -135,5 +158,31 @@ async fn api_access(
             "API access is off: every API call is refused until it is turned on here."
         },
     );
+    Ok(see_other("/settings"))
+}
+
+/// Queues every opted-in user's summary now, whatever the day (the scheduler then skips this
+/// week). The sender delivers them in the background; the "Outgoing mail" card shows progress.
+async fn send_summaries(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    _form: CsrfForm<EmptyForm>,
+) -> PageResult {
+    signed_in.require_admin()?;
+    let queued = state
+        .summaries
+        .queue_now(now_unix())
+        .await
+        .map_err(|error| WebError::internal(format!("weekly summaries: {error}")))?;
+    log::info!(
+        "weekly summaries queued by hand by {} for {queued} users",
+        signed_in.user.email
+    );
+    let message = match queued {
+        0 => "No user receives weekly summaries: nothing was queued.".to_string(),
+        1 => "The weekly summary was queued for 1 user.".to_string(),
+        n => format!("Weekly summaries were queued for {n} users."),
+    };
+    flash_success(&signed_in.session, &message);
     Ok(see_other("/settings"))
 }

@@ -7,7 +7,7 @@ use actix_web::web;
 use askama::Template;
 use serde::Deserialize;
 
-use super::csrf::CsrfForm;
+use super::csrf::{CsrfForm, EmptyForm};
 use super::error::WebError;
 use super::gate::{ENROLLMENT_PATH, FACTOR_STEP_PATH};
 use super::page::{PageContext, PageResult, flash_success, ok, render, see_other};
@@ -260,9 +260,6 @@ async fn confirm_totp(
     flash_success(&signed_in.session, "Authenticator app enrolled.");
     Ok(see_other("/account"))
 }
-
-#[derive(Deserialize)]
-pub struct EmptyForm {}
 
 async fn regenerate_recovery_codes(
     signed_in: SignedIn,

@@ -9,9 +9,8 @@ use actix_web::web;
 use askama::Template;
 use serde::Deserialize;
 
-use super::csrf::CsrfForm;
+use super::csrf::{CsrfForm, EmptyForm};
 use super::error::{WebError, encode_query_value};
-use super::login::EmptyForm;
 use super::page::{PageContext, PageResult, flash_error, flash_success, ok, render, see_other};
 use super::session::SignedIn;
 use crate::accounts;

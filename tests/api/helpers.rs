@@ -25,6 +25,10 @@ pub struct TestApp {
     /// The running app's store, for arranging what the API can't (passwords) and for checking
     /// effects of console actions.
     pub store: roost::store::Store,
+    /// The running app's weekly summaries, queued into its mail queue (its scheduler is off).
+    pub summaries: roost::summaries::Summaries,
+    /// The base URL the app builds links from (`http://localhost:<port>`).
+    pub console_url: String,
     _data_dir_guard: tempfile::TempDir,
 }
 
@@ -68,6 +72,8 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Co
     let app = Application::build(config).await.expect("build application");
     let port = app.port();
     let store = app.store();
+    let summaries = app.summaries();
+    let console_url = app.base_url().to_string();
     let admin_token = issue_global_key(&store, ApiKeyType::Admin, "tests", "tests")
         .expect("issue global admin key");
     tokio::spawn(app.run_until_stopped());
@@ -77,6 +83,8 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Co
         data_dir: dir.path().to_path_buf(),
         client: client(),
         store,
+        summaries,
+        console_url,
         _data_dir_guard: dir,
     }
 }

@@ -1,13 +1,12 @@
-//! Mail through a real SMTP conversation on loopback: a minimal SMTP sink speaks the protocol
-//! (greeting, EHLO, MAIL, RCPT, DATA, QUIT) and keeps every message it accepts.
+//! Mail through a real SMTP server on loopback: mailin-embedded runs inside the test process and
+//! keeps every message it accepts.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mailin_embedded::{Handler, Response, Server, SslConfig, response};
 use roost::domain::{AccessLevel, Email};
 use roost::store::{MailContent, NewUser, Store};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 
 use crate::helpers::{TestApp, spawn_app_in};
 
@@ -37,22 +36,63 @@ impl Received {
     }
 }
 
+/// A real SMTP server on loopback (mailin's protocol state machine, served by
+/// mailin-embedded on its own threads) that keeps every message it accepts.
 #[derive(Clone, Default)]
 struct SmtpSink {
     received: Arc<Mutex<Vec<Received>>>,
 }
 
+/// One SMTP session's view: mailin clones the handler for each connection.
+#[derive(Clone)]
+struct SinkSession {
+    received: Arc<Mutex<Vec<Received>>>,
+    rcpt: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Handler for SinkSession {
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.rcpt = to.to_vec();
+        self.data.clear();
+        response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        let message = Received {
+            rcpt: std::mem::take(&mut self.rcpt),
+            data: String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned(),
+        };
+        self.received.lock().expect("sink lock").push(message);
+        response::OK
+    }
+}
+
 impl SmtpSink {
     /// Serves SMTP on `127.0.0.1:port` (0 for any free port); returns the port.
     async fn start(&self, port: u16) -> u16 {
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("bind the SMTP sink");
+        let listener =
+            std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind the SMTP sink");
         let port = listener.local_addr().expect("sink address").port();
-        let received = Arc::clone(&self.received);
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, Arc::clone(&received)));
+        let mut server = Server::new(SinkSession {
+            received: Arc::clone(&self.received),
+            rcpt: Vec::new(),
+            data: Vec::new(),
+        });
+        server
+            .with_name("sink.test")
+            .with_ssl(SslConfig::None)
+            .expect("plain SMTP")
+            .with_tcp_listener(listener);
+        // Blocking IO on its own threads; it lives as long as the test process.
+        std::thread::spawn(move || {
+            if let Err(error) = server.serve() {
+                eprintln!("SMTP sink stopped: {error}");
             }
         });
         port
@@ -71,63 +111,6 @@ impl SmtpSink {
                 return messages;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-async fn serve(stream: tokio::net::TcpStream, received: Arc<Mutex<Vec<Received>>>) {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read);
-    let mut rcpt = Vec::new();
-    if write.write_all(b"220 sink.test ESMTP\r\n").await.is_err() {
-        return;
-    }
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match lines.read_line(&mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let command = line.trim_end().to_ascii_uppercase();
-        let reply: &[u8] = if command.starts_with("EHLO") || command.starts_with("HELO") {
-            b"250 sink.test\r\n"
-        } else if command.starts_with("MAIL FROM") {
-            rcpt.clear();
-            b"250 OK\r\n"
-        } else if command.starts_with("RCPT TO") {
-            rcpt.push(line.trim_end()[8..].trim().to_string());
-            b"250 OK\r\n"
-        } else if command == "DATA" {
-            if write.write_all(b"354 go ahead\r\n").await.is_err() {
-                return;
-            }
-            let mut data = String::new();
-            loop {
-                line.clear();
-                match lines.read_line(&mut line).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
-                if line.trim_end_matches(['\r', '\n']) == "." {
-                    break;
-                }
-                data.push_str(line.strip_prefix('.').unwrap_or(&line));
-            }
-            received.lock().expect("sink lock").push(Received {
-                rcpt: std::mem::take(&mut rcpt),
-                data,
-            });
-            b"250 queued\r\n"
-        } else if command == "QUIT" {
-            let _ = write.write_all(b"221 bye\r\n").await;
-            return;
-        } else {
-            // NOOP, RSET and anything else a client may send between messages.
-            b"250 OK\r\n"
-        };
-        if write.write_all(reply).await.is_err() {
-            return;
         }
     }
 }
@@ -164,7 +147,7 @@ async fn user_add_delivers_a_multipart_welcome_mail_over_smtp() {
     let messages = sink.wait_for(1).await;
     assert_eq!(messages.len(), 1, "one welcome mail");
     let mail = &messages[0];
-    assert_eq!(mail.rcpt, vec!["<new@x.io>".to_string()]);
+    assert_eq!(mail.rcpt, vec!["new@x.io".to_string()]);
     for header in [
         "From: Roost <roost@localhost>",
         "To: new@x.io",
@@ -330,4 +313,57 @@ async fn the_settings_page_lists_outgoing_mail() {
     page.assert_contains("Outgoing mail");
     page.assert_contains("late@x.io");
     page.assert_contains("welcome");
+}
+
+#[tokio::test]
+async fn weekly_summaries_wait_out_an_smtp_outage_and_go_out_once() {
+    let port = free_port();
+    let dir = tempfile::tempdir().expect("temp data dir");
+    let app = spawn_app_with_smtp(dir, port).await;
+    for (email, level) in [("boss@x.io", "admin"), ("crew@x.io", "user")] {
+        let params = [
+            ("email", email),
+            ("access_level", level),
+            ("send_welcome_mail", "false"),
+        ];
+        app.post("user/add", &params).await.ok();
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    assert_eq!(app.summaries.queue_now(now).await.expect("queue"), 2);
+
+    // Both wait in the queue after a failed attempt; the week counts as sent all the same, so
+    // the scheduler won't queue it a second time while the server is down.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let queue = app.store.mail_queue().expect("queue");
+        assert_eq!(queue.len(), 2);
+        assert!(
+            queue
+                .iter()
+                .all(|mail| mail.content.kind == "weekly summary")
+        );
+        if queue.iter().all(|mail| mail.attempts >= 1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no delivery was attempted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.summaries.queue_if_due(now).await.expect("check"), 0);
+
+    let sink = SmtpSink::default();
+    sink.start(port).await;
+    let messages = sink.wait_for(2).await;
+    app.wait_for_mail_queue().await;
+    let mut to: Vec<String> = messages.iter().flat_map(|m| m.rcpt.clone()).collect();
+    to.sort();
+    assert_eq!(to, ["boss@x.io", "crew@x.io"]);
+    for message in &messages {
+        assert!(message.data.contains("Subject: Your weekly Roost summary"));
+        assert!(message.data.contains("Content-Type: multipart/alternative"));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.messages().len(), 2, "each summary went out once");
 }

@@ -1,32 +1,100 @@
-//! The weekly summary: who gets it, what it says, and that a week is sent once.
+//! The weekly summary: who gets it, what it says, that a week is queued once (across runs and
+//! processes), and that it goes out through the mail queue as a multipart message.
 
-use roost::mail::Mailer;
-use roost::summaries::{send_if_due, send_now};
-
-use crate::helpers::*;
-
-fn summary_mails(app: &TestApp) -> Vec<String> {
-    std::fs::read_dir(app.data_dir.join("outbox"))
-        .map(|entries| {
-            entries
-                .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path()).ok())
-                .filter(|mail| mail.contains("Subject: Your weekly Roost summary"))
-                .collect()
-        })
-        .unwrap_or_default()
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
 }
 
-fn recipients(mails: &[String]) -> Vec<String> {
-    let mut to: Vec<String> = mails
-        .iter()
-        .filter_map(|mail| {
-            mail.lines()
-                .find(|line| line.starts_with("To: "))
-                .map(|line| line.trim_start_matches("To: ").trim().to_string())
-        })
+use crate::console::Console;
+use crate::helpers::*;
+
+/// A Monday at noon, far enough ahead that no run has claimed its week.
+const FUTURE_MONDAY: u64 = 1_795_996_800 + 52 * 7 * 24 * 3600 + 12 * 3600;
+const DAY: u64 = 24 * 3600;
+
+/// One delivered message from the outbox, its transfer encoding undone.
+struct Mail {
+    raw: String,
+}
+
+impl Mail {
+    fn header(&self, name: &str) -> Option<String> {
+        let prefix = format!("{name}: ");
+        self.raw
+            .lines()
+            .take_while(|line| !line.is_empty())
+            .find(|line| line.starts_with(&prefix))
+            .map(|line| line[prefix.len()..].trim().to_string())
+    }
+
+    fn to(&self) -> String {
+        self.header("To").expect("a To header")
+    }
+
+    /// The message with quoted-printable soft breaks and escapes decoded (both parts).
+    fn decoded(&self) -> String {
+        decode_quoted_printable(&self.raw)
+    }
+
+    /// The decoded text/plain part.
+    fn text(&self) -> String {
+        self.part("text/plain")
+    }
+
+    /// The decoded text/html part.
+    fn html(&self) -> String {
+        self.part("text/html")
+    }
+
+    fn part(&self, content_type: &str) -> String {
+        let decoded = self.decoded();
+        let start = decoded
+            .find(&format!("Content-Type: {content_type}"))
+            .unwrap_or_else(|| panic!("no {content_type} part in {decoded}"));
+        let body = &decoded[start..];
+        let body = &body[body.find("\r\n\r\n").map_or(0, |i| i + 4)..];
+        body[..body.find("\r\n--").unwrap_or(body.len())].replace("\r\n", "\n")
+    }
+}
+
+fn decode_quoted_printable(raw: &str) -> String {
+    let unfolded = raw.replace("=\r\n", "");
+    let bytes = unfolded.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'=', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The summaries delivered so far, sorted by recipient (after the app's sender drained the queue).
+async fn summary_mails(app: &TestApp) -> Vec<Mail> {
+    let mut mails: Vec<Mail> = app
+        .outbox()
+        .await
+        .into_iter()
+        .map(|raw| Mail { raw })
+        .filter(|mail| mail.header("Subject").as_deref() == Some("Your weekly Roost summary"))
         .collect();
-    to.sort();
-    to
+    mails.sort_by_key(Mail::to);
+    mails
 }
 
 async fn add(app: &TestApp, email: &str, level: &str) {
@@ -38,12 +106,15 @@ async fn add(app: &TestApp, email: &str, level: &str) {
     app.post("user/add", &params).await.ok();
 }
 
-/// A Monday at noon, far enough ahead that no run has claimed its week.
-const FUTURE_MONDAY: u64 = 1_795_996_800 + 52 * 7 * 24 * 3600 + 12 * 3600;
+async fn spawn_app_summarising_on(weekday: u64) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp data dir");
+    spawn_app_in(dir, |config| config.summary_weekday = weekday).await
+}
 
 #[tokio::test]
 async fn summaries_go_once_a_week_to_enabled_users_who_opted_in() {
-    let app = spawn_app().await;
+    // Wednesday is the day.
+    let app = spawn_app_summarising_on(2).await;
     add(&app, "admin@x.io", "admin").await;
     add(&app, "member@x.io", "user").await;
     add(&app, "optout@x.io", "user").await;
@@ -57,89 +128,220 @@ async fn summaries_go_once_a_week_to_enabled_users_who_opted_in() {
     let flock = app.create_flock("Night shift").await;
     app.assign("member@x.io", &flock, "watcher").await;
 
-    let mailer = Mailer::new(None, "Roost <roost@localhost>", &app.data_dir).expect("mailer");
-    // With Wednesday as the day: not due on Monday, due on Wednesday, once.
-    let wednesday = FUTURE_MONDAY + 2 * 24 * 3600;
+    let summaries = &app.summaries;
+    let wednesday = FUTURE_MONDAY + 2 * DAY;
+    // Not due on Monday, due on Wednesday, once.
+    assert_eq!(summaries.queue_if_due(FUTURE_MONDAY).await.unwrap(), 0);
+    assert_eq!(summaries.queue_if_due(wednesday).await.unwrap(), 2);
+    // A second run in the same week (a restart, the next check) queues nothing.
+    assert_eq!(summaries.queue_if_due(wednesday + DAY).await.unwrap(), 0);
     assert_eq!(
-        send_if_due(&app.store, &mailer, 2, FUTURE_MONDAY)
-            .await
-            .unwrap(),
+        summaries.queue_if_due(wednesday + 4 * DAY).await.unwrap(),
         0
     );
-    assert_eq!(
-        send_if_due(&app.store, &mailer, 2, wednesday)
-            .await
-            .unwrap(),
-        2
-    );
-    // A second run in the same week (a restart, the next check) sends nothing.
-    assert_eq!(
-        send_if_due(&app.store, &mailer, 2, wednesday + 24 * 3600)
-            .await
-            .unwrap(),
-        0
-    );
-    let mails = summary_mails(&app);
-    assert_eq!(recipients(&mails), ["admin@x.io", "member@x.io"]);
-    let admin_mail = mails.iter().find(|m| m.contains("To: admin@x.io")).unwrap();
-    assert!(admin_mail.contains("Users: 4"), "{admin_mail}");
-    let member_mail = mails
-        .iter()
-        .find(|m| m.contains("To: member@x.io"))
-        .unwrap();
+
+    let mails = summary_mails(&app).await;
+    let to: Vec<String> = mails.iter().map(Mail::to).collect();
+    assert_eq!(to, ["admin@x.io", "member@x.io"]);
+    let admin = mails[0].text();
+    assert!(admin.contains("Users: 4 (1 admin, 1 disabled)"), "{admin}");
+    assert!(admin.contains("Flocks: 2"), "{admin}");
+    let member = mails[1].text();
     assert!(
-        member_mail.contains("Night shift (you are watcher)"),
-        "{member_mail}"
+        member.contains("Night shift (you are watcher): 0 managers, 1 watcher"),
+        "{member}"
     );
     assert!(
-        !member_mail.contains("admin@x.io"),
+        !member.contains("admin@x.io"),
         "members see only their flocks"
     );
 
-    // The next week is due again.
-    let next_wednesday = wednesday + 7 * 24 * 3600;
+    // The next week is due again; by hand it goes out whatever the day, even twice.
+    let next_wednesday = wednesday + 7 * DAY;
+    assert_eq!(summaries.queue_if_due(next_wednesday).await.unwrap(), 2);
+    assert_eq!(summaries.queue_now(next_wednesday).await.unwrap(), 2);
+    assert_eq!(summary_mails(&app).await.len(), 6);
+    // A manual run on Monday counts for its week: the scheduler skips that week's Wednesday.
+    let later_monday = FUTURE_MONDAY + 14 * DAY;
+    assert_eq!(summaries.queue_now(later_monday).await.unwrap(), 2);
     assert_eq!(
-        send_if_due(&app.store, &mailer, 2, next_wednesday)
+        summaries
+            .queue_if_due(later_monday + 2 * DAY)
             .await
             .unwrap(),
-        2
-    );
-    // By hand, it goes out whatever the day.
-    assert_eq!(
-        send_now(&app.store, &mailer, next_wednesday).await.unwrap(),
-        2
+        0
     );
 }
 
-#[test]
-fn cli_send_summaries_now_mails_the_opted_in_users() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let roost = env!("CARGO_BIN_EXE_roost");
-    let data = dir.path().to_str().expect("path");
-    let run = |args: &[&str]| {
-        std::process::Command::new(roost)
-            .args(args)
-            .args(["--data-dir", data])
-            .env_remove("ROOST_SMTP_URL")
-            .output()
-            .expect("run roost")
-    };
+#[tokio::test]
+async fn a_summary_is_multipart_with_the_headers_a_mail_client_needs() {
+    let app = spawn_app().await;
+    add(&app, "admin@x.io", "admin").await;
+    assert_eq!(app.summaries.queue_now(now_unix()).await.unwrap(), 1);
+    let mails = summary_mails(&app).await;
+    let mail = &mails[0];
+    for header in [
+        "Date",
+        "Message-ID",
+        "From",
+        "To",
+        "Subject",
+        "MIME-Version",
+    ] {
+        assert!(mail.header(header).is_some(), "no {header}: {}", mail.raw);
+    }
     assert!(
-        run(&["admin", "create", "--email", "root@x.io"])
-            .status
-            .success()
-    );
-    let out = run(&["mail", "send-summaries", "--now"]);
-    assert!(
-        out.status.success(),
+        mail.header("Content-Type")
+            .is_some_and(|t| t.starts_with("multipart/alternative")),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        mail.raw
+    );
+    let text = mail.text();
+    let html = mail.html();
+    assert!(text.contains("Added in the past week: 1 user\n"), "{text}");
+    assert!(text.contains("  - admin@x.io"), "{text}");
+    assert!(html.contains("<li>admin@x.io</li>"), "{html}");
+    // Links lead to the console that sent it.
+    assert!(
+        text.contains(&format!("{}/account", app.console_url)),
+        "{text}"
+    );
+    assert!(
+        html.contains(&format!("href=\"{}/account\"", app.console_url)),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn the_admin_summary_names_who_lacks_a_second_factor_and_stays_short() {
+    let app = spawn_app().await;
+    add(&app, "admin@x.io", "admin").await;
+    for n in 0..25 {
+        add(&app, &format!("user{n:02}@x.io"), "user").await;
+    }
+    app.create_flock("<b>Night</b> & day").await;
+    app.summaries.queue_now(now_unix()).await.unwrap();
+    let mails = summary_mails(&app).await;
+    let admin = mails
+        .iter()
+        .find(|mail| mail.to() == "admin@x.io")
+        .expect("the admin's summary");
+    let text = admin.text();
+    assert!(text.contains("Added in the past week: 26 users"), "{text}");
+    // Twenty are listed, the rest counted.
+    assert!(text.contains("  - user18@x.io"), "{text}");
+    assert!(!text.contains("user19@x.io"), "{text}");
+    assert!(text.contains("… and 6 more"), "{text}");
+    assert!(
+        text.contains("Enabled users without a second factor: 26"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Second factor: 0 of 26 enabled users have one"),
+        "{text}"
+    );
+    assert!(text.contains("  - <b>Night</b> & day"), "{text}");
+    // The HTML part escapes what users typed.
+    let html = admin.html();
+    assert!(!html.contains("<b>Night</b>"), "{html}");
+    assert!(
+        html.contains("&#60;b&#62;Night&#60;/b&#62; &#38; day"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn admins_send_the_summaries_from_the_settings_page() {
+    let app = spawn_app().await;
+    let admin = app.console_as("root@x.io", "admin").await;
+    add(&app, "member@x.io", "user").await;
+    let page = admin.get("/settings").await;
+    page.assert_contains("<strong id=\"summary-weekday\">Monday</strong>");
+    page.assert_contains("Not sent yet.");
+
+    admin
+        .post("/settings/summaries", &[])
+        .await
+        .redirects_to("/settings");
+    let page = admin.get("/settings").await;
+    page.assert_contains("Weekly summaries were queued for 2 users.");
+    page.assert_contains("Last sent for the week of");
+    let to: Vec<String> = summary_mails(&app).await.iter().map(Mail::to).collect();
+    assert_eq!(to, ["member@x.io", "root@x.io"]);
+    // Sending by hand counted as this week's: the scheduler has nothing left to do.
+    assert_eq!(app.summaries.queue_if_due(now_unix()).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn only_admins_with_a_csrf_token_send_the_summaries() {
+    let app = spawn_app().await;
+    let admin = app.console_as("root@x.io", "admin").await;
+    let user = app.console_as("uma@x.io", "user").await;
+    admin.get("/settings").await;
+
+    let forged = admin.post_raw("/settings/summaries", &[]).await;
+    assert_eq!(forged.status, 403);
+    forged.assert_contains("Form expired");
+    user.get("/account").await;
+    assert_eq!(user.post("/settings/summaries", &[]).await.status, 403);
+    Console::new(&app)
+        .post("/settings/summaries", &[])
+        .await
+        .redirects_to("/login");
+
+    assert!(summary_mails(&app).await.is_empty());
+    assert_eq!(app.store.last_summary_week().unwrap(), None);
+}
+
+fn roost(data: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_roost"))
+        .args(args)
+        .args(["--data-dir", data])
+        .env_remove("ROOST_SMTP_URL")
+        .env_remove("ROOST_SUMMARY_DAY")
+        .output()
+        .expect("run roost")
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+#[test]
+fn cli_send_summaries_queues_and_delivers_once_a_week_across_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().to_str().expect("path");
+    stdout(&roost(data, &["admin", "create", "--email", "root@x.io"]));
+    let outbox = || {
+        read_outbox(&dir.path().join("outbox"))
+            .into_iter()
+            .filter(|mail| mail.contains("Subject: Your weekly Roost summary"))
+            .count()
+    };
+
+    // Monday is the default day, so any day of the week is on or after it: due.
+    assert_eq!(
+        stdout(&roost(data, &["mail", "send-summaries"])),
+        "1 weekly summary mails queued; 1 delivered"
+    );
+    assert_eq!(outbox(), 1);
+    // Another process in the same week finds the week recorded in the database.
+    assert_eq!(
+        stdout(&roost(data, &["mail", "send-summaries"])),
+        "0 weekly summary mails queued; 0 delivered"
     );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "1 weekly summary mails sent"
+        stdout(&roost(data, &["mail", "send-summaries", "--now"])),
+        "1 weekly summary mails queued; 1 delivered"
     );
-    let bad = run(&["mail", "send-summaries", "--summary-day", "funday"]);
+    assert_eq!(outbox(), 2);
+
+    let bad = roost(data, &["mail", "send-summaries", "--summary-day", "funday"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--summary-day"));
 }
