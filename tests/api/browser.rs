@@ -252,3 +252,61 @@ async fn admin_registers_a_security_key_and_logs_in_with_it() {
 
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_user_resets_a_forgotten_password_through_the_mailed_link() {
+    let app = spawn_app().await;
+    app.user_with_password(NEWCOMER, "user").await;
+    let browser = Browser::open(&app).await;
+
+    browser.goto("/login").await;
+    browser.click("#forgot-password").await;
+    browser.wait_for_path("/forgot-password").await;
+    browser.fill("email", NEWCOMER).await;
+    browser
+        .click("#forgot-password-form button[type=submit]")
+        .await;
+    browser.wait_for("#forgot-sent").await;
+
+    // The link, as the mail client shows it (quoted-printable soft breaks undone).
+    let mails = app.outbox().await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let unfolded = mails[0].replace("=\r\n", "");
+    let start = unfolded.find("/reset/").expect("a reset link in the mail");
+    let path: String = unfolded[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '/')
+        .collect();
+
+    browser.goto(&path).await;
+    browser.wait_for_text(NEWCOMER).await;
+    browser.screenshot("set-password").await;
+    // A mistake is explained on the page (the browser itself enforces the length).
+    browser.fill("password", "a fresh and long password").await;
+    browser.fill("confirm", "a fresh and long passwort").await;
+    browser.click("form button[type=submit]").await;
+    browser
+        .wait_for_text("The two passwords do not match.")
+        .await;
+    let fresh = "a fresh and long password";
+    browser.fill("password", fresh).await;
+    browser.fill("confirm", fresh).await;
+    browser.click("form button[type=submit]").await;
+    // Signed in straight away.
+    browser.wait_for_path("/account").await;
+    assert_eq!(browser.text(".account-link").await, NEWCOMER);
+
+    // The link worked once.
+    browser.goto(&path).await;
+    browser.wait_for_text("This link no longer works").await;
+
+    // The new password is the password now; the old one is not.
+    browser.goto("/account").await;
+    browser.click("#logout").await;
+    browser.wait_for_path("/login").await;
+    submit_login(&browser, NEWCOMER, PASSWORD).await;
+    browser.wait_for("#login-error").await;
+    submit_login(&browser, NEWCOMER, fresh).await;
+    browser.wait_for_path("/account").await;
+    browser.close().await;
+}
