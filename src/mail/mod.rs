@@ -111,3 +111,41 @@ impl Mailer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // lettre's SMTP pool starts its cleaner task on the Tokio runtime, as in the server.
+    #[tokio::test]
+    async fn smtp_urls_choose_the_transport_and_errors_never_show_the_password() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let from = "Roost <roost@example.com>";
+        for url in [
+            "smtp://user:hunter2@mail.example.com:587",
+            "smtp://mail.example.com:25?tls=required",
+            "smtps://user:hunter2@mail.example.com",
+        ] {
+            let mailer = Mailer::new(Some(url), from, dir.path()).expect(url);
+            assert_eq!(mailer.describe(), "SMTP", "{url}");
+        }
+        // Nothing is written to the outbox directory when SMTP is configured.
+        assert!(!dir.path().join(OUTBOX_DIR).exists());
+
+        for url in ["ftp://user:hunter2@mail.example.com", "not a url hunter2"] {
+            let error = Mailer::new(Some(url), from, dir.path())
+                .err()
+                .expect("refused");
+            assert!(matches!(error, MailError::SmtpUrl(_)), "{url}: {error}");
+            assert!(!error.to_string().contains("hunter2"), "{error}");
+        }
+        let error = Mailer::new(None, "not an address", dir.path())
+            .err()
+            .expect("refused");
+        assert!(matches!(error, MailError::From(_)));
+
+        let outbox = Mailer::new(None, from, dir.path()).expect("outbox");
+        assert_eq!(outbox.describe(), "file outbox");
+        assert!(dir.path().join(OUTBOX_DIR).is_dir());
+    }
+}
