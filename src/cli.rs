@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::auth::api_keys;
 use crate::auth::links::NewLink;
+use crate::client_address::TrustedProxies;
 use crate::config::{self, Config};
 use crate::domain::{AccessLevel, ApiKeyType, Email};
 use crate::mail::{Mailer, queue};
@@ -54,6 +55,10 @@ pub struct GlobalOptions {
         global = true
     )]
     pub summary_day: String,
+    /// Reverse proxies (addresses or networks, comma-separated, e.g. 127.0.0.1,10.0.0.0/8) whose
+    /// X-Forwarded-For header names the client; without it the header is ignored
+    #[arg(long, env = "ROOST_TRUSTED_PROXIES", default_value = "", global = true)]
+    pub trusted_proxies: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +131,8 @@ impl GlobalOptions {
                 self.summary_day
             ))
         })?;
+        let trusted_proxies = TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|error| CliError::Usage(format!("--trusted-proxies: {error}")))?;
         Ok(Config {
             bind: self.bind.clone(),
             data_dir: self.data_dir.clone(),
@@ -135,6 +142,7 @@ impl GlobalOptions {
             summary_weekday,
             summary_scheduler: true,
             mail_retry_base: crate::mail::queue::DEFAULT_RETRY_BASE,
+            trusted_proxies,
         })
     }
 }

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::client_address::TrustedProxies;
+
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "data";
 pub const DEFAULT_MAIL_FROM: &str = "Roost <roost@localhost>";
@@ -27,6 +29,8 @@ pub struct Config {
     /// Wait before the first retry of a failed delivery; each further retry doubles it, up to an
     /// hour.
     pub mail_retry_base: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client; nobody by default.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Config {
@@ -40,6 +44,7 @@ impl Config {
             summary_weekday: 0,
             summary_scheduler: true,
             mail_retry_base: crate::mail::queue::DEFAULT_RETRY_BASE,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 

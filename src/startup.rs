@@ -105,13 +105,20 @@ impl Application {
             secure_cookies,
             webauthn,
             webauthn_ceremonies: Arc::default(),
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         };
         let server = HttpServer::new(move || {
             App::new()
                 // Query strings can hold an auth_token and some paths a one-time secret: log
                 // the method and a redacted path only.
                 .wrap(
-                    Logger::new(r#"%a "%{method}xi %{path}xi" %s %b %Dms"#)
+                    Logger::new(r#"%{client}xi "%{method}xi %{path}xi" %s %b %Dms"#)
+                        .custom_request_replace("client", |req| {
+                            let client = req
+                                .app_data::<actix_web::web::Data<AppState>>()
+                                .and_then(|state| state.client_address(req.request()));
+                            client.map_or_else(|| "-".to_string(), |ip| ip.to_string())
+                        })
                         .custom_request_replace("method", |req| req.method().to_string())
                         .custom_request_replace("path", |req| web::redact_path(req.path())),
                 )

@@ -3,7 +3,10 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use actix_web::HttpRequest;
+
 use crate::auth::throttle::Throttle;
+use crate::client_address::TrustedProxies;
 use crate::mail::Mailer;
 use crate::store::{Store, StoreError};
 
@@ -26,6 +29,7 @@ pub struct AppState {
     /// The WebAuthn relying party; `None` when the base URL's host can't be one (an IP address).
     pub webauthn: Option<Arc<webauthn_rs::prelude::Webauthn>>,
     pub webauthn_ceremonies: Arc<crate::auth::webauthn::Ceremonies>,
+    pub trusted_proxies: Arc<TrustedProxies>,
 }
 
 /// A store call failed, or the blocking pool could not run it.
@@ -38,6 +42,16 @@ pub enum BlockingError {
 }
 
 impl AppState {
+    /// The client's address: the peer's, or the one a trusted reverse proxy reports.
+    pub fn client_address(&self, req: &HttpRequest) -> Option<IpAddr> {
+        let forwarded_for = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|value| value.to_str().ok());
+        self.trusted_proxies
+            .client_address(req.peer_addr().map(|addr| addr.ip()), forwarded_for)
+    }
+
     /// Runs store work on actix's blocking pool: redb commits wait for fsync, which must not
     /// stall the async workers.
     pub async fn blocking<T, F>(&self, work: F) -> Result<T, BlockingError>

@@ -158,7 +158,7 @@ async fn authenticate(req: &HttpRequest, payload: Payload) -> Result<ApiCall, Ap
     }
     // A valid key is never slowed down; an address that keeps presenting bad ones is. Guessing a
     // 256-bit secret is hopeless anyway: the limit keeps such clients from flooding the logs.
-    let Some(client) = req.peer_addr().map(|addr| addr.ip()) else {
+    let Some(client) = state.client_address(req) else {
         return Err(refuse());
     };
     if let Some(seconds) = state.api_auth_failures.retry_after(&client) {

@@ -80,7 +80,7 @@ pub async fn login_submit(
 ) -> PageResult {
     let next = safe_next(form.next.as_deref()).to_string();
     let account = form.email.trim().to_lowercase();
-    let client: Option<IpAddr> = req.peer_addr().map(|addr| addr.ip());
+    let client: Option<IpAddr> = state.client_address(&req);
     let refuse = |status: StatusCode, error: String| {
         render(
             status,
@@ -223,7 +223,7 @@ pub async fn forgot_submit(
     CsrfForm(form): CsrfForm<ForgotForm>,
 ) -> PageResult {
     let account = form.email.trim().to_lowercase();
-    let client: Option<IpAddr> = req.peer_addr().map(|addr| addr.ip());
+    let client: Option<IpAddr> = state.client_address(&req);
     let wait = [
         client.and_then(|ip| state.login_failures_by_client.retry_after(&ip)),
         state.login_failures_by_account.retry_after(&account),

@@ -171,6 +171,49 @@ async fn repeated_auth_failures_are_rate_limited_but_valid_keys_are_not() {
     app.get("ping", &[]).await.ok_bare();
 }
 
+/// Status of a call with a bad key, as if from behind a proxy that reports `client`.
+async fn bad_key_from(app: &TestApp, client: &str) -> u16 {
+    app.client
+        .get(format!("{}/api/v1/ping", app.address))
+        .header("X-Canary-Auth-Token", "wrong")
+        .header("X-Forwarded-For", client)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn forwarded_for_is_not_believed_without_trusted_proxies() {
+    let app = spawn_app().await;
+    // A client inventing a new address for each attempt is still one client.
+    for n in 0..20 {
+        assert_eq!(bad_key_from(&app, &format!("203.0.113.{n}")).await, 401);
+    }
+    assert_eq!(bad_key_from(&app, "203.0.113.99").await, 429);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_limit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = spawn_app_in(dir, |config| {
+        config.trusted_proxies =
+            roost::client_address::TrustedProxies::parse("127.0.0.1").expect("list");
+    })
+    .await;
+    for _ in 0..20 {
+        assert_eq!(bad_key_from(&app, "203.0.113.5").await, 401);
+    }
+    assert_eq!(bad_key_from(&app, "203.0.113.5").await, 429);
+    // Prepending the noisy client's own guess of a fresh address doesn't help it: the proxy
+    // appends the address it saw, and that is the one counted.
+    assert_eq!(bad_key_from(&app, "198.51.100.7, 203.0.113.5").await, 429);
+    // Everybody else behind the same proxy is unaffected.
+    assert_eq!(bad_key_from(&app, "203.0.113.6").await, 401);
+    app.get("ping", &[]).await.ok_bare();
+}
+
 // ---- flock keys ----
 
 /// An app with `u@x.io`, flock `Ops` (a flock key's own) and flock `Dev` (another one).
