@@ -14,6 +14,7 @@ use crate::mail::{Mailer, queue};
 use crate::startup::{Application, StartupError};
 use crate::store::{NewUser, Store, StoreError, TokenPurpose, now_unix};
 use crate::summaries::{self, Summaries, SummaryError};
+use crate::web::session::SessionLimits;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -59,6 +60,32 @@ pub struct GlobalOptions {
     /// X-Forwarded-For header names the client; without it the header is ignored
     #[arg(long, env = "ROOST_TRUSTED_PROXIES", default_value = "", global = true)]
     pub trusted_proxies: String,
+    /// A console session unused for this long ends (e.g. 30m, 2h)
+    #[arg(long, env = "ROOST_SESSION_IDLE", default_value = "30m", global = true)]
+    pub session_idle: String,
+    /// A console session ends this long after login, however busy (e.g. 12h, 7d)
+    #[arg(
+        long,
+        env = "ROOST_SESSION_LIFETIME",
+        default_value = "12h",
+        global = true
+    )]
+    pub session_lifetime: String,
+}
+
+/// A duration option in humantime's notation (`90s`, `30m`, `12h`), at least a second.
+fn parse_duration_option(option: &str, raw: &str) -> Result<u64, CliError> {
+    let seconds = humantime::parse_duration(raw.trim())
+        .map(|duration| duration.as_secs())
+        .map_err(|error| {
+            CliError::Usage(format!("{option}: '{raw}' is not a duration ({error})"))
+        })?;
+    if seconds == 0 {
+        return Err(CliError::Usage(format!(
+            "{option} must be at least 1s, not '{raw}'"
+        )));
+    }
+    Ok(seconds)
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +158,10 @@ impl GlobalOptions {
                 self.summary_day
             ))
         })?;
+        let session_limits = SessionLimits {
+            idle_secs: parse_duration_option("--session-idle", &self.session_idle)?,
+            absolute_secs: parse_duration_option("--session-lifetime", &self.session_lifetime)?,
+        };
         let trusted_proxies = TrustedProxies::parse(&self.trusted_proxies)
             .map_err(|error| CliError::Usage(format!("--trusted-proxies: {error}")))?;
         Ok(Config {
@@ -143,6 +174,7 @@ impl GlobalOptions {
             summary_scheduler: true,
             mail_retry_base: crate::mail::queue::DEFAULT_RETRY_BASE,
             trusted_proxies,
+            session_limits,
         })
     }
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::client_address::TrustedProxies;
+use crate::web::session::SessionLimits;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "data";
@@ -31,6 +32,8 @@ pub struct Config {
     pub mail_retry_base: Duration,
     /// Reverse proxies whose `X-Forwarded-For` names the client; nobody by default.
     pub trusted_proxies: TrustedProxies,
+    /// Idle and absolute lifetime of console sessions (30 min and 12 h).
+    pub session_limits: SessionLimits,
 }
 
 impl Config {
@@ -45,6 +48,7 @@ impl Config {
             summary_scheduler: true,
             mail_retry_base: crate::mail::queue::DEFAULT_RETRY_BASE,
             trusted_proxies: TrustedProxies::default(),
+            session_limits: SessionLimits::default(),
         }
     }
 

@@ -106,6 +106,7 @@ impl Application {
             webauthn,
             webauthn_ceremonies: Arc::default(),
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            session_limits: config.session_limits,
         };
         let server = HttpServer::new(move || {
             App::new()

@@ -30,6 +30,7 @@ pub struct AppState {
     pub webauthn: Option<Arc<webauthn_rs::prelude::Webauthn>>,
     pub webauthn_ceremonies: Arc<crate::auth::webauthn::Ceremonies>,
     pub trusted_proxies: Arc<TrustedProxies>,
+    pub session_limits: crate::web::session::SessionLimits,
 }
 
 /// A store call failed, or the blocking pool could not run it.

@@ -18,12 +18,31 @@ use crate::domain::AccessLevel;
 use crate::state::AppState;
 use crate::store::{StoreError, User, now_unix};
 
-/// A session unused for this long has ended.
-pub const IDLE_TIMEOUT_SECS: u64 = 30 * 60;
-/// A session older than this has ended, however busy.
-pub const ABSOLUTE_TIMEOUT_SECS: u64 = 12 * 3600;
-/// `seen` is only rewritten when older than this, to spare a new cookie on every request.
-const SEEN_GRANULARITY_SECS: u64 = 60;
+/// How long a console session lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// A session unused for this long has ended.
+    pub idle_secs: u64,
+    /// A session older than this has ended, however busy.
+    pub absolute_secs: u64,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            idle_secs: 30 * 60,
+            absolute_secs: 12 * 3600,
+        }
+    }
+}
+
+impl SessionLimits {
+    /// `seen` is only rewritten when older than this (a minute, or less for short idle
+    /// limits), to spare a new cookie on every request.
+    fn seen_granularity_secs(&self) -> u64 {
+        (self.idle_secs / 4).clamp(1, 60)
+    }
+}
 
 const USER_ID: &str = "uid";
 const GENERATION: &str = "gen";
@@ -206,16 +225,17 @@ async fn signed_in(req: &HttpRequest) -> Result<SignedIn, WebError> {
     ) else {
         return Err(login_required());
     };
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| WebError::internal("AppState missing from the app"))?;
+    let limits = state.session_limits;
     let now = now_unix();
-    if now.saturating_sub(signed_in_at) > ABSOLUTE_TIMEOUT_SECS
-        || now.saturating_sub(seen_at) > IDLE_TIMEOUT_SECS
+    if now.saturating_sub(signed_in_at) > limits.absolute_secs
+        || now.saturating_sub(seen_at) > limits.idle_secs
     {
         end(&session);
         return Err(login_required());
     }
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| WebError::internal("AppState missing from the app"))?;
     let user = match state.blocking(move |store| store.user_by_id(user_id)).await {
         Ok(user) => user,
         Err(crate::state::BlockingError::Store(StoreError::UserNotFound)) => {
@@ -228,7 +248,7 @@ async fn signed_in(req: &HttpRequest) -> Result<SignedIn, WebError> {
         end(&session);
         return Err(login_required());
     }
-    if now.saturating_sub(seen_at) >= SEEN_GRANULARITY_SECS {
+    if now.saturating_sub(seen_at) >= limits.seen_granularity_secs() {
         session.insert(SEEN_AT, now).map_err(WebError::internal)?;
     }
     Ok(SignedIn { user, session })

@@ -498,3 +498,32 @@ fn cli_refuses_a_malformed_trusted_proxy_list() {
     // Nothing ran: no database was created.
     assert!(!dir.path().join("roost.redb").exists());
 }
+
+#[test]
+fn cli_refuses_malformed_session_durations() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (option, value, expected) in [
+        (
+            "--session-idle",
+            "soon",
+            "--session-idle: 'soon' is not a duration",
+        ),
+        (
+            "--session-lifetime",
+            "0s",
+            "--session-lifetime must be at least 1s",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_roost"))
+            .args(["token", "create", "--type", "admin", "--note", "x"])
+            .args([option, value])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .expect("run roost");
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+    assert!(!dir.path().join("roost.redb").exists());
+}

@@ -301,6 +301,40 @@ async fn disabling_demoting_or_removing_a_user_ends_their_session_at_once() {
 }
 
 #[tokio::test]
+async fn an_idle_session_ends_and_a_busy_one_ends_at_its_lifetime() {
+    use std::time::Instant;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = spawn_app_in(dir, |config| {
+        config.session_limits = roost::web::session::SessionLimits {
+            idle_secs: 4,
+            absolute_secs: 7,
+        };
+    })
+    .await;
+    let idle = app.console_as("idle@x.io", "user").await;
+    let idle_since = Instant::now();
+    let busy = app.console_as("busy@x.io", "user").await;
+    let busy_since = Instant::now();
+
+    // Used every second past the idle limit: still signed in.
+    while busy_since.elapsed() < Duration::from_secs(6) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(busy.get("/account").await.status, 200);
+    }
+    // Left alone longer than the idle limit: ended.
+    assert!(idle_since.elapsed() > Duration::from_secs(5));
+    idle.get("/account").await.redirects_to("/login");
+
+    // However busy, a session ends at its lifetime.
+    tokio::time::sleep(Duration::from_secs(9).saturating_sub(busy_since.elapsed())).await;
+    busy.get("/account").await.redirects_to("/login");
+    // A fresh login works again.
+    let again = Console::new(&app);
+    again.login("busy@x.io", PASSWORD).await.redirects_to("/");
+    assert_eq!(again.get("/account").await.status, 200);
+}
+
+#[tokio::test]
 async fn pages_need_a_session() {
     let app = spawn_app().await;
     let page = Console::new(&app).get("/account").await;
