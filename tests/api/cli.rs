@@ -480,29 +480,14 @@ async fn cli_acknowledged_writes_survive_sigkill() {
 }
 
 #[test]
-fn cli_refuses_a_malformed_trusted_proxy_list() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_roost"))
-        .args(["token", "create", "--type", "admin", "--note", "x"])
-        .args(["--trusted-proxies", "127.0.0.1,proxy.local"])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .output()
-        .expect("run roost");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("--trusted-proxies: 'proxy.local' is not an IP address"),
-        "{stderr}"
-    );
-    // Nothing ran: no database was created.
-    assert!(!dir.path().join("roost.redb").exists());
-}
-
-#[test]
-fn cli_refuses_malformed_session_durations() {
+fn cli_refuses_malformed_options_before_touching_the_data_dir() {
     let dir = tempfile::tempdir().expect("temp dir");
     for (option, value, expected) in [
+        (
+            "--trusted-proxies",
+            "127.0.0.1,proxy.local",
+            "--trusted-proxies: 'proxy.local' is not an IP address",
+        ),
         (
             "--session-idle",
             "soon",
@@ -521,9 +506,10 @@ fn cli_refuses_malformed_session_durations() {
             .arg(dir.path())
             .output()
             .expect("run roost");
-        assert!(!out.status.success());
+        assert!(!out.status.success(), "{option} {value}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(expected), "{stderr}");
     }
+    // Nothing ran: no database was created.
     assert!(!dir.path().join("roost.redb").exists());
 }
