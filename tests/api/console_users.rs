@@ -463,8 +463,8 @@ async fn user_page_shows_the_facts_and_a_form_per_action() {
         "id=\"disable-user\"",
         "id=\"change-access-level\"",
         "id=\"send-password-reset\"",
-        "id=\"reset-totp\"",
-        "id=\"reset-webauthn\"",
+        "id=\"no-factors\"",
+        "must enrol one at the next login",
         "id=\"toggle-summary-email\"",
         "id=\"save-note\"",
         "id=\"delete-note\"",
@@ -476,6 +476,20 @@ async fn user_page_shows_the_facts_and_a_form_per_action() {
         page.assert_contains(text);
     }
     assert!(!page.body.contains("id=\"enable-user\""));
+    // Reset buttons only for what is enrolled.
+    assert!(!page.body.contains("id=\"reset-totp\""));
+    app.store
+        .set_pending_totp(id, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".to_string())
+        .expect("pending secret");
+    app.store
+        .confirm_totp(id, &|_| Some(1), Vec::new())
+        .expect("confirm")
+        .expect("confirmed");
+    let page = console.get(&format!("/users/{id}")).await;
+    page.assert_contains("id=\"fact-totp\">enrolled<");
+    page.assert_contains("id=\"reset-totp\"");
+    assert!(!page.body.contains("id=\"reset-webauthn\""));
+    assert!(!page.body.contains("id=\"no-factors\""));
 }
 
 #[tokio::test]
