@@ -6,8 +6,8 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::api_keys;
+use crate::auth::client_address::TrustedProxies;
 use crate::auth::links::NewLink;
-use crate::client_address::TrustedProxies;
 use crate::config::{self, Config};
 use crate::domain::{AccessLevel, ApiKeyType, Email};
 use crate::mail::{Mailer, queue};

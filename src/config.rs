@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::client_address::TrustedProxies;
+use crate::auth::client_address::TrustedProxies;
 use crate::web::session::SessionLimits;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";

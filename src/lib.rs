@@ -4,7 +4,6 @@ pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod cli;
-pub mod client_address;
 pub mod config;
 pub mod domain;
 pub mod mail;

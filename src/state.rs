@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use actix_web::HttpRequest;
 
+use crate::auth::client_address::TrustedProxies;
 use crate::auth::throttle::Throttle;
-use crate::client_address::TrustedProxies;
 use crate::mail::Mailer;
 use crate::store::{Store, StoreError};
 

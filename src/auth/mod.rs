@@ -2,6 +2,7 @@
 //! to the caller; what is stored is a hash.
 
 pub mod api_keys;
+pub mod client_address;
 pub mod links;
 pub mod passwords;
 pub mod recovery_codes;

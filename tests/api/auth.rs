@@ -199,7 +199,7 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_limit() {
     let dir = tempfile::tempdir().expect("temp dir");
     let app = spawn_app_in(dir, |config| {
         config.trusted_proxies =
-            roost::client_address::TrustedProxies::parse("127.0.0.1").expect("list");
+            roost::auth::client_address::TrustedProxies::parse("127.0.0.1").expect("list");
     })
     .await;
     for _ in 0..20 {
