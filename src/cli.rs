@@ -41,8 +41,8 @@ pub struct GlobalOptions {
     /// Public URL of the console, used in links [default: http://localhost:<port>]
     #[arg(long, env = "ROOST_BASE_URL", global = true)]
     pub base_url: Option<String>,
-    /// SMTP server, e.g. smtp://user:pass@host:587 (STARTTLS) or smtps://host:465; without it mail
-    /// is written to <data-dir>/outbox/
+    /// SMTP server, e.g. smtp://user:pass@host:587 (STARTTLS required; ?tls=none to opt out) or
+    /// smtps://host:465 (implicit TLS); without it mail is written to <data-dir>/outbox/
     #[arg(long, env = "ROOST_SMTP_URL", global = true, hide_env_values = true)]
     pub smtp_url: Option<String>,
     /// From address of outgoing mail

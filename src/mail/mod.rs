@@ -33,6 +33,73 @@ pub enum MailError {
     Delivery(String),
 }
 
+/// The URL lettre gets for `--smtp-url`. lettre reads a bare `smtp://` as plain text, credentials
+/// included; here it means STARTTLS, required — except on a loopback host (a local relay), where
+/// it is used if offered. `?tls=required|opportunistic` choose explicitly, `?tls=none` opts out
+/// of TLS; `smtps://` is implicit TLS.
+fn smtp_transport_url(raw: &str) -> Result<String, MailError> {
+    // Url's errors never quote the input, which may hold a password.
+    let mut url =
+        url::Url::parse(raw.trim()).map_err(|error| MailError::SmtpUrl(error.to_string()))?;
+    if url.scheme() != "smtp" {
+        return Ok(url.to_string());
+    }
+    let tls = url
+        .query_pairs()
+        .find(|(key, _)| key == "tls")
+        .map(|(_, value)| value.into_owned());
+    let others: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(key, _)| key != "tls")
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .collect();
+    let tls = match tls.as_deref() {
+        Some("none") => None,
+        Some(mode @ ("required" | "opportunistic")) => Some(mode.to_string()),
+        Some(other) => {
+            return Err(MailError::SmtpUrl(format!(
+                "tls must be required, opportunistic or none, not '{other}'"
+            )));
+        }
+        None => {
+            let loopback = match url.host() {
+                // `smtp` isn't a scheme the URL standard knows, so an IPv4 host stays text.
+                Some(url::Host::Domain(name)) => {
+                    name.eq_ignore_ascii_case("localhost")
+                        || name
+                            .parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_loopback())
+                }
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            Some(
+                if loopback {
+                    "opportunistic"
+                } else {
+                    "required"
+                }
+                .to_string(),
+            )
+        }
+    };
+    url.set_query(None);
+    {
+        let mut query = url.query_pairs_mut();
+        for (key, value) in &others {
+            query.append_pair(key, value);
+        }
+        if let Some(tls) = &tls {
+            query.append_pair("tls", tls);
+        }
+    }
+    if url.query() == Some("") {
+        url.set_query(None);
+    }
+    Ok(url.to_string())
+}
+
 #[derive(Clone)]
 enum Transport {
     Outbox(AsyncFileTransport<Tokio1Executor>),
@@ -52,7 +119,7 @@ impl Mailer {
             .map_err(|_| MailError::From(from.to_string()))?;
         let transport = match smtp_url {
             Some(url) => Transport::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(&smtp_transport_url(url)?)
                     // The URL may hold a password: report the kind of problem, not the URL.
                     .map_err(|error| MailError::SmtpUrl(error.to_string()))?
                     .build(),
@@ -116,6 +183,37 @@ impl Mailer {
 mod tests {
     use super::*;
 
+    #[test]
+    fn bare_smtp_urls_require_starttls_except_on_loopback() {
+        let url = |raw: &str| smtp_transport_url(raw).expect(raw);
+        assert_eq!(
+            url("smtp://user:p%40ss@mail.example.com:587"),
+            "smtp://user:p%40ss@mail.example.com:587?tls=required"
+        );
+        assert_eq!(
+            url("smtp://127.0.0.1:2525"),
+            "smtp://127.0.0.1:2525?tls=opportunistic"
+        );
+        assert_eq!(
+            url("smtp://localhost"),
+            "smtp://localhost?tls=opportunistic"
+        );
+        assert_eq!(url("smtp://[::1]:25"), "smtp://[::1]:25?tls=opportunistic");
+        assert_eq!(
+            url("smtp://localhost?tls=required"),
+            "smtp://localhost?tls=required"
+        );
+        assert_eq!(url("smtp://relay.lan:25?tls=none"), "smtp://relay.lan:25");
+        assert_eq!(
+            url("smtp://relay.lan?helo=roost.lan&tls=none"),
+            "smtp://relay.lan?helo=roost.lan"
+        );
+        assert_eq!(
+            url("smtps://user:pw@mail.example.com"),
+            "smtps://user:pw@mail.example.com"
+        );
+    }
+
     // lettre's SMTP pool starts its cleaner task on the Tokio runtime, as in the server.
     #[tokio::test]
     async fn smtp_urls_choose_the_transport_and_errors_never_show_the_password() {
@@ -143,6 +241,16 @@ mod tests {
             .err()
             .expect("refused");
         assert!(matches!(error, MailError::From(_)));
+
+        let error = Mailer::new(
+            Some("smtp://u:hunter2@mail.example.com?tls=maybe"),
+            from,
+            dir.path(),
+        )
+        .err()
+        .expect("refused");
+        assert!(error.to_string().contains("tls must be"), "{error}");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
 
         let outbox = Mailer::new(None, from, dir.path()).expect("outbox");
         assert_eq!(outbox.describe(), "file outbox");

@@ -367,3 +367,33 @@ async fn weekly_summaries_wait_out_an_smtp_outage_and_go_out_once() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(sink.messages().len(), 2, "each summary went out once");
 }
+
+#[tokio::test]
+async fn required_starttls_never_falls_back_to_plain_text() {
+    // The SMTP server offers no STARTTLS; with TLS required, nothing may be sent in the clear.
+    let sink = SmtpSink::default();
+    let port = sink.start(0).await;
+    let dir = tempfile::tempdir().expect("temp data dir");
+    let app = spawn_app_in(dir, |config| {
+        config.smtp_url = Some(format!("smtp://user:hunter2@127.0.0.1:{port}?tls=required"));
+        config.mail_retry_base = Duration::from_secs(60);
+    })
+    .await;
+    let params = [("email", "safe@x.io"), ("access_level", "user")];
+    app.post("user/add", &params).await.ok();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let failed = loop {
+        let queue = app.store.mail_queue().expect("queue");
+        assert_eq!(queue.len(), 1);
+        if queue[0].attempts >= 1 {
+            break queue[0].clone();
+        }
+        assert!(Instant::now() < deadline, "no delivery was attempted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let error = failed.last_error.expect("the error is kept");
+    assert!(error.contains("STARTTLS is not supported"), "{error}");
+    assert!(!error.contains("hunter2"), "{error}");
+    assert!(sink.messages().is_empty(), "a message went out without TLS");
+}
