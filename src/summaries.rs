@@ -12,7 +12,9 @@ use crate::domain::{AccessLevel, Email, FlockId};
 use crate::mail::{
     AdminSummary, Excerpt, FlockLine, MailError, MemberSummary, admin_summary, member_summary,
 };
-use crate::store::{Flock, MailContent, Store, StoreError, UserDetails, now_unix};
+use crate::store::{
+    ApiKeyRecord, Flock, MailContent, Settings, Store, StoreError, UserDetails, now_unix,
+};
 
 const DAY_SECS: u64 = 24 * 3600;
 const WEEK_SECS: u64 = 7 * DAY_SECS;
@@ -132,6 +134,11 @@ impl Summaries {
             .blocking(move |store| {
                 let users = store.list_users(None, None)?.users;
                 let flocks = store.list_flocks()?;
+                let settings = store.settings()?;
+                let mut api_keys = store.global_api_keys()?;
+                for flock in &flocks {
+                    api_keys.extend(store.flock_api_keys(&flock.id)?);
+                }
                 let undelivered_mail = store
                     .mail_queue()?
                     .iter()
@@ -140,6 +147,8 @@ impl Summaries {
                 let snapshot = Snapshot {
                     users: &users,
                     flocks: &flocks,
+                    api_keys: &api_keys,
+                    settings,
                     undelivered_mail,
                     now,
                     console_url: &console_url,
@@ -190,6 +199,8 @@ impl Summaries {
 struct Snapshot<'a> {
     users: &'a [UserDetails],
     flocks: &'a [Flock],
+    api_keys: &'a [ApiKeyRecord],
+    settings: Settings,
     undelivered_mail: usize,
     now: u64,
     console_url: &'a str,
@@ -260,8 +271,35 @@ impl Snapshot<'_> {
             without_factor: Excerpt::of(emails(&|d| {
                 !d.user.disabled && !d.user.has_second_factor()
             })),
+            new_api_keys: Excerpt::of(
+                self.api_keys
+                    .iter()
+                    .filter(|key| key.created >= since)
+                    .map(|key| self.describe_key(key))
+                    .collect(),
+            ),
+            globally_enforce_2fa: self.settings.globally_enforce_2fa,
+            api_enabled: self.settings.api_enabled,
             undelivered_mail: self.undelivered_mail,
         }
+    }
+
+    /// "nightly export (read-only, flock Ops, by ann@x.io)"
+    fn describe_key(&self, key: &ApiKeyRecord) -> String {
+        let scope = match key.scope.flock_id() {
+            Some(id) => format!("flock {}", flock_name(self.flocks, id)),
+            None => "global".to_string(),
+        };
+        let note = if key.note.is_empty() {
+            "(no note)"
+        } else {
+            key.note.as_str()
+        };
+        format!(
+            "{note} ({}, {scope}, by {})",
+            key.scope.type_name(),
+            key.created_by
+        )
     }
 
     /// (managers, watchers) of each flock.

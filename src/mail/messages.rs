@@ -93,6 +93,10 @@ pub struct AdminSummary {
     pub new_flocks: Excerpt,
     /// Enabled users who log in with a password alone.
     pub without_factor: Excerpt,
+    /// API keys created in the past week, each described as "note (type, scope, by creator)".
+    pub new_api_keys: Excerpt,
+    pub globally_enforce_2fa: bool,
+    pub api_enabled: bool,
     /// Messages in the outgoing queue after a failed delivery.
     pub undelivered_mail: usize,
 }

@@ -201,6 +201,16 @@ async fn a_summary_is_multipart_with_the_headers_a_mail_client_needs() {
     assert!(text.contains("Added in the past week: 1 user\n"), "{text}");
     assert!(text.contains("  - admin@x.io"), "{text}");
     assert!(html.contains("<li>admin@x.io</li>"), "{html}");
+    // The console's switches, and the API keys made this week (the test harness made one).
+    assert!(
+        text.contains("Two-factor authentication enforced for everyone: no"),
+        "{text}"
+    );
+    assert!(text.contains("API access: on"), "{text}");
+    assert!(
+        text.contains("API keys created in the past week: 1\n  - tests (admin, global, by tests)"),
+        "{text}"
+    );
     // Links lead to the console that sent it.
     assert!(
         text.contains(&format!("{}/account", app.console_url)),
