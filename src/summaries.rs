@@ -108,7 +108,8 @@ impl Summaries {
         // A cheap look first: the scheduler asks every 15 minutes all week long, and rendering
         // every summary only to have the claim refused would be wasted work.
         let last = self
-            .blocking(|store| Ok(store.last_summary_week()?))
+            .store
+            .off_async(|store| store.last_summary_week())
             .await?;
         if last.is_some_and(|last| last >= week) {
             return Ok(0);
@@ -131,7 +132,8 @@ impl Summaries {
     ) -> Result<usize, SummaryError> {
         let console_url = self.console_url.clone();
         let queued = self
-            .blocking(move |store| {
+            .store
+            .off_async(move |store| -> Result<_, SummaryError> {
                 let users = store.list_users(None, None)?.users;
                 let flocks = store.list_flocks()?;
                 let settings = store.settings()?;
@@ -167,16 +169,6 @@ impl Summaries {
             }
             None => Ok(0),
         }
-    }
-
-    async fn blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Store) -> Result<T, SummaryError> + Send + 'static,
-    ) -> Result<T, SummaryError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || work(&store))
-            .await
-            .map_err(|error| StoreError::Corrupt(format!("summary task failed: {error}")))?
     }
 
     /// Checks every `CHECK_EVERY`, the first time a minute after start (not racing start-up),

@@ -73,6 +73,7 @@ impl From<StoreError> for ApiError {
             StoreError::Locked { .. }
             | StoreError::NewerSchema { .. }
             | StoreError::Corrupt(_)
+            | StoreError::TaskLost(_)
             | StoreError::Database(_)
             | StoreError::DataDir { .. } => return ApiError::internal(error),
         };

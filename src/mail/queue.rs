@@ -30,16 +30,6 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-async fn blocking<T: Send + 'static>(
-    store: &Store,
-    work: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || work(&store))
-        .await
-        .map_err(|error| StoreError::Corrupt(format!("mail queue task failed: {error}")))?
-}
-
 /// Starts the sender. `queued` is notified after each enqueue.
 pub fn spawn_sender(store: Store, mailer: Mailer, queued: Arc<Notify>, retry_base: Duration) {
     tokio::spawn(async move {
@@ -78,7 +68,7 @@ pub async fn deliver_due(
     mailer: &Mailer,
     retry_base: Duration,
 ) -> Result<DeliveryRound, StoreError> {
-    let queue = blocking(store, |store| store.mail_queue()).await?;
+    let queue = store.off_async(|store| store.mail_queue()).await?;
     let mut next_due: Option<u64> = None;
     let (mut delivered, mut failed, mut waiting) = (0, 0, 0);
     for mail in queue {
@@ -125,7 +115,9 @@ async fn deliver(
     let kind = content.kind.clone();
     match mailer.send(&to, content).await {
         Ok(()) => {
-            blocking(store, move |store| store.remove_queued_mail(id)).await?;
+            store
+                .off_async(move |store| store.remove_queued_mail(id))
+                .await?;
             Ok(None)
         }
         Err(error) => {
@@ -138,10 +130,9 @@ async fn deliver(
                 humantime::format_duration(delay)
             );
             let error = error.to_string();
-            blocking(store, move |store| {
-                store.record_mail_failure(id, &error, retry_at)
-            })
-            .await?;
+            store
+                .off_async(move |store| store.record_mail_failure(id, &error, retry_at))
+                .await?;
             Ok(Some(retry_at))
         }
     }

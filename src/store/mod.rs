@@ -63,6 +63,8 @@ pub enum StoreError {
     NewerSchema { found: u64, supported: u64 },
     #[error("stored record is unreadable: {0}")]
     Corrupt(String),
+    #[error("a store call on the blocking pool did not finish: {0}")]
+    TaskLost(String),
     #[error("database error: {0}")]
     Database(#[from] redb::Error),
     #[error("cannot create the data directory {path}: {source}")]
@@ -163,6 +165,24 @@ impl Store {
             .map(|v| records::decode_u64(v.value()))
             .transpose()?;
         Ok(version.unwrap_or(0))
+    }
+}
+
+impl Store {
+    /// Runs store work on Tokio's blocking pool, for background tasks (request handlers use
+    /// `AppState::blocking`): a commit waits for fsync, which must not stall the async workers.
+    pub async fn off_async<T, E>(
+        &self,
+        work: impl FnOnce(&Store) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || work(&store))
+            .await
+            .map_err(|error| E::from(StoreError::TaskLost(error.to_string())))?
     }
 }
 

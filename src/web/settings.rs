@@ -87,8 +87,11 @@ async fn show(signed_in: SignedIn, state: web::Data<AppState>) -> PageResult {
         mail_queue,
         mail_queue_more,
         summary_weekday: summaries::weekday_name(state.summaries.weekday()),
-        last_summary_week: last_summary_week
-            .map(|week| format_time_ms(summaries::week_start(week) * 1000)[..10].to_string()),
+        last_summary_week: last_summary_week.map(|week| {
+            // The date part of the RFC 3339 timestamp of the week's Monday.
+            let monday = format_time_ms(summaries::week_start(week).saturating_mul(1000));
+            monday.split('T').next().unwrap_or_default().to_string()
+        }),
     })
 }
 
