@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::csrf::{CsrfForm, EmptyForm};
 use super::error::WebError;
 use super::gate::{ENROLLMENT_PATH, FACTOR_STEP_PATH};
-use super::page::{PageContext, PageResult, flash_success, ok, render, see_other};
+use super::page::{PageContext, PageResult, flash_error, flash_success, ok, render, see_other};
 use super::session::{self, SignedIn};
 use crate::auth::passwords::{hash_password, verify_password};
 use crate::auth::sha256_hex;
@@ -251,6 +251,20 @@ pub async fn forgot_submit(
     state.login_failures_by_account.record_failure(account);
     let background = state.get_ref().clone();
     actix_web::rt::spawn(async move {
+        // A disabled account gets no self-service link; an admin can still send one.
+        let lookup = email.clone();
+        match background
+            .blocking(move |store| store.user_by_email(&lookup))
+            .await
+        {
+            Ok(details) if details.user.disabled => return,
+            Ok(_) => {}
+            Err(BlockingError::Store(StoreError::UserNotFound)) => return,
+            Err(error) => {
+                log::error!("forgot-password request failed: {error}");
+                return;
+            }
+        }
         match crate::accounts::send_password_reset(&background, email).await {
             Ok(_) | Err(BlockingError::Store(StoreError::UserNotFound)) => {}
             Err(error) => log::error!("forgot-password request failed: {error}"),
@@ -417,6 +431,14 @@ pub async fn link_submit(
         Err(error) => return Err(error.into()),
     };
     // A link proves the password step only: a user with a second factor still owes it.
+    if user.disabled {
+        // The link was valid and the password is set, but a disabled account signs nobody in.
+        flash_error(
+            &session,
+            "Your password is set, but this account is disabled. Ask an administrator to enable it.",
+        );
+        return Ok(see_other("/login"));
+    }
     let response = after_password(&session, &user, "/", globally_enforced)?;
     flash_success(
         &session,

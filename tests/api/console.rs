@@ -615,22 +615,10 @@ async fn forgot_password_answers_the_same_for_known_and_unknown_addresses() {
     unknown.assert_contains(sent);
 
     // The mail goes out in the background: wait for it, bounded.
-    let mut mails = Vec::new();
-    for _ in 0..50 {
-        mails = outbox_mails(&app);
-        if !mails.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mails = wait_for_outbox(&app, 1).await;
     assert_eq!(mails.len(), 1, "exactly one mail, to the known address");
     assert!(mails[0].contains("To: ann@x.io"));
-    let unfolded = mails[0].replace("=\r\n", "").replace("=\n", "");
-    let start = unfolded.find("/reset/").expect("reset link");
-    let path: String = unfolded[start..]
-        .chars()
-        .take_while(|c| !c.is_whitespace())
-        .collect();
+    let path = reset_path(&mails[0]);
     let browser = Console::new(&app);
     browser.get(&path).await.assert_contains("ann@x.io");
     let fields = [
@@ -638,6 +626,78 @@ async fn forgot_password_answers_the_same_for_known_and_unknown_addresses() {
         ("confirm", "a fresh long password"),
     ];
     browser.post(&path, &fields).await.redirects_to("/");
+    Console::new(&app)
+        .login("ann@x.io", "a fresh long password")
+        .await
+        .redirects_to("/");
+}
+
+/// Waits, at most 5 s, until the outbox holds `count` mails (sent from a background task).
+async fn wait_for_outbox(app: &TestApp, count: usize) -> Vec<String> {
+    for _ in 0..50 {
+        let mails = outbox_mails(app);
+        if mails.len() >= count {
+            return mails;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    outbox_mails(app)
+}
+
+/// The first `/reset/<secret>` path in a mail.
+fn reset_path(mail: &str) -> String {
+    let unfolded = mail.replace("=\r\n", "").replace("=\n", "");
+    let start = unfolded.find("/reset/").expect("reset link");
+    unfolded[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '/')
+        .collect()
+}
+
+#[tokio::test]
+async fn a_disabled_account_gets_no_self_service_link_and_no_session_from_one() {
+    let app = spawn_app().await;
+    app.user_with_password("ann@x.io", "user").await;
+    app.user_with_password("bob@x.io", "user").await;
+    app.post("user/disable", &[("email", "ann@x.io")])
+        .await
+        .ok();
+    let console = Console::new(&app);
+    console.get("/forgot-password").await;
+    for email in ["ann@x.io", "bob@x.io"] {
+        let page = console.post("/forgot-password", &[("email", email)]).await;
+        page.assert_contains("If an account exists for that address");
+    }
+    // Bob's mail goes out in the background; Ann's request, made first, sends nothing.
+    wait_for_outbox(&app, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mails = outbox_mails(&app);
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].contains("To: bob@x.io"));
+
+    // An admin may still send Ann a link; it sets the password but signs nobody in.
+    app.post("user/password/reset", &[("email", "ann@x.io")])
+        .await
+        .ok();
+    let mails = app.outbox().await;
+    let ann_mail = mails
+        .iter()
+        .find(|mail| mail.contains("To: ann@x.io"))
+        .expect("the admin's reset mail");
+    let path = reset_path(ann_mail);
+    let ann = Console::new(&app);
+    ann.get(&path).await.assert_contains("ann@x.io");
+    let fields = [
+        ("password", "a fresh long password"),
+        ("confirm", "a fresh long password"),
+    ];
+    ann.post(&path, &fields).await.redirects_to("/login");
+    ann.get("/login")
+        .await
+        .assert_contains("this account is disabled");
+    ann.get("/account").await.redirects_to("/login");
+    // Once enabled, the new password is the one that works.
+    app.post("user/enable", &[("email", "ann@x.io")]).await.ok();
     Console::new(&app)
         .login("ann@x.io", "a fresh long password")
         .await
