@@ -45,6 +45,9 @@ pub struct GlobalOptions {
     /// smtps://host:465 (implicit TLS); without it mail is written to <data-dir>/outbox/
     #[arg(long, env = "ROOST_SMTP_URL", global = true, hide_env_values = true)]
     pub smtp_url: Option<String>,
+    /// PEM file of CA certificates to trust for the SMTP server, besides the system's roots
+    #[arg(long, env = "ROOST_SMTP_CA", global = true)]
+    pub smtp_ca: Option<PathBuf>,
     /// From address of outgoing mail
     #[arg(long, env = "ROOST_MAIL_FROM", default_value = config::DEFAULT_MAIL_FROM, global = true)]
     pub mail_from: String,
@@ -169,6 +172,7 @@ impl GlobalOptions {
             data_dir: self.data_dir.clone(),
             base_url: self.base_url.clone(),
             smtp_url: self.smtp_url.clone(),
+            smtp_ca: self.smtp_ca.clone(),
             mail_from: self.mail_from.clone(),
             summary_weekday,
             summary_scheduler: true,
@@ -219,6 +223,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let store = Store::open(&config.data_dir)?;
             let mailer = Mailer::new(
                 config.smtp_url.as_deref(),
+                config.smtp_ca.as_deref(),
                 &config.mail_from,
                 &config.data_dir,
             )

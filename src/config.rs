@@ -21,6 +21,8 @@ pub struct Config {
     /// `smtp://user:pass@host:587` (STARTTLS) or `smtps://…` (implicit TLS); `None` writes mail
     /// to `<data_dir>/outbox/`.
     pub smtp_url: Option<String>,
+    /// PEM certificates to trust for the SMTP server besides the system's roots.
+    pub smtp_ca: Option<PathBuf>,
     /// The From header of every message.
     pub mail_from: String,
     /// Weekday of the weekly summary mail, 0 = Monday … 6 = Sunday.
@@ -43,6 +45,7 @@ impl Config {
             data_dir: data_dir.into(),
             base_url: None,
             smtp_url: None,
+            smtp_ca: None,
             mail_from: DEFAULT_MAIL_FROM.to_string(),
             summary_weekday: 0,
             summary_scheduler: true,

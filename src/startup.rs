@@ -53,6 +53,7 @@ impl Application {
         let store = Store::open(&config.data_dir)?;
         let mailer = Mailer::new(
             config.smtp_url.as_deref(),
+            config.smtp_ca.as_deref(),
             &config.mail_from,
             &config.data_dir,
         )?;

@@ -7,6 +7,7 @@ pub mod queue;
 use std::path::Path;
 
 use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 pub use messages::{
@@ -25,6 +26,8 @@ pub enum MailError {
     From(String),
     #[error("invalid SMTP URL: {0}")]
     SmtpUrl(String),
+    #[error("cannot use the SMTP CA file {path}: {reason}")]
+    SmtpCa { path: String, reason: String },
     #[error("cannot create the outbox directory: {0}")]
     Outbox(std::io::Error),
     #[error("cannot build the message: {0}")]
@@ -112,18 +115,63 @@ pub struct Mailer {
     from: Mailbox,
 }
 
+/// The SMTP transport for `url`; with `ca_file`, the PEM certificates in it are trusted for the
+/// server's certificate besides the system's roots (a relay with a private CA).
+fn smtp_transport(
+    url: &str,
+    ca_file: Option<&Path>,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
+    let url = smtp_transport_url(url)?;
+    // The URL may hold a password: report the kind of problem, not the URL.
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
+        .map_err(|error| MailError::SmtpUrl(error.to_string()))?;
+    if let Some(ca_file) = ca_file {
+        let ca_error = |reason: String| MailError::SmtpCa {
+            path: ca_file.display().to_string(),
+            reason,
+        };
+        let pem = std::fs::read(ca_file).map_err(|error| ca_error(error.to_string()))?;
+        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(ca_error("no PEM certificate in it".to_string()));
+        }
+        let certificate =
+            Certificate::from_pem(&pem).map_err(|error| ca_error(error.to_string()))?;
+        let parsed =
+            url::Url::parse(&url).map_err(|error| MailError::SmtpUrl(error.to_string()))?;
+        let host = parsed.host_str().unwrap_or_default().to_string();
+        let parameters = TlsParameters::builder(host)
+            .add_root_certificate(certificate)
+            .build()
+            .map_err(|error| ca_error(error.to_string()))?;
+        let mode = parsed
+            .query_pairs()
+            .find(|(key, _)| key == "tls")
+            .map(|(_, value)| value.into_owned());
+        let tls = match (parsed.scheme(), mode.as_deref()) {
+            ("smtps", _) => Tls::Wrapper(parameters),
+            (_, Some("required")) => Tls::Required(parameters),
+            (_, Some("opportunistic")) => Tls::Opportunistic(parameters),
+            _ => return Err(ca_error("the SMTP URL uses no TLS (?tls=none)".to_string())),
+        };
+        builder = builder.tls(tls);
+    }
+    Ok(builder.build())
+}
+
 impl Mailer {
-    pub fn new(smtp_url: Option<&str>, from: &str, data_dir: &Path) -> Result<Mailer, MailError> {
+    /// Mail through SMTP at `smtp_url` (trusting `smtp_ca` too, if given), else into the outbox
+    /// under `data_dir`.
+    pub fn new(
+        smtp_url: Option<&str>,
+        smtp_ca: Option<&Path>,
+        from: &str,
+        data_dir: &Path,
+    ) -> Result<Mailer, MailError> {
         let from: Mailbox = from
             .parse()
             .map_err(|_| MailError::From(from.to_string()))?;
         let transport = match smtp_url {
-            Some(url) => Transport::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(&smtp_transport_url(url)?)
-                    // The URL may hold a password: report the kind of problem, not the URL.
-                    .map_err(|error| MailError::SmtpUrl(error.to_string()))?
-                    .build(),
-            ),
+            Some(url) => Transport::Smtp(smtp_transport(url, smtp_ca)?),
             None => {
                 let outbox = data_dir.join(OUTBOX_DIR);
                 std::fs::create_dir_all(&outbox).map_err(MailError::Outbox)?;
@@ -224,26 +272,27 @@ mod tests {
             "smtp://mail.example.com:25?tls=required",
             "smtps://user:hunter2@mail.example.com",
         ] {
-            let mailer = Mailer::new(Some(url), from, dir.path()).expect(url);
+            let mailer = Mailer::new(Some(url), None, from, dir.path()).expect(url);
             assert_eq!(mailer.describe(), "SMTP", "{url}");
         }
         // Nothing is written to the outbox directory when SMTP is configured.
         assert!(!dir.path().join(OUTBOX_DIR).exists());
 
         for url in ["ftp://user:hunter2@mail.example.com", "not a url hunter2"] {
-            let error = Mailer::new(Some(url), from, dir.path())
+            let error = Mailer::new(Some(url), None, from, dir.path())
                 .err()
                 .expect("refused");
             assert!(matches!(error, MailError::SmtpUrl(_)), "{url}: {error}");
             assert!(!error.to_string().contains("hunter2"), "{error}");
         }
-        let error = Mailer::new(None, "not an address", dir.path())
+        let error = Mailer::new(None, None, "not an address", dir.path())
             .err()
             .expect("refused");
         assert!(matches!(error, MailError::From(_)));
 
         let error = Mailer::new(
             Some("smtp://u:hunter2@mail.example.com?tls=maybe"),
+            None,
             from,
             dir.path(),
         )
@@ -252,7 +301,21 @@ mod tests {
         assert!(error.to_string().contains("tls must be"), "{error}");
         assert!(!error.to_string().contains("hunter2"), "{error}");
 
-        let outbox = Mailer::new(None, from, dir.path()).expect("outbox");
+        // A CA file must exist, hold a certificate, and go with a TLS connection.
+        let url = Some("smtp://mail.example.com");
+        let missing = dir.path().join("missing.pem");
+        let error = Mailer::new(url, Some(&missing), from, dir.path())
+            .err()
+            .expect("refused");
+        assert!(matches!(error, MailError::SmtpCa { .. }), "{error}");
+        let not_pem = dir.path().join("not.pem");
+        std::fs::write(&not_pem, "hello").expect("write");
+        let error = Mailer::new(url, Some(&not_pem), from, dir.path())
+            .err()
+            .expect("refused");
+        assert!(error.to_string().contains("no PEM certificate"), "{error}");
+
+        let outbox = Mailer::new(None, None, from, dir.path()).expect("outbox");
         assert_eq!(outbox.describe(), "file outbox");
         assert!(dir.path().join(OUTBOX_DIR).is_dir());
     }

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mailin_embedded::{Handler, Response, Server, SslConfig, response};
+use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig, response};
 use roost::domain::{AccessLevel, Email};
 use roost::store::{MailContent, NewUser, Store};
 
@@ -15,6 +15,8 @@ use crate::helpers::{TestApp, spawn_app_in};
 struct Received {
     rcpt: Vec<String>,
     data: String,
+    /// Who logged in (AUTH PLAIN) before sending, if anyone.
+    user: Option<String>,
 }
 
 impl Received {
@@ -49,9 +51,23 @@ struct SinkSession {
     received: Arc<Mutex<Vec<Received>>>,
     rcpt: Vec<String>,
     data: Vec<u8>,
+    user: Option<String>,
 }
 
+/// The only account the sink accepts; mailin offers AUTH only after STARTTLS.
+const SMTP_USER: &str = "user";
+const SMTP_PASSWORD: &str = "hunter2";
+
 impl Handler for SinkSession {
+    fn auth_plain(&mut self, _authorization_id: &str, user: &str, password: &str) -> Response {
+        if user == SMTP_USER && password == SMTP_PASSWORD {
+            self.user = Some(user.to_string());
+            response::AUTH_OK
+        } else {
+            response::INVALID_CREDENTIALS
+        }
+    }
+
     fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
         self.rcpt = to.to_vec();
         self.data.clear();
@@ -67,6 +83,7 @@ impl Handler for SinkSession {
         let message = Received {
             rcpt: std::mem::take(&mut self.rcpt),
             data: String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned(),
+            user: self.user.clone(),
         };
         self.received.lock().expect("sink lock").push(message);
         response::OK
@@ -76,6 +93,21 @@ impl Handler for SinkSession {
 impl SmtpSink {
     /// Serves SMTP on `127.0.0.1:port` (0 for any free port); returns the port.
     async fn start(&self, port: u16) -> u16 {
+        self.start_with(port, SslConfig::None)
+    }
+
+    /// Serves SMTP offering STARTTLS with `cert` for `localhost`; returns the port.
+    fn start_with_starttls(&self, cert: &TestCertificate) -> u16 {
+        let ssl = SslConfig::SelfSigned {
+            cert_path: cert.cert_path.display().to_string(),
+            key_path: cert.key_path.display().to_string(),
+        };
+        self.start_with(0, ssl)
+    }
+
+    fn start_with(&self, port: u16, ssl: SslConfig) -> u16 {
+        // With TLS the sink wants a login too (mailin then demands one before MAIL).
+        let with_auth = !matches!(ssl, SslConfig::None);
         let listener =
             std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind the SMTP sink");
         let port = listener.local_addr().expect("sink address").port();
@@ -83,12 +115,16 @@ impl SmtpSink {
             received: Arc::clone(&self.received),
             rcpt: Vec::new(),
             data: Vec::new(),
+            user: None,
         });
         server
             .with_name("sink.test")
-            .with_ssl(SslConfig::None)
-            .expect("plain SMTP")
+            .with_ssl(ssl)
+            .expect("the sink's TLS set-up")
             .with_tcp_listener(listener);
+        if with_auth {
+            server.with_auth(AuthMechanism::Plain);
+        }
         // Blocking IO on its own threads; it lives as long as the test process.
         std::thread::spawn(move || {
             if let Err(error) = server.serve() {
@@ -113,6 +149,72 @@ impl SmtpSink {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// A self-signed certificate for `localhost`, as a relay with a private CA would present.
+struct TestCertificate {
+    cert_path: std::path::PathBuf,
+    key_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestCertificate {
+    fn localhost() -> TestCertificate {
+        use openssl::asn1::{Asn1Integer, Asn1Time};
+        use openssl::bn::BigNum;
+        use openssl::ec::{EcGroup, EcKey};
+        use openssl::hash::MessageDigest;
+        use openssl::nid::Nid;
+        use openssl::pkey::PKey;
+        use openssl::x509::extension::SubjectAlternativeName;
+        use openssl::x509::{X509Builder, X509NameBuilder};
+
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("curve");
+        let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
+        let mut name = X509NameBuilder::new().expect("name");
+        name.append_entry_by_text("CN", "localhost").expect("CN");
+        let name = name.build();
+        let mut builder = X509Builder::new().expect("builder");
+        builder.set_version(2).expect("v3");
+        let serial = BigNum::from_u32(1)
+            .and_then(|n| Asn1Integer::from_bn(&n))
+            .expect("serial");
+        builder.set_serial_number(&serial).expect("serial");
+        builder.set_subject_name(&name).expect("subject");
+        builder.set_issuer_name(&name).expect("issuer");
+        builder.set_pubkey(&key).expect("public key");
+        let a_day_ago = i64::try_from(now_unix()).expect("time") - 24 * 3600;
+        let yesterday = Asn1Time::from_unix(a_day_ago).expect("not before");
+        builder.set_not_before(&yesterday).expect("not before");
+        let tomorrow = Asn1Time::days_from_now(1).expect("not after");
+        builder.set_not_after(&tomorrow).expect("not after");
+        let san = SubjectAlternativeName::new()
+            .dns("localhost")
+            .build(&builder.x509v3_context(None, None))
+            .expect("subject alt name");
+        builder.append_extension(san).expect("extension");
+        builder.sign(&key, MessageDigest::sha256()).expect("sign");
+        let cert = builder.build();
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cert_path = dir.path().join("relay.pem");
+        let key_path = dir.path().join("relay.key");
+        std::fs::write(&cert_path, cert.to_pem().expect("pem")).expect("write cert");
+        let key_pem = key.private_key_to_pem_pkcs8().expect("key pem");
+        std::fs::write(&key_path, key_pem).expect("write key");
+        TestCertificate {
+            cert_path,
+            key_path,
+            _dir: dir,
+        }
+    }
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
 }
 
 /// A port nothing listens on (for now).
@@ -328,10 +430,7 @@ async fn weekly_summaries_wait_out_an_smtp_outage_and_go_out_once() {
         ];
         app.post("user/add", &params).await.ok();
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
+    let now = now_unix();
     assert_eq!(app.summaries.queue_now(now).await.expect("queue"), 2);
 
     // Both wait in the queue after a failed attempt; the week counts as sent all the same, so
@@ -396,4 +495,58 @@ async fn required_starttls_never_falls_back_to_plain_text() {
     assert!(error.contains("STARTTLS is not supported"), "{error}");
     assert!(!error.contains("hunter2"), "{error}");
     assert!(sink.messages().is_empty(), "a message went out without TLS");
+}
+
+#[tokio::test]
+async fn starttls_with_the_relays_ca_delivers_and_without_it_delivers_nothing() {
+    let cert = TestCertificate::localhost();
+    let sink = SmtpSink::default();
+    let port = sink.start_with_starttls(&cert);
+    let url = format!("smtp://{SMTP_USER}:{SMTP_PASSWORD}@localhost:{port}?tls=required");
+
+    // Without the relay's CA its certificate is refused: nothing goes out, the mail waits.
+    let dir = tempfile::tempdir().expect("temp data dir");
+    let untrusting = spawn_app_in(dir, |config| {
+        config.smtp_url = Some(url.clone());
+        config.mail_retry_base = Duration::from_secs(60);
+    })
+    .await;
+    let params = [("email", "first@x.io"), ("access_level", "user")];
+    untrusting.post("user/add", &params).await.ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let failed = loop {
+        let queue = untrusting.store.mail_queue().expect("queue");
+        if queue.first().is_some_and(|mail| mail.attempts >= 1) {
+            break queue[0].clone();
+        }
+        assert!(Instant::now() < deadline, "no delivery was attempted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let error = failed.last_error.expect("the error is kept");
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    assert!(sink.messages().is_empty());
+
+    // With `--smtp-ca` naming it, the same server is trusted and the mail goes through TLS.
+    let dir = tempfile::tempdir().expect("temp data dir");
+    let trusting = spawn_app_in(dir, |config| {
+        config.smtp_url = Some(url.clone());
+        config.smtp_ca = Some(cert.cert_path.clone());
+    })
+    .await;
+    let params = [("email", "second@x.io"), ("access_level", "user")];
+    trusting.post("user/add", &params).await.ok();
+    let messages = sink.wait_for(1).await;
+    assert_eq!(
+        messages.len(),
+        1,
+        "delivered over STARTTLS: {:?}",
+        trusting.store.mail_queue()
+    );
+    assert_eq!(messages[0].rcpt, ["second@x.io"]);
+    assert_eq!(
+        messages[0].user.as_deref(),
+        Some(SMTP_USER),
+        "logged in over TLS"
+    );
+    trusting.wait_for_mail_queue().await;
 }
