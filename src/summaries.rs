@@ -13,7 +13,7 @@ use crate::mail::{
     AdminSummary, Excerpt, FlockLine, MailError, MemberSummary, admin_summary, member_summary,
 };
 use crate::store::{
-    ApiKeyRecord, Flock, MailContent, Settings, Store, StoreError, UserDetails, now_unix,
+    Change, Flock, MailContent, Settings, Store, StoreError, UserDetails, now_unix,
 };
 
 const DAY_SECS: u64 = 24 * 3600;
@@ -57,6 +57,17 @@ pub fn weekday_name(weekday: u64) -> String {
 /// Unix time of the Monday (00:00 UTC) that starts week `week`.
 pub fn week_start(week: u64) -> u64 {
     (week * 7).saturating_sub(3) * DAY_SECS
+}
+
+/// "2026-11-30 12:05 UTC"
+pub fn format_minute(unix: u64) -> String {
+    let time = std::time::UNIX_EPOCH + Duration::from_secs(unix);
+    let rfc3339 = humantime::format_rfc3339_seconds(time).to_string();
+    // 2026-11-30T12:05:09Z -> 2026-11-30 12:05 UTC
+    match (rfc3339.get(..10), rfc3339.get(11..16)) {
+        (Some(date), Some(minute)) => format!("{date} {minute} UTC"),
+        _ => rfc3339,
+    }
 }
 
 /// Monday-based week number since the epoch (1970-01-01 was a Thursday) and the weekday.
@@ -137,10 +148,7 @@ impl Summaries {
                 let users = store.list_users(None, None)?.users;
                 let flocks = store.list_flocks()?;
                 let settings = store.settings()?;
-                let mut api_keys = store.global_api_keys()?;
-                for flock in &flocks {
-                    api_keys.extend(store.flock_api_keys(&flock.id)?);
-                }
+                let changes = store.changes_since(now.saturating_sub(WEEK_SECS))?;
                 let undelivered_mail = store
                     .mail_queue()?
                     .iter()
@@ -149,7 +157,7 @@ impl Summaries {
                 let snapshot = Snapshot {
                     users: &users,
                     flocks: &flocks,
-                    api_keys: &api_keys,
+                    changes: &changes,
                     settings,
                     undelivered_mail,
                     now,
@@ -191,7 +199,7 @@ impl Summaries {
 struct Snapshot<'a> {
     users: &'a [UserDetails],
     flocks: &'a [Flock],
-    api_keys: &'a [ApiKeyRecord],
+    changes: &'a [Change],
     settings: Settings,
     undelivered_mail: usize,
     now: u64,
@@ -252,46 +260,22 @@ impl Snapshot<'_> {
                 .filter(|d| d.user.has_second_factor())
                 .count(),
             flocks: self.flocks.len(),
-            new_users: Excerpt::of(emails(&|d| d.user.created >= since)),
-            new_flocks: Excerpt::of(
-                self.flocks
+            new_users: users.iter().filter(|d| d.user.created >= since).count(),
+            new_flocks: self.flocks.iter().filter(|f| f.created >= since).count(),
+            changes: Excerpt::of(
+                self.changes
                     .iter()
-                    .filter(|f| f.created >= since)
-                    .map(|f| f.name.clone())
+                    .rev()
+                    .map(|change| format!("{}: {}", format_minute(change.at), change.text))
                     .collect(),
             ),
             without_factor: Excerpt::of(emails(&|d| {
                 !d.user.disabled && !d.user.has_second_factor()
             })),
-            new_api_keys: Excerpt::of(
-                self.api_keys
-                    .iter()
-                    .filter(|key| key.created >= since)
-                    .map(|key| self.describe_key(key))
-                    .collect(),
-            ),
             globally_enforce_2fa: self.settings.globally_enforce_2fa,
             api_enabled: self.settings.api_enabled,
             undelivered_mail: self.undelivered_mail,
         }
-    }
-
-    /// "nightly export (read-only, flock Ops, by ann@x.io)"
-    fn describe_key(&self, key: &ApiKeyRecord) -> String {
-        let scope = match key.scope.flock_id() {
-            Some(id) => format!("flock {}", flock_name(self.flocks, id)),
-            None => "global".to_string(),
-        };
-        let note = if key.note.is_empty() {
-            "(no note)"
-        } else {
-            key.note.as_str()
-        };
-        format!(
-            "{note} ({}, {scope}, by {})",
-            key.scope.type_name(),
-            key.created_by
-        )
     }
 
     /// (managers, watchers) of each flock.

@@ -89,12 +89,12 @@ pub struct AdminSummary {
     pub enabled: usize,
     pub with_factor: usize,
     pub flocks: usize,
-    pub new_users: Excerpt,
-    pub new_flocks: Excerpt,
+    pub new_users: usize,
+    pub new_flocks: usize,
+    /// The change log of the past week, newest first, each "2026-11-30 12:00 UTC: what".
+    pub changes: Excerpt,
     /// Enabled users who log in with a password alone.
     pub without_factor: Excerpt,
-    /// API keys created in the past week, each described as "note (type, scope, by creator)".
-    pub new_api_keys: Excerpt,
     pub globally_enforce_2fa: bool,
     pub api_enabled: bool,
     /// Messages in the outgoing queue after a failed delivery.

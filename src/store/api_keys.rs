@@ -1,5 +1,6 @@
-use redb::{ReadableDatabase, ReadableTable};
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
+use super::changes::{flock_label, record_change};
 use super::records::{decode, encode};
 use super::tables::{API_KEYS, FLOCKS};
 use super::{ApiKeyRecord, Store, StoreError, StoreResult};
@@ -21,6 +22,8 @@ impl Store {
             }
             txn.open_table(API_KEYS)?
                 .insert(key.key_id.as_str(), encode(key)?.as_slice())?;
+            let text = format!("{} created by {}", describe_key(&txn, key)?, key.created_by);
+            record_change(&txn, text)?;
         }
         txn.commit()?;
         Ok(())
@@ -101,9 +104,27 @@ impl Store {
                 return Err(StoreError::ApiKeyNotFound);
             }
             table.remove(key_id)?;
+            record_change(&txn, format!("{} revoked", describe_key(&txn, &key)?))?;
             key
         };
         txn.commit()?;
         Ok(removed)
     }
+}
+
+/// "API key nightly export (read-only, flock Ops)"
+fn describe_key(txn: &WriteTransaction, key: &ApiKeyRecord) -> StoreResult<String> {
+    let scope = match key.scope.flock_id() {
+        Some(flock) => flock_label(txn, flock)?,
+        None => "global".to_string(),
+    };
+    let note = if key.note.is_empty() {
+        "(no note)"
+    } else {
+        key.note.as_str()
+    };
+    Ok(format!(
+        "API key {note} ({}, {scope})",
+        key.scope.type_name()
+    ))
 }

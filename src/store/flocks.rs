@@ -1,5 +1,6 @@
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
+use super::changes::{record_change, record_role_change};
 use super::records::{FlockRecord, decode, encode};
 use super::tables::{API_KEYS, FLOCKS, ROLES_BY_FLOCK, ROLES_BY_USER, USER_ID_BY_EMAIL, USERS};
 use super::users::{read_user, user_id_of, user_ids_of};
@@ -82,15 +83,17 @@ impl Store {
             let watcher_ids = user_ids_of(&by_email, watchers)?;
             txn.open_table(FLOCKS)?
                 .insert(id.as_str(), encode(&record)?.as_slice())?;
+            record_change(&txn, format!("flock {} created", record.name))?;
             let mut by_user = txn.open_table(ROLES_BY_USER)?;
             let mut by_flock = txn.open_table(ROLES_BY_FLOCK)?;
-            for (ids, role) in [
-                (manager_ids, FlockRole::Manager),
-                (watcher_ids, FlockRole::Watcher),
+            for (ids, emails, role) in [
+                (manager_ids, managers, FlockRole::Manager),
+                (watcher_ids, watchers, FlockRole::Watcher),
             ] {
-                for user in ids {
+                for (user, email) in ids.into_iter().zip(emails) {
                     by_user.insert((user, id.as_str()), role.to_byte())?;
                     by_flock.insert((id.as_str(), user), role.to_byte())?;
+                    record_role_change(&txn, email, &id, None, Some(role))?;
                 }
             }
         }
@@ -110,8 +113,11 @@ impl Store {
                 Some(bytes) => decode(bytes.value())?,
                 None => return Err(StoreError::FlockNotFound),
             };
-            record.name = name.into_string();
+            let old_name = std::mem::replace(&mut record.name, name.into_string());
             table.insert(id.as_str(), encode(&record)?.as_slice())?;
+            if old_name != record.name {
+                record_change(&txn, format!("flock {old_name} renamed to {}", record.name))?;
+            }
             Flock {
                 id: id.clone(),
                 name: record.name,
@@ -130,9 +136,10 @@ impl Store {
         let txn = self.db.begin_write()?;
         {
             let mut table = txn.open_table(FLOCKS)?;
-            if table.get(id.as_str())?.is_none() {
-                return Err(StoreError::FlockNotFound);
-            }
+            let record: FlockRecord = match table.get(id.as_str())? {
+                Some(bytes) => decode(bytes.value())?,
+                None => return Err(StoreError::FlockNotFound),
+            };
             let by_flock = txn.open_table(ROLES_BY_FLOCK)?;
             if by_flock
                 .range((id.as_str(), 0)..=(id.as_str(), u64::MAX))?
@@ -142,6 +149,7 @@ impl Store {
                 return Err(StoreError::FlockNotEmpty);
             }
             table.remove(id.as_str())?;
+            record_change(&txn, format!("flock {} deleted", record.name))?;
             txn.open_table(API_KEYS)?.retain(|_, bytes| {
                 serde_json::from_slice::<ApiKeyRecord>(bytes)
                     .map(|key| key.scope.flock_id() != Some(id))
@@ -207,10 +215,12 @@ impl Store {
         let txn = self.db.begin_write()?;
         {
             let user = user_id_of(&txn.open_table(USER_ID_BY_EMAIL)?, email)?;
-            let table = txn.open_table(FLOCKS)?;
-            for flock in flocks {
-                if table.get(flock.as_str())?.is_none() {
-                    return Err(StoreError::FlockNotFound);
+            {
+                let table = txn.open_table(FLOCKS)?;
+                for flock in flocks {
+                    if table.get(flock.as_str())?.is_none() {
+                        return Err(StoreError::FlockNotFound);
+                    }
                 }
             }
             let mut by_user = txn.open_table(ROLES_BY_USER)?;
@@ -219,7 +229,9 @@ impl Store {
                 let current = by_user
                     .get((user, flock.as_str()))?
                     .and_then(|v| FlockRole::from_byte(v.value()));
-                match next_role(current) {
+                let next = next_role(current);
+                record_role_change(&txn, email, flock, current, next)?;
+                match next {
                     Some(role) => {
                         by_user.insert((user, flock.as_str()), role.to_byte())?;
                         by_flock.insert((flock.as_str(), user), role.to_byte())?;
@@ -258,13 +270,20 @@ impl Store {
                     current_holders.push(key.value().1);
                 }
             }
+            let users = txn.open_table(USERS)?;
             for user in current_holders.into_iter().filter(|u| !wanted.contains(u)) {
                 by_user.remove((user, flock.as_str()))?;
                 by_flock.remove((flock.as_str(), user))?;
+                let email = read_user(&users, user)?.email;
+                record_role_change(&txn, &email, flock, Some(role), None)?;
             }
-            for user in wanted {
+            for (user, email) in wanted.into_iter().zip(emails) {
+                let current = by_user
+                    .get((user, flock.as_str()))?
+                    .and_then(|v| FlockRole::from_byte(v.value()));
                 by_user.insert((user, flock.as_str()), role.to_byte())?;
                 by_flock.insert((flock.as_str(), user), role.to_byte())?;
+                record_role_change(&txn, email, flock, current, Some(role))?;
             }
         }
         txn.commit()?;

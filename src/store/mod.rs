@@ -2,6 +2,7 @@
 //! transaction, committed durably before it returns; handlers never see tables or keys.
 
 mod api_keys;
+mod changes;
 mod factors;
 mod flocks;
 mod mail_queue;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
+pub use changes::Change;
 pub use factors::{FACTOR_FAILURE_LIMIT, FACTOR_LOCK_SECS, FactorAttempt, FactorOutcome};
 pub use mail_queue::{MailContent, QueuedMail};
 pub use records::{
@@ -152,6 +154,7 @@ impl Store {
         tables::create_all(&txn)?;
         flocks::ensure_default_flock(&txn)?;
         tokens::sweep_dead_tokens(&txn, now_unix())?;
+        changes::sweep_old_changes(&txn, now_unix())?;
         txn.commit()?;
         Ok(())
     }

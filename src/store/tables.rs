@@ -11,6 +11,7 @@ pub const SCHEMA_VERSION_KEY: &str = "schema_version";
 pub const NEXT_USER_ID_KEY: &str = "next_user_id";
 pub const SETTINGS_KEY: &str = "settings";
 pub const NEXT_MAIL_ID_KEY: &str = "next_mail_id";
+pub const NEXT_CHANGE_ID_KEY: &str = "next_change_id";
 
 /// user id -> JSON `UserRecord`.
 pub const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
@@ -35,6 +36,9 @@ pub const ONE_TIME_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("
 /// mail id -> JSON `QueuedMail`: messages not yet accepted by a transport.
 pub const MAIL_QUEUE: TableDefinition<u64, &[u8]> = TableDefinition::new("mail_queue");
 
+/// change id (grows with time) -> JSON `Change`: the change log.
+pub const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
+
 pub fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(META)?;
     txn.open_table(USERS)?;
@@ -46,5 +50,6 @@ pub fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(API_KEYS)?;
     txn.open_table(ONE_TIME_TOKENS)?;
     txn.open_table(MAIL_QUEUE)?;
+    txn.open_table(CHANGES)?;
     Ok(())
 }

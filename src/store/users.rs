@@ -2,6 +2,7 @@ use std::ops::Bound;
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 
+use super::changes::record_change;
 use super::mail_queue::enqueue;
 use super::records::{decode, decode_u64, encode};
 use super::tables::{
@@ -212,6 +213,7 @@ impl Store {
             if user.is_enabled_admin() && admins.len()? <= 1 {
                 return Err(StoreError::LastEnabledAdmin);
             }
+            record_change(&txn, format!("{} removed", user.email))?;
             admins.remove(id)?;
             by_email.remove(email.key().as_str())?;
             users.remove(id)?;
@@ -246,8 +248,12 @@ impl Store {
             let id = user_id_of(&txn.open_table(USER_ID_BY_EMAIL)?, email)?;
             let mut users = txn.open_table(USERS)?;
             let mut user = read_user(&users, id)?;
+            let before = user.clone();
             let was_enabled_admin = user.is_enabled_admin();
             change(&mut user)?;
+            for text in administrative_changes(&before, &user) {
+                record_change(&txn, text)?;
+            }
             let mut admins = txn.open_table(ENABLED_ADMINS)?;
             match (was_enabled_admin, user.is_enabled_admin()) {
                 (true, false) => {
@@ -271,6 +277,31 @@ impl Store {
 
 /// Inserts a new enabled user with its email index entry (and admin index entry), refusing a
 /// taken email.
+/// What an admin would want to know changed between two versions of a user (not notes or
+/// summary preferences).
+fn administrative_changes(before: &User, after: &User) -> Vec<String> {
+    let email = &after.email;
+    let mut changes = Vec::new();
+    match (before.disabled, after.disabled) {
+        (false, true) => changes.push(format!("{email} disabled")),
+        (true, false) => changes.push(format!("{email} enabled")),
+        _ => {}
+    }
+    if before.access_level != after.access_level {
+        changes.push(format!(
+            "{email} changed from {} to {}",
+            before.access_level, after.access_level
+        ));
+    }
+    if before.totp_enabled() && !after.totp_enabled() {
+        changes.push(format!("{email}: authenticator app (TOTP) removed"));
+    }
+    if before.webauthn_enabled() && !after.webauthn_enabled() {
+        changes.push(format!("{email}: security keys removed"));
+    }
+    changes
+}
+
 pub(super) fn insert_new_user(txn: &WriteTransaction, new: NewUser) -> StoreResult<User> {
     let mut by_email = txn.open_table(USER_ID_BY_EMAIL)?;
     let key = new.email.key();
@@ -299,6 +330,10 @@ pub(super) fn insert_new_user(txn: &WriteTransaction, new: NewUser) -> StoreResu
     };
     by_email.insert(key.as_str(), id)?;
     write_user(&mut txn.open_table(USERS)?, &user)?;
+    record_change(
+        txn,
+        format!("{} added as {}", user.email, user.access_level),
+    )?;
     if user.is_enabled_admin() {
         txn.open_table(ENABLED_ADMINS)?.insert(id, ())?;
     }

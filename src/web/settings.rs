@@ -31,12 +31,17 @@ struct SettingsPage {
     mail_queue: Vec<QueuedMailRow>,
     mail_queue_more: usize,
     summary_weekday: String,
+    /// The past week's change log, newest first: (when, what).
+    recent_changes: Vec<(String, String)>,
+    recent_changes_more: usize,
     /// The Monday of the last week whose summaries were queued.
     last_summary_week: Option<String>,
 }
 
 /// A summary run queues one message per user: the card lists the head of the queue.
 const MAIL_QUEUE_SHOWN: usize = 50;
+/// The "Recent changes" card lists this many of the past week's changes.
+const RECENT_CHANGES_SHOWN: usize = 50;
 
 /// One message of the outgoing mail queue, as the "Outgoing mail" card lists it (no content).
 struct QueuedMailRow {
@@ -54,15 +59,24 @@ fn format_time_ms(unix_ms: u64) -> String {
 
 async fn show(signed_in: SignedIn, state: web::Data<AppState>) -> PageResult {
     signed_in.require_admin()?;
-    let (settings, queue, last_summary_week) = state
-        .blocking(|store| {
+    let week_ago = now_unix().saturating_sub(7 * 24 * 3600);
+    let (settings, queue, last_summary_week, changes) = state
+        .blocking(move |store| {
             Ok((
                 store.settings()?,
                 store.mail_queue()?,
                 store.last_summary_week()?,
+                store.changes_since(week_ago)?,
             ))
         })
         .await?;
+    let recent_changes_more = changes.len().saturating_sub(RECENT_CHANGES_SHOWN);
+    let recent_changes = changes
+        .into_iter()
+        .rev()
+        .take(RECENT_CHANGES_SHOWN)
+        .map(|change| (summaries::format_minute(change.at), change.text))
+        .collect();
     let mail_queue_more = queue.len().saturating_sub(MAIL_QUEUE_SHOWN);
     let mail_queue = queue
         .into_iter()
@@ -87,6 +101,8 @@ async fn show(signed_in: SignedIn, state: web::Data<AppState>) -> PageResult {
         mail_queue,
         mail_queue_more,
         summary_weekday: summaries::weekday_name(state.summaries.weekday()),
+        recent_changes,
+        recent_changes_more,
         last_summary_week: last_summary_week.map(|week| {
             // The date part of the RFC 3339 timestamp of the week's Monday.
             let monday = format_time_ms(summaries::week_start(week).saturating_mul(1000));

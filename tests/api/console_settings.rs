@@ -300,3 +300,31 @@ async fn key_forms_without_a_csrf_token_are_refused_and_change_nothing() {
     }
     assert_eq!(app.snapshot().await, before);
 }
+
+#[tokio::test]
+async fn the_settings_page_shows_the_past_weeks_changes_newest_first() {
+    let app = spawn_app().await;
+    let admin = app.console_as(ADMIN, "admin").await;
+    app.add_user(USER, "user").await;
+    app.post("user/disable", &[("email", USER)]).await.ok();
+    admin.get("/settings").await;
+    admin
+        .post("/settings/enforce-2fa", &[("enabled", "on")])
+        .await
+        .redirects_to("/settings");
+    let page = admin.get("/settings").await;
+    page.assert_contains("id=\"recent-changes-table\"");
+    let enforced = page
+        .body
+        .find("two-factor authentication enforced for everyone")
+        .expect("the settings change");
+    let disabled = page
+        .body
+        .find(&format!("{USER} disabled"))
+        .expect("the disable");
+    let added = page
+        .body
+        .find(&format!("{USER} added as user"))
+        .expect("the add");
+    assert!(enforced < disabled && disabled < added, "newest first");
+}

@@ -198,17 +198,30 @@ async fn a_summary_is_multipart_with_the_headers_a_mail_client_needs() {
     );
     let text = mail.text();
     let html = mail.html();
-    assert!(text.contains("Added in the past week: 1 user\n"), "{text}");
+    assert!(
+        text.contains("Users: 1 (1 admin, 0 disabled), 1 new this week"),
+        "{text}"
+    );
     assert!(text.contains("  - admin@x.io"), "{text}");
     assert!(html.contains("<li>admin@x.io</li>"), "{html}");
-    // The console's switches, and the API keys made this week (the test harness made one).
+    // The console's switches, and the week's changes, newest first (the test harness made a
+    // key before the admin was added).
     assert!(
         text.contains("Two-factor authentication enforced for everyone: no"),
         "{text}"
     );
     assert!(text.contains("API access: on"), "{text}");
+    let changes = text
+        .split("Changes in the past week: 2\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no change list of 2: {text}"));
+    let lines: Vec<&str> = changes.lines().take(2).collect();
     assert!(
-        text.contains("API keys created in the past week: 1\n  - tests (admin, global, by tests)"),
+        lines[0].ends_with(" UTC: admin@x.io added as admin"),
+        "{text}"
+    );
+    assert!(
+        lines[1].ends_with(" UTC: API key tests (admin, global) created by tests"),
         "{text}"
     );
     // Links lead to the console that sent it.
@@ -237,11 +250,17 @@ async fn the_admin_summary_names_who_lacks_a_second_factor_and_stays_short() {
         .find(|mail| mail.to() == "admin@x.io")
         .expect("the admin's summary");
     let text = admin.text();
-    assert!(text.contains("Added in the past week: 26 users"), "{text}");
-    // Twenty are listed, the rest counted.
-    assert!(text.contains("  - user18@x.io"), "{text}");
-    assert!(!text.contains("user19@x.io"), "{text}");
-    assert!(text.contains("… and 6 more"), "{text}");
+    assert!(
+        text.contains("Users: 26 (1 admin, 0 disabled), 26 new this week"),
+        "{text}"
+    );
+    // 28 changes (a key, 26 users, a flock): the newest twenty are listed, the rest counted.
+    assert!(text.contains("Changes in the past week: 28"), "{text}");
+    assert!(text.contains("user06@x.io added as user"), "{text}");
+    assert!(!text.contains("user05@x.io added"), "{text}");
+    assert!(text.contains("… and 8 earlier"), "{text}");
+    // Likewise the users without a second factor, by email.
+    assert!(text.contains("  - user18@x.io\n  … and 6 more"), "{text}");
     assert!(
         text.contains("Enabled users without a second factor: 26"),
         "{text}"
@@ -250,14 +269,85 @@ async fn the_admin_summary_names_who_lacks_a_second_factor_and_stays_short() {
         text.contains("Second factor: 0 of 26 enabled users have one"),
         "{text}"
     );
-    assert!(text.contains("  - <b>Night</b> & day"), "{text}");
+    assert!(
+        text.contains("UTC: flock <b>Night</b> & day created"),
+        "{text}"
+    );
     // The HTML part escapes what users typed.
     let html = admin.html();
     assert!(!html.contains("<b>Night</b>"), "{html}");
     assert!(
-        html.contains("&#60;b&#62;Night&#60;/b&#62; &#38; day"),
+        html.contains("flock &#60;b&#62;Night&#60;/b&#62; &#38; day created"),
         "{html}"
     );
+}
+
+#[tokio::test]
+async fn the_admin_summary_lists_every_kind_of_change_and_no_refused_one() {
+    let app = spawn_app().await;
+    add(&app, "boss@x.io", "admin").await;
+    add(&app, "ann@x.io", "user").await;
+    let flock = app.create_flock("Ops").await;
+    app.assign("ann@x.io", &flock, "watcher").await;
+    app.assign("ann@x.io", &flock, "manager").await;
+    let unassign = [
+        ("email", "ann@x.io"),
+        ("flock_id_list", flock.as_str()),
+        ("flock_access_level", "manager"),
+    ];
+    app.post("user/flock/unassign", &unassign).await.ok();
+    app.post(
+        "flock/rename",
+        &[("flock_id", flock.as_str()), ("name", "Night shift")],
+    )
+    .await
+    .ok_bare();
+    let promote = [("email", "ann@x.io"), ("access_level", "admin")];
+    app.post("user/edit/access_level", &promote).await.ok_bare();
+    app.post("user/disable", &[("email", "ann@x.io")])
+        .await
+        .ok();
+    app.post("user/enable", &[("email", "ann@x.io")]).await.ok();
+    let key = app.add_key("read-only").await;
+    let key_id = key["key_id"].as_str().expect("key id").to_string();
+    app.delete("auth_token/remove", &[("key_id", key_id.as_str())])
+        .await
+        .ok_bare();
+    app.post("settings/usermanagement/globally_enforce_2fa/enable", &[])
+        .await
+        .ok_bare();
+    app.post("flock/delete", &[("flock_id", flock.as_str())])
+        .await
+        .ok_bare();
+    app.post("user/remove", &[("email", "ann@x.io")]).await.ok();
+    // Refused changes leave no trace: the last enabled admin can't be disabled.
+    app.post("user/disable", &[("email", "boss@x.io")])
+        .await
+        .err_status(409);
+
+    app.summaries.queue_now(now_unix()).await.unwrap();
+    let mails = summary_mails(&app).await;
+    let text = mails[0].text();
+    for change in [
+        "boss@x.io added as admin",
+        "ann@x.io added as user",
+        "flock Ops created",
+        "ann@x.io made watcher of flock Ops",
+        "ann@x.io changed from watcher to manager in flock Ops",
+        "ann@x.io no longer manager of flock Ops",
+        "flock Ops renamed to Night shift",
+        "ann@x.io changed from user to admin",
+        "ann@x.io disabled",
+        "ann@x.io enabled",
+        "API key test key (read-only, global) created by",
+        "API key test key (read-only, global) revoked",
+        "two-factor authentication enforced for everyone",
+        "flock Night shift deleted",
+        "ann@x.io removed",
+    ] {
+        assert!(text.contains(&format!("UTC: {change}")), "{change}: {text}");
+    }
+    assert!(!text.contains("boss@x.io disabled"), "{text}");
 }
 
 #[tokio::test]
