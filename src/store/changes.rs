@@ -103,3 +103,48 @@ pub(super) fn record_role_change(
     };
     record_change(txn, text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_are_read_newest_window_and_old_ones_swept_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now = now_unix();
+        {
+            let txn = store.db.begin_write().unwrap();
+            record_change(&txn, "recent".to_string()).unwrap();
+            // An entry from before the retention period, written as an old release would have.
+            let old = Change {
+                at: now - KEEP_CHANGES_SECS - 10,
+                text: "ancient".to_string(),
+            };
+            txn.open_table(CHANGES)
+                .unwrap()
+                .insert(0, encode(&old).unwrap().as_slice())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let texts = |since| -> Vec<String> {
+            store
+                .changes_since(since)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.text)
+                .collect()
+        };
+        assert_eq!(texts(now - 60), ["recent"]);
+        assert_eq!(texts(0), ["ancient", "recent"]);
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        let all: Vec<String> = store
+            .changes_since(0)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.text)
+            .collect();
+        assert_eq!(all, ["recent"]);
+    }
+}
