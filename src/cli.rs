@@ -221,13 +221,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Mail(MailCommand::SendSummaries { now }) => {
             let store = Store::open(&config.data_dir)?;
-            let mailer = Mailer::new(
-                config.smtp_url.as_deref(),
-                config.smtp_ca.as_deref(),
-                &config.mail_from,
-                &config.data_dir,
-            )
-            .map_err(|error| CliError::Usage(format!("mail configuration: {error}")))?;
+            let mailer = Mailer::from_config(&config)
+                .map_err(|error| CliError::Usage(format!("mail configuration: {error}")))?;
             let console_url = config.base_url_for_port(config.bind_port().unwrap_or(8080));
             // No server runs while this command holds the database: nobody else will deliver,
             // so this command drains the queue once itself after queueing.

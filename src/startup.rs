@@ -51,12 +51,7 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         let store = Store::open(&config.data_dir)?;
-        let mailer = Mailer::new(
-            config.smtp_url.as_deref(),
-            config.smtp_ca.as_deref(),
-            &config.mail_from,
-            &config.data_dir,
-        )?;
+        let mailer = Mailer::from_config(&config)?;
         let bind_error = |source| StartupError::Bind {
             bind: config.bind.clone(),
             source,

@@ -15,6 +15,7 @@ pub use messages::{
     member_summary, password_reset, welcome,
 };
 
+use crate::config::Config;
 use crate::domain::Email;
 use crate::store::MailContent;
 
@@ -36,21 +37,25 @@ pub enum MailError {
     Delivery(String),
 }
 
+/// The `tls` query parameter of an SMTP URL.
+fn tls_param(url: &url::Url) -> Option<String> {
+    url.query_pairs()
+        .find(|(key, _)| key == "tls")
+        .map(|(_, value)| value.into_owned())
+}
+
 /// The URL lettre gets for `--smtp-url`. lettre reads a bare `smtp://` as plain text, credentials
 /// included; here it means STARTTLS, required — except on a loopback host (a local relay), where
 /// it is used if offered. `?tls=required|opportunistic` choose explicitly, `?tls=none` opts out
 /// of TLS; `smtps://` is implicit TLS.
-fn smtp_transport_url(raw: &str) -> Result<String, MailError> {
+fn smtp_transport_url(raw: &str) -> Result<url::Url, MailError> {
     // Url's errors never quote the input, which may hold a password.
     let mut url =
         url::Url::parse(raw.trim()).map_err(|error| MailError::SmtpUrl(error.to_string()))?;
     if url.scheme() != "smtp" {
-        return Ok(url.to_string());
+        return Ok(url);
     }
-    let tls = url
-        .query_pairs()
-        .find(|(key, _)| key == "tls")
-        .map(|(_, value)| value.into_owned());
+    let tls = tls_param(&url);
     let others: Vec<(String, String)> = url
         .query_pairs()
         .filter(|(key, _)| key != "tls")
@@ -100,7 +105,7 @@ fn smtp_transport_url(raw: &str) -> Result<String, MailError> {
     if url.query() == Some("") {
         url.set_query(None);
     }
-    Ok(url.to_string())
+    Ok(url)
 }
 
 #[derive(Clone)]
@@ -123,7 +128,7 @@ fn smtp_transport(
 ) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
     let url = smtp_transport_url(url)?;
     // The URL may hold a password: report the kind of problem, not the URL.
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
         .map_err(|error| MailError::SmtpUrl(error.to_string()))?;
     if let Some(ca_file) = ca_file {
         let ca_error = |reason: String| MailError::SmtpCa {
@@ -136,18 +141,13 @@ fn smtp_transport(
         }
         let certificate =
             Certificate::from_pem(&pem).map_err(|error| ca_error(error.to_string()))?;
-        let parsed =
-            url::Url::parse(&url).map_err(|error| MailError::SmtpUrl(error.to_string()))?;
-        let host = parsed.host_str().unwrap_or_default().to_string();
+        let host = url.host_str().unwrap_or_default().to_string();
         let parameters = TlsParameters::builder(host)
             .add_root_certificate(certificate)
             .build()
             .map_err(|error| ca_error(error.to_string()))?;
-        let mode = parsed
-            .query_pairs()
-            .find(|(key, _)| key == "tls")
-            .map(|(_, value)| value.into_owned());
-        let tls = match (parsed.scheme(), mode.as_deref()) {
+        let mode = tls_param(&url);
+        let tls = match (url.scheme(), mode.as_deref()) {
             ("smtps", _) => Tls::Wrapper(parameters),
             (_, Some("required")) => Tls::Required(parameters),
             (_, Some("opportunistic")) => Tls::Opportunistic(parameters),
@@ -159,6 +159,16 @@ fn smtp_transport(
 }
 
 impl Mailer {
+    /// The mailer `config` describes: its SMTP URL and CA file, From address and outbox.
+    pub fn from_config(config: &Config) -> Result<Mailer, MailError> {
+        Mailer::new(
+            config.smtp_url.as_deref(),
+            config.smtp_ca.as_deref(),
+            &config.mail_from,
+            &config.data_dir,
+        )
+    }
+
     /// Mail through SMTP at `smtp_url` (trusting `smtp_ca` too, if given), else into the outbox
     /// under `data_dir`.
     pub fn new(
@@ -233,7 +243,7 @@ mod tests {
 
     #[test]
     fn bare_smtp_urls_require_starttls_except_on_loopback() {
-        let url = |raw: &str| smtp_transport_url(raw).expect(raw);
+        let url = |raw: &str| smtp_transport_url(raw).expect(raw).to_string();
         assert_eq!(
             url("smtp://user:p%40ss@mail.example.com:587"),
             "smtp://user:p%40ss@mail.example.com:587?tls=required"

@@ -5,8 +5,8 @@
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-use super::records::{FlockRecord, decode, decode_u64, encode};
-use super::tables::{CHANGES, FLOCKS, META, NEXT_CHANGE_ID_KEY};
+use super::records::{FlockRecord, decode, encode};
+use super::tables::{CHANGES, FLOCKS, NEXT_CHANGE_ID_KEY, next_id};
 use super::{Store, StoreResult, now_unix};
 use crate::domain::{Email, FlockId, FlockRole};
 
@@ -43,13 +43,7 @@ impl Store {
 
 /// Logs a change inside the caller's transaction.
 pub(super) fn record_change(txn: &WriteTransaction, text: String) -> StoreResult<()> {
-    let mut meta = txn.open_table(META)?;
-    let id = meta
-        .get(NEXT_CHANGE_ID_KEY)?
-        .map(|v| decode_u64(v.value()))
-        .transpose()?
-        .unwrap_or(1);
-    meta.insert(NEXT_CHANGE_ID_KEY, (id + 1).to_le_bytes().as_slice())?;
+    let id = next_id(txn, NEXT_CHANGE_ID_KEY)?;
     let change = Change {
         at: now_unix(),
         text,

@@ -5,8 +5,8 @@
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-use super::records::{decode, decode_u64, encode};
-use super::tables::{MAIL_QUEUE, META, NEXT_MAIL_ID_KEY};
+use super::records::{decode, encode};
+use super::tables::{MAIL_QUEUE, NEXT_MAIL_ID_KEY, next_id};
 use super::{Store, StoreResult, now_unix};
 use crate::domain::Email;
 
@@ -99,13 +99,7 @@ pub(super) fn enqueue(
     to: &Email,
     content: MailContent,
 ) -> StoreResult<u64> {
-    let mut meta = txn.open_table(META)?;
-    let id = meta
-        .get(NEXT_MAIL_ID_KEY)?
-        .map(|v| decode_u64(v.value()))
-        .transpose()?
-        .unwrap_or(1);
-    meta.insert(NEXT_MAIL_ID_KEY, (id + 1).to_le_bytes().as_slice())?;
+    let id = next_id(txn, NEXT_MAIL_ID_KEY)?;
     let mail = QueuedMail {
         id,
         to: to.clone(),

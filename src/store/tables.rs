@@ -1,9 +1,10 @@
 //! Table definitions. Keys are chosen so that every lookup the API makes is a point read or a
 //! prefix range, never a scan: users by lowercase email, memberships both by user and by flock.
 
-use redb::{TableDefinition, WriteTransaction};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 use super::StoreResult;
+use super::records::decode_u64;
 
 /// Schema version, id sequence and settings.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -38,6 +39,19 @@ pub const MAIL_QUEUE: TableDefinition<u64, &[u8]> = TableDefinition::new("mail_q
 
 /// change id (grows with time) -> JSON `Change`: the change log.
 pub const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
+
+/// Takes the next id of the sequence kept under `key` in `META` (users, mails, changes), inside
+/// the caller's transaction; sequences start at 1.
+pub fn next_id(txn: &WriteTransaction, key: &str) -> StoreResult<u64> {
+    let mut meta = txn.open_table(META)?;
+    let id = meta
+        .get(key)?
+        .map(|v| decode_u64(v.value()))
+        .transpose()?
+        .unwrap_or(1);
+    meta.insert(key, (id + 1).to_le_bytes().as_slice())?;
+    Ok(id)
+}
 
 pub fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(META)?;

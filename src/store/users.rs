@@ -4,10 +4,10 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteT
 
 use super::changes::record_change;
 use super::mail_queue::enqueue;
-use super::records::{decode, decode_u64, encode};
+use super::records::{decode, encode};
 use super::tables::{
-    ENABLED_ADMINS, META, NEXT_USER_ID_KEY, ONE_TIME_TOKENS, ROLES_BY_FLOCK, ROLES_BY_USER,
-    USER_ID_BY_EMAIL, USERS,
+    ENABLED_ADMINS, NEXT_USER_ID_KEY, ONE_TIME_TOKENS, ROLES_BY_FLOCK, ROLES_BY_USER,
+    USER_ID_BY_EMAIL, USERS, next_id,
 };
 use super::{
     MailContent, OneTimeToken, Store, StoreError, StoreResult, User, UserDetails, now_unix,
@@ -308,7 +308,7 @@ pub(super) fn insert_new_user(txn: &WriteTransaction, new: NewUser) -> StoreResu
     if by_email.get(key.as_str())?.is_some() {
         return Err(StoreError::UserExists(new.email));
     }
-    let id = next_user_id(txn)?;
+    let id = next_id(txn, NEXT_USER_ID_KEY)?;
     let user = User {
         id,
         email: new.email,
@@ -338,17 +338,6 @@ pub(super) fn insert_new_user(txn: &WriteTransaction, new: NewUser) -> StoreResu
         txn.open_table(ENABLED_ADMINS)?.insert(id, ())?;
     }
     Ok(user)
-}
-
-fn next_user_id(txn: &WriteTransaction) -> StoreResult<u64> {
-    let mut meta = txn.open_table(META)?;
-    let id = meta
-        .get(NEXT_USER_ID_KEY)?
-        .map(|v| decode_u64(v.value()))
-        .transpose()?
-        .unwrap_or(1);
-    meta.insert(NEXT_USER_ID_KEY, (id + 1).to_le_bytes().as_slice())?;
-    Ok(id)
 }
 
 pub(super) fn read_user(

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig, response};
 use roost::domain::{AccessLevel, Email};
-use roost::store::{MailContent, NewUser, Store};
+use roost::store::{MailContent, NewUser, QueuedMail, Store};
 
 use crate::helpers::{TestApp, spawn_app_in};
 
@@ -215,6 +215,21 @@ fn now_unix() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs()
+}
+
+/// Waits, at most 10 s, until the queue holds exactly `count` messages and each has failed a
+/// delivery at least once; returns them.
+async fn failed_deliveries(app: &TestApp, count: usize) -> Vec<QueuedMail> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let queue = app.store.mail_queue().expect("queue");
+        assert_eq!(queue.len(), count, "{queue:?}");
+        if queue.iter().all(|mail| mail.attempts >= 1) {
+            return queue;
+        }
+        assert!(Instant::now() < deadline, "no delivery was attempted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// A port nothing listens on (for now).
@@ -435,21 +450,12 @@ async fn weekly_summaries_wait_out_an_smtp_outage_and_go_out_once() {
 
     // Both wait in the queue after a failed attempt; the week counts as sent all the same, so
     // the scheduler won't queue it a second time while the server is down.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let queue = app.store.mail_queue().expect("queue");
-        assert_eq!(queue.len(), 2);
-        assert!(
-            queue
-                .iter()
-                .all(|mail| mail.content.kind == "weekly summary")
-        );
-        if queue.iter().all(|mail| mail.attempts >= 1) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no delivery was attempted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let queue = failed_deliveries(&app, 2).await;
+    assert!(
+        queue
+            .iter()
+            .all(|mail| mail.content.kind == "weekly summary")
+    );
     assert_eq!(app.summaries.queue_if_due(now).await.expect("check"), 0);
 
     let sink = SmtpSink::default();
@@ -481,16 +487,7 @@ async fn required_starttls_never_falls_back_to_plain_text() {
     let params = [("email", "safe@x.io"), ("access_level", "user")];
     app.post("user/add", &params).await.ok();
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let failed = loop {
-        let queue = app.store.mail_queue().expect("queue");
-        assert_eq!(queue.len(), 1);
-        if queue[0].attempts >= 1 {
-            break queue[0].clone();
-        }
-        assert!(Instant::now() < deadline, "no delivery was attempted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let failed = failed_deliveries(&app, 1).await.remove(0);
     let error = failed.last_error.expect("the error is kept");
     assert!(error.contains("STARTTLS is not supported"), "{error}");
     assert!(!error.contains("hunter2"), "{error}");
@@ -513,15 +510,7 @@ async fn starttls_with_the_relays_ca_delivers_and_without_it_delivers_nothing() 
     .await;
     let params = [("email", "first@x.io"), ("access_level", "user")];
     untrusting.post("user/add", &params).await.ok();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let failed = loop {
-        let queue = untrusting.store.mail_queue().expect("queue");
-        if queue.first().is_some_and(|mail| mail.attempts >= 1) {
-            break queue[0].clone();
-        }
-        assert!(Instant::now() < deadline, "no delivery was attempted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let failed = failed_deliveries(&untrusting, 1).await.remove(0);
     let error = failed.last_error.expect("the error is kept");
     assert!(error.to_lowercase().contains("certificate"), "{error}");
     assert!(sink.messages().is_empty());
