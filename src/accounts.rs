@@ -48,9 +48,27 @@ pub async fn add_user(
     Ok(user)
 }
 
-/// Queues a mail to the user with `email` with a one-hour link to choose a new password. Their
-/// current password keeps working until the link is used, so a mistaken reset locks nobody out.
+/// Queues a mail to the user with `email` with a one-hour link to choose a new password, as an
+/// admin asked (disabled users included). Their current password keeps working until the link is
+/// used, so a mistaken reset locks nobody out.
 pub async fn send_password_reset(state: &AppState, email: Email) -> Result<User, BlockingError> {
+    queue_password_reset(state, email, false).await
+}
+
+/// The same, asked for by the person on the login page: a disabled account gets no link
+/// (`UserDisabled`, decided in the transaction that would store it).
+pub async fn send_self_service_reset(
+    state: &AppState,
+    email: Email,
+) -> Result<User, BlockingError> {
+    queue_password_reset(state, email, true).await
+}
+
+async fn queue_password_reset(
+    state: &AppState,
+    email: Email,
+    only_if_enabled: bool,
+) -> Result<User, BlockingError> {
     let link = NewLink::new(TokenPurpose::PasswordReset, None);
     let mail = render_or_log(
         "password reset",
@@ -59,7 +77,9 @@ pub async fn send_password_reset(state: &AppState, email: Email) -> Result<User,
     let queued = mail.is_some();
     let (hash, token) = (link.hash, link.token);
     let user = state
-        .blocking(move |store| store.insert_user_token_with_mail(&email, &hash, token, mail))
+        .blocking(move |store| {
+            store.insert_user_token_with_mail(&email, &hash, token, mail, only_if_enabled)
+        })
         .await?;
     if queued {
         state.mail_queued.notify_one();

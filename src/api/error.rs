@@ -66,6 +66,7 @@ impl From<StoreError> for ApiError {
                 StatusCode::NOT_FOUND
             }
             StoreError::UserExists(_)
+            | StoreError::UserDisabled
             | StoreError::LastEnabledAdmin
             | StoreError::DefaultFlock
             | StoreError::FlockNotEmpty => StatusCode::CONFLICT,

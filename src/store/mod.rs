@@ -41,6 +41,8 @@ pub enum StoreError {
     UserExists(Email),
     #[error("User does not exist.")]
     UserNotFound,
+    #[error("User is disabled.")]
+    UserDisabled,
     #[error("Flock does not exist.")]
     FlockNotFound,
     #[error("API key does not exist.")]

@@ -45,22 +45,27 @@ impl Store {
         hash: &str,
         token: OneTimeToken,
     ) -> StoreResult<User> {
-        self.insert_user_token_with_mail(email, hash, token, None)
+        self.insert_user_token_with_mail(email, hash, token, None, false)
     }
 
     /// Stores a one-time link for the user with `email` and queues the mail that carries it, in
-    /// the transaction that finds them.
+    /// the transaction that finds them. With `only_if_enabled`, a disabled user gets nothing
+    /// (`UserDisabled`).
     pub fn insert_user_token_with_mail(
         &self,
         email: &Email,
         hash: &str,
         mut token: OneTimeToken,
         mail: Option<MailContent>,
+        only_if_enabled: bool,
     ) -> StoreResult<User> {
         let txn = self.db.begin_write()?;
         let user = {
             let id = user_id_of(&txn.open_table(USER_ID_BY_EMAIL)?, email)?;
             let user = read_user(&txn.open_table(USERS)?, id)?;
+            if only_if_enabled && user.disabled {
+                return Err(StoreError::UserDisabled);
+            }
             token.user_id = Some(id);
             txn.open_table(ONE_TIME_TOKENS)?
                 .insert(hash, encode(&token)?.as_slice())?;

@@ -93,6 +93,7 @@ impl From<StoreError> for WebError {
                 WebError::NotFound
             }
             StoreError::UserExists(_)
+            | StoreError::UserDisabled
             | StoreError::LastEnabledAdmin
             | StoreError::DefaultFlock
             | StoreError::FlockNotEmpty

@@ -252,21 +252,9 @@ pub async fn forgot_submit(
     let background = state.get_ref().clone();
     actix_web::rt::spawn(async move {
         // A disabled account gets no self-service link; an admin can still send one.
-        let lookup = email.clone();
-        match background
-            .blocking(move |store| store.user_by_email(&lookup))
-            .await
-        {
-            Ok(details) if details.user.disabled => return,
-            Ok(_) => {}
-            Err(BlockingError::Store(StoreError::UserNotFound)) => return,
-            Err(error) => {
-                log::error!("forgot-password request failed: {error}");
-                return;
-            }
-        }
-        match crate::accounts::send_password_reset(&background, email).await {
-            Ok(_) | Err(BlockingError::Store(StoreError::UserNotFound)) => {}
+        match crate::accounts::send_self_service_reset(&background, email).await {
+            Ok(_)
+            | Err(BlockingError::Store(StoreError::UserNotFound | StoreError::UserDisabled)) => {}
             Err(error) => log::error!("forgot-password request failed: {error}"),
         }
     });
