@@ -74,6 +74,14 @@ pub struct GlobalOptions {
         global = true
     )]
     pub session_lifetime: String,
+    /// Password hashes computed at once, each holding 19 MiB while it runs [default: the number
+    /// of cores]
+    #[arg(long, env = "ROOST_HASH_WORKERS", global = true)]
+    pub hash_workers: Option<usize>,
+    /// Password checks that may wait for a hashing worker; further ones are answered "busy, try
+    /// again" (503) [default: 16 per worker]
+    #[arg(long, env = "ROOST_HASH_QUEUE", global = true)]
+    pub hash_queue: Option<usize>,
 }
 
 /// A duration option in humantime's notation (`90s`, `30m`, `12h`), at least a second.
@@ -167,6 +175,15 @@ impl GlobalOptions {
         };
         let trusted_proxies = TrustedProxies::parse(&self.trusted_proxies)
             .map_err(|error| CliError::Usage(format!("--trusted-proxies: {error}")))?;
+        let hash_workers = self
+            .hash_workers
+            .unwrap_or_else(config::default_hash_workers);
+        if hash_workers == 0 {
+            return Err(CliError::Usage("--hash-workers must be at least 1".into()));
+        }
+        let hash_queue = self
+            .hash_queue
+            .unwrap_or(hash_workers * config::HASH_QUEUE_PER_WORKER);
         Ok(Config {
             bind: self.bind.clone(),
             data_dir: self.data_dir.clone(),
@@ -179,6 +196,8 @@ impl GlobalOptions {
             mail_retry_base: crate::mail::queue::DEFAULT_RETRY_BASE,
             trusted_proxies,
             session_limits,
+            hash_workers,
+            hash_queue,
         })
     }
 }

@@ -36,7 +36,20 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// Idle and absolute lifetime of console sessions (30 min and 12 h).
     pub session_limits: SessionLimits,
+    /// Password hashes computed at once (each holds 19 MiB while it runs).
+    pub hash_workers: usize,
+    /// Password checks waiting for a worker before further ones are answered "busy".
+    pub hash_queue: usize,
 }
+
+/// One hashing worker per core: hashing can then use the whole machine, at a lower priority
+/// than request handling.
+pub fn default_hash_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Waiting password checks per hashing worker.
+pub const HASH_QUEUE_PER_WORKER: usize = 16;
 
 impl Config {
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
@@ -52,6 +65,8 @@ impl Config {
             mail_retry_base: crate::mail::queue::DEFAULT_RETRY_BASE,
             trusted_proxies: TrustedProxies::default(),
             session_limits: SessionLimits::default(),
+            hash_workers: default_hash_workers(),
+            hash_queue: default_hash_workers() * HASH_QUEUE_PER_WORKER,
         }
     }
 

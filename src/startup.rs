@@ -10,20 +10,21 @@ use actix_web::{App, HttpServer};
 
 use crate::api;
 use crate::auth::links::NewLink;
+use crate::auth::login_throttle::LoginThrottles;
+use crate::auth::passwords::PasswordHasher;
 use crate::auth::throttle::Throttle;
 use crate::config::Config;
 use crate::mail::{MailError, Mailer};
 use crate::state::AppState;
-use crate::store::{Store, StoreError, TokenPurpose};
+use crate::store::{Store, StoreError, TokenPurpose, now_unix};
 use crate::summaries::Summaries;
 use crate::web;
 
 /// Failed API authentications allowed per client address per window.
 const API_AUTH_FAILURE_LIMIT: u32 = 20;
-/// Failed console logins allowed per client address, and per account, per window.
-const LOGIN_FAILURES_PER_CLIENT: u32 = 20;
-const LOGIN_FAILURES_PER_ACCOUNT: u32 = 5;
-const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+const API_AUTH_FAILURE_WINDOW_SECS: u64 = 60;
+/// How often ended sessions are swept from the store.
+const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(10 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -33,6 +34,8 @@ pub enum StartupError {
     Mail(#[from] MailError),
     #[error("cannot read or create the session key in the data directory: {0}")]
     SessionKey(std::io::Error),
+    #[error("cannot start the password hashing workers: {0}")]
+    Hasher(std::io::Error),
     #[error("cannot listen on {bind}: {source}")]
     Bind {
         bind: String,
@@ -45,6 +48,7 @@ pub struct Application {
     base_url: String,
     store: Store,
     summaries: Summaries,
+    hasher: PasswordHasher,
     server: Server,
 }
 
@@ -70,6 +74,13 @@ impl Application {
                 None
             }
         };
+        let hasher = PasswordHasher::start(config.hash_workers, config.hash_queue)
+            .map_err(StartupError::Hasher)?;
+        let login_throttles = Arc::new(LoginThrottles::default());
+        for (account, lock) in store.login_locks()? {
+            login_throttles.restore_lock(account, lock);
+        }
+        spawn_session_sweeper(store.clone(), config.session_limits);
         let mail_queued = Arc::new(tokio::sync::Notify::new());
         crate::mail::queue::spawn_sender(
             store.clone(),
@@ -89,15 +100,12 @@ impl Application {
             mail_queued,
             summaries: summaries.clone(),
             base_url: Arc::from(base_url.as_str()),
-            api_auth_failures: Arc::new(Throttle::new(API_AUTH_FAILURE_LIMIT, FAILURE_WINDOW)),
-            login_failures_by_client: Arc::new(Throttle::new(
-                LOGIN_FAILURES_PER_CLIENT,
-                FAILURE_WINDOW,
+            api_auth_failures: Arc::new(Throttle::new(
+                API_AUTH_FAILURE_LIMIT,
+                API_AUTH_FAILURE_WINDOW_SECS,
             )),
-            login_failures_by_account: Arc::new(Throttle::new(
-                LOGIN_FAILURES_PER_ACCOUNT,
-                FAILURE_WINDOW,
-            )),
+            login_throttles,
+            hasher: hasher.clone(),
             secure_cookies,
             webauthn,
             webauthn_ceremonies: Arc::default(),
@@ -151,6 +159,7 @@ impl Application {
             base_url,
             store,
             summaries,
+            hasher,
             server,
         })
     }
@@ -172,7 +181,32 @@ impl Application {
         self.summaries.clone()
     }
 
+    /// The app's password hashing workers (tests count their computations).
+    pub fn hasher(&self) -> PasswordHasher {
+        self.hasher.clone()
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Deletes ended sessions now and every `SESSION_SWEEP_EVERY`: a session that timed out is
+/// refused anyway, this keeps the table to the sessions that can still be used.
+fn spawn_session_sweeper(store: Store, limits: web::session::SessionLimits) {
+    tokio::spawn(async move {
+        loop {
+            let swept = store
+                .off_async(move |store| {
+                    store.sweep_sessions(now_unix(), limits.idle_secs, limits.absolute_secs)
+                })
+                .await;
+            match swept {
+                Ok(0) => {}
+                Ok(count) => log::info!("swept {count} ended sessions"),
+                Err(error) => log::error!("sweeping ended sessions failed: {error}"),
+            }
+            tokio::time::sleep(SESSION_SWEEP_EVERY).await;
+        }
+    });
 }

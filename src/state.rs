@@ -6,6 +6,8 @@ use std::sync::Arc;
 use actix_web::HttpRequest;
 
 use crate::auth::client_address::TrustedProxies;
+use crate::auth::login_throttle::LoginThrottles;
+use crate::auth::passwords::PasswordHasher;
 use crate::auth::throttle::Throttle;
 use crate::mail::Mailer;
 use crate::store::{Store, StoreError};
@@ -21,9 +23,10 @@ pub struct AppState {
     pub base_url: Arc<str>,
     /// Bad API keys per client address.
     pub api_auth_failures: Arc<Throttle<IpAddr>>,
-    /// Failed console logins per client address and per account (lowercase email).
-    pub login_failures_by_client: Arc<Throttle<IpAddr>>,
-    pub login_failures_by_account: Arc<Throttle<String>>,
+    /// Password checks per client address and per account, and forgot-password requests.
+    pub login_throttles: Arc<LoginThrottles>,
+    /// The bounded argon2 workers every password hash and check goes through.
+    pub hasher: PasswordHasher,
     /// Whether session cookies need the Secure flag (an https base URL).
     pub secure_cookies: bool,
     /// The WebAuthn relying party; `None` when the base URL's host can't be one (an IP address).

@@ -161,12 +161,13 @@ async fn authenticate(req: &HttpRequest, payload: Payload) -> Result<ApiCall, Ap
     let Some(client) = state.client_address(req) else {
         return Err(refuse());
     };
-    if let Some(seconds) = state.api_auth_failures.retry_after(&client) {
+    let now = crate::store::now_unix();
+    if let Some(seconds) = state.api_auth_failures.retry_after(&client, now) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!("Too many failed authentication attempts. Try again in {seconds} s."),
         ));
     }
-    state.api_auth_failures.record_failure(client);
+    state.api_auth_failures.record_failure(&client, now);
     Err(refuse())
 }

@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod client_address;
 pub mod links;
+pub mod login_throttle;
 pub mod passwords;
 pub mod recovery_codes;
 mod secrets;

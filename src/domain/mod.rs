@@ -6,12 +6,14 @@
 mod access;
 mod email;
 mod flock;
+mod lockout;
 mod note;
 mod password;
 
 pub use access::{AccessLevel, ApiKeyType, FlockKeyType};
 pub use email::Email;
 pub use flock::{FlockId, FlockName, FlockRole, python_repr_list};
+pub use lockout::{Escalation, Lock};
 pub use note::Note;
 pub use password::NewPassword;
 

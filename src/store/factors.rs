@@ -5,11 +5,10 @@
 use super::tables::USERS;
 use super::users::{read_user, write_user};
 use super::{Store, StoreResult, User, WebauthnCredential};
+use crate::domain::Escalation;
 
 /// Wrong attempts in a row before the factor step locks.
 pub const FACTOR_FAILURE_LIMIT: u32 = 5;
-/// How long it stays locked.
-pub const FACTOR_LOCK_SECS: u64 = 60;
 
 /// What the person typed at the factor step.
 pub enum FactorAttempt<'a> {
@@ -72,7 +71,8 @@ impl Store {
     }
 
     /// The factor step of login: checks the attempt, records success or failure, and locks the
-    /// step after `FACTOR_FAILURE_LIMIT` failures, all in one transaction.
+    /// step after `FACTOR_FAILURE_LIMIT` failures, all in one transaction. Each further lock
+    /// within a day lasts twice as long (`Escalation::ACCOUNT`).
     pub fn check_second_factor(
         &self,
         user_id: u64,
@@ -112,8 +112,11 @@ impl Store {
             } else {
                 user.factor_failures += 1;
                 if user.factor_failures >= FACTOR_FAILURE_LIMIT {
+                    let lock = Escalation::ACCOUNT.next_lock(user.factor_lock(), now);
                     user.factor_failures = 0;
-                    user.factor_locked_until = now + FACTOR_LOCK_SECS;
+                    user.factor_locked_until = lock.until;
+                    user.factor_lockouts = lock.lockouts;
+                    user.factor_lockouts_since = lock.since;
                 }
                 FactorOutcome::Rejected
             };

@@ -7,6 +7,7 @@ mod factors;
 mod flocks;
 mod mail_queue;
 mod records;
+mod sessions;
 mod settings;
 mod summaries;
 mod tables;
@@ -19,12 +20,13 @@ use std::sync::Arc;
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 pub use changes::Change;
-pub use factors::{FACTOR_FAILURE_LIMIT, FACTOR_LOCK_SECS, FactorAttempt, FactorOutcome};
+pub use factors::{FACTOR_FAILURE_LIMIT, FactorAttempt, FactorOutcome};
 pub use mail_queue::{MailContent, QueuedMail};
 pub use records::{
     ApiKeyRecord, ApiKeyScope, Flock, FlockMembers, OneTimeToken, Settings, TokenPurpose, User,
     UserDetails, WebauthnCredential,
 };
+pub use sessions::{PUBLIC_ID_CHARS, SessionRecord, StoredSession, public_id};
 pub use users::{NewUser, UserPage};
 
 use crate::domain::Email;

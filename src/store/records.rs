@@ -36,6 +36,11 @@ pub struct User {
     pub factor_failures: u32,
     #[serde(default)]
     pub factor_locked_until: u64,
+    /// Factor-step locks in the current series (see `domain::Escalation`), and when it began.
+    #[serde(default)]
+    pub factor_lockouts: u32,
+    #[serde(default)]
+    pub factor_lockouts_since: u64,
     #[serde(default)]
     pub webauthn_credentials: Vec<WebauthnCredential>,
     /// Bumped whenever the user's open sessions must end (disable, demote, factor reset…).
@@ -59,6 +64,15 @@ impl User {
 
     pub fn has_second_factor(&self) -> bool {
         self.totp_enabled() || self.webauthn_enabled()
+    }
+
+    /// The factor step's lock series, if a lock was ever engaged.
+    pub fn factor_lock(&self) -> Option<crate::domain::Lock> {
+        (self.factor_lockouts > 0 || self.factor_locked_until > 0).then_some(crate::domain::Lock {
+            until: self.factor_locked_until,
+            lockouts: self.factor_lockouts,
+            since: self.factor_lockouts_since,
+        })
     }
 }
 

@@ -40,6 +40,14 @@ pub const MAIL_QUEUE: TableDefinition<u64, &[u8]> = TableDefinition::new("mail_q
 /// change id (grows with time) -> JSON `Change`: the change log.
 pub const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
 
+/// SHA-256 (hex) of a console session's id -> JSON `SessionRecord`.
+pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+/// (user id, session hash) -> (): a user's sessions, to end them all in one transaction.
+pub const SESSIONS_BY_USER: TableDefinition<(u64, &str), ()> =
+    TableDefinition::new("sessions_by_user");
+/// lowercase email -> JSON `Lock`: login locks that outlive a restart.
+pub const LOGIN_LOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("login_locks");
+
 /// Takes the next id of the sequence kept under `key` in `META` (users, mails, changes), inside
 /// the caller's transaction; sequences start at 1.
 pub fn next_id(txn: &WriteTransaction, key: &str) -> StoreResult<u64> {
@@ -65,5 +73,8 @@ pub fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(ONE_TIME_TOKENS)?;
     txn.open_table(MAIL_QUEUE)?;
     txn.open_table(CHANGES)?;
+    txn.open_table(SESSIONS)?;
+    txn.open_table(SESSIONS_BY_USER)?;
+    txn.open_table(LOGIN_LOCKS)?;
     Ok(())
 }

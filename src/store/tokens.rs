@@ -2,6 +2,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::mail_queue::enqueue;
 use super::records::{decode, encode};
+use super::sessions::end_sessions_in;
 use super::tables::{ONE_TIME_TOKENS, USER_ID_BY_EMAIL, USERS};
 use super::users::{NewUser, insert_new_user, read_user, user_id_of, write_user};
 use super::{MailContent, OneTimeToken, Store, StoreError, StoreResult, TokenPurpose, User};
@@ -99,6 +100,7 @@ impl Store {
             user.password_hash = Some(password_hash);
             user.session_generation += 1;
             write_user(&mut users, &user)?;
+            end_sessions_in(&txn, id, None, None)?;
             let used = OneTimeToken {
                 used: true,
                 ..token
@@ -146,9 +148,14 @@ impl Store {
         Ok(user)
     }
 
-    /// Sets a new password for a signed-in user and ends their other sessions. Returns the user
-    /// with the new session generation, for re-issuing the current session.
-    pub fn change_password(&self, user_id: u64, password_hash: String) -> StoreResult<User> {
+    /// Sets a new password for a signed-in user and ends their sessions except the one stored
+    /// under `keep` (the one that asked), and any login half-way through the factor step.
+    pub fn change_password(
+        &self,
+        user_id: u64,
+        password_hash: String,
+        keep: Option<&str>,
+    ) -> StoreResult<User> {
         let txn = self.db.begin_write()?;
         let user = {
             let mut users = txn.open_table(USERS)?;
@@ -156,6 +163,7 @@ impl Store {
             user.password_hash = Some(password_hash);
             user.session_generation += 1;
             write_user(&mut users, &user)?;
+            end_sessions_in(&txn, user_id, None, keep)?;
             user
         };
         txn.commit()?;

@@ -5,6 +5,7 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteT
 use super::changes::record_change;
 use super::mail_queue::enqueue;
 use super::records::{decode, encode};
+use super::sessions::{end_sessions_in, forget_login_lock};
 use super::tables::{
     ENABLED_ADMINS, NEXT_USER_ID_KEY, ONE_TIME_TOKENS, ROLES_BY_FLOCK, ROLES_BY_USER,
     USER_ID_BY_EMAIL, USERS, next_id,
@@ -201,7 +202,7 @@ impl Store {
         })
     }
 
-    /// Removes the user, their flock roles and their pending links. Keys they created stay.
+    /// Removes the user, their flock roles, sessions and pending links. Keys they created stay.
     pub fn remove_user(&self, email: &Email) -> StoreResult<User> {
         let txn = self.db.begin_write()?;
         let user = {
@@ -224,6 +225,8 @@ impl Store {
                 by_user.remove((id, flock.as_str()))?;
                 by_flock.remove((flock.as_str(), id))?;
             }
+            end_sessions_in(&txn, id, None, None)?;
+            forget_login_lock(&txn, &user.email)?;
             let mut tokens = txn.open_table(ONE_TIME_TOKENS)?;
             tokens.retain(|_, bytes| {
                 serde_json::from_slice::<OneTimeToken>(bytes)
@@ -253,6 +256,9 @@ impl Store {
             change(&mut user)?;
             for text in administrative_changes(&before, &user) {
                 record_change(&txn, text)?;
+            }
+            if user.session_generation != before.session_generation {
+                end_sessions_in(&txn, id, None, None)?;
             }
             let mut admins = txn.open_table(ENABLED_ADMINS)?;
             match (was_enabled_admin, user.is_enabled_admin()) {
@@ -324,6 +330,8 @@ pub(super) fn insert_new_user(txn: &WriteTransaction, new: NewUser) -> StoreResu
         recovery_code_hashes: Vec::new(),
         factor_failures: 0,
         factor_locked_until: 0,
+        factor_lockouts: 0,
+        factor_lockouts_since: 0,
         webauthn_credentials: Vec::new(),
         session_generation: 0,
         created: now_unix(),

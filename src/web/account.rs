@@ -1,17 +1,18 @@
 //! The signed-in user's own account: password, summary email, flocks.
 
 use actix_web::http::StatusCode;
-use actix_web::web;
+use actix_web::{HttpRequest, web};
 use askama::Template;
 use serde::Deserialize;
 
 use super::csrf::CsrfForm;
 use super::error::WebError;
+use super::login::{keep_login_lock, too_many_attempts};
 use super::page::{PageContext, PageResult, flash_success, ok, render, see_other};
-use super::session::{self, SignedIn};
-use crate::auth::passwords::{hash_password, verify_password};
+use super::session::SignedIn;
 use crate::domain::NewPassword;
 use crate::state::AppState;
+use crate::store::now_unix;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/account", web::get().to(show))
@@ -92,35 +93,55 @@ pub struct PasswordForm {
     confirm: String,
 }
 
+/// Checks the current password under the same limits as the login form (it is a password guess
+/// like any other), then sets the new one and ends every other session of the user.
 async fn change_password(
+    req: HttpRequest,
     signed_in: SignedIn,
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> PageResult {
-    let stored = signed_in.user.password_hash.clone().unwrap_or_default();
-    let current = form.current.clone();
-    let current_ok = web::block(move || verify_password(&current, &stored))
-        .await
-        .map_err(WebError::internal)?;
+    let now = now_unix();
+    let email = signed_in.user.email.clone();
+    let attempt = match state
+        .login_throttles
+        .begin(state.client_address(&req), &email.key(), now)
+    {
+        Ok(attempt) => attempt,
+        Err(refused) => {
+            let error = format!("Current password: {}", too_many_attempts(refused));
+            let page = account_page(&signed_in, &state, Some(error)).await?;
+            return render(StatusCode::TOO_MANY_REQUESTS, &page);
+        }
+    };
+    let stored = signed_in.user.password_hash.as_deref();
+    let current_ok = match state.hasher.verify(&form.current, stored).await {
+        Ok(matches) => matches,
+        Err(error) => {
+            attempt.cancelled();
+            return Err(error.into());
+        }
+    };
     if !current_ok {
+        if let Some(lock) = attempt.failed(now) {
+            keep_login_lock(&state, email, lock).await?;
+        }
         let error = "Current password: it is not your current password.".to_string();
         return refuse_password(&signed_in, &state, error).await;
     }
+    attempt.succeeded();
     let password = match NewPassword::parse(&form.password, &form.confirm, &signed_in.user.email) {
         Ok(password) => password,
         Err(rule) => {
             return refuse_password(&signed_in, &state, format!("New password: {rule}")).await;
         }
     };
-    let hash = web::block(move || hash_password(password.expose()))
-        .await
-        .map_err(WebError::internal)?
-        .map_err(WebError::internal)?;
+    let hash = state.hasher.hash(password.expose()).await?;
     let user_id = signed_in.user.id;
-    let user = state
-        .blocking(move |store| store.change_password(user_id, hash))
+    let keep = signed_in.session_hash.clone();
+    state
+        .blocking(move |store| store.change_password(user_id, hash, Some(&keep)))
         .await?;
-    session::adopt_generation(&signed_in.session, &user)?;
     flash_success(
         &signed_in.session,
         "Password changed. Your other sessions have ended.",

@@ -1,10 +1,11 @@
 //! Failures of browser requests, answered as pages (or a redirect to the login page).
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::LOCATION;
+use actix_web::http::header::{LOCATION, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
+use crate::auth::passwords::HashError;
 use crate::state::BlockingError;
 use crate::store::StoreError;
 
@@ -23,6 +24,9 @@ pub enum WebError {
     NotFound,
     #[error("{0}")]
     BadRequest(String),
+    /// Password checks are queued to their limit: nothing was done, try again in a moment.
+    #[error("The server is busy checking passwords. Try again in a moment.")]
+    Busy { retry_after_secs: u64 },
     #[error("Something went wrong on our side. The cause has been logged.")]
     Internal,
 }
@@ -50,6 +54,7 @@ impl ResponseError for WebError {
             WebError::Forbidden | WebError::CsrfRejected => StatusCode::FORBIDDEN,
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -70,6 +75,7 @@ impl ResponseError for WebError {
             WebError::CsrfRejected => "Form expired",
             WebError::NotFound => "Not found",
             WebError::BadRequest(_) => "Bad request",
+            WebError::Busy { .. } => "Busy",
             _ => "Error",
         };
         let page = ErrorPage {
@@ -77,11 +83,13 @@ impl ResponseError for WebError {
             title,
             message: self.to_string(),
         };
+        let mut response = HttpResponse::build(status);
+        if let WebError::Busy { retry_after_secs } = self {
+            response.insert_header((RETRY_AFTER, retry_after_secs.to_string()));
+        }
         match page.render() {
-            Ok(body) => HttpResponse::build(status)
-                .content_type("text/html; charset=utf-8")
-                .body(body),
-            Err(_) => HttpResponse::build(status).body(self.to_string()),
+            Ok(body) => response.content_type("text/html; charset=utf-8").body(body),
+            Err(_) => response.body(self.to_string()),
         }
     }
 }
@@ -109,6 +117,17 @@ impl From<BlockingError> for WebError {
         match error {
             BlockingError::Store(error) => error.into(),
             BlockingError::Canceled => WebError::internal(error),
+        }
+    }
+}
+
+impl From<HashError> for WebError {
+    fn from(error: HashError) -> WebError {
+        match error {
+            HashError::Busy => WebError::Busy {
+                retry_after_secs: 1,
+            },
+            other => WebError::internal(other),
         }
     }
 }

@@ -1,9 +1,6 @@
 //! Signing in and out, the first-run setup link, and the set-password links of welcome and reset
 //! mails.
 
-use std::net::IpAddr;
-use std::sync::OnceLock;
-
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
@@ -13,11 +10,12 @@ use serde::Deserialize;
 use super::csrf::{CsrfForm, EmptyForm};
 use super::error::WebError;
 use super::gate::{ENROLLMENT_PATH, FACTOR_STEP_PATH};
+use super::next::same_site_path;
 use super::page::{PageContext, PageResult, flash_error, flash_success, ok, render, see_other};
 use super::session::{self, SignedIn};
-use crate::auth::passwords::{hash_password, verify_password};
 use crate::auth::sha256_hex;
-use crate::domain::{Email, NewPassword};
+use crate::auth::throttle::Refused;
+use crate::domain::{Email, Lock, NewPassword};
 use crate::state::{AppState, BlockingError};
 use crate::store::{StoreError, TokenPurpose, User, now_unix};
 
@@ -49,7 +47,7 @@ pub async fn login_form(session: Session, query: web::Query<LoginQuery>) -> Page
     ok(&LoginPage {
         page: PageContext::anonymous(&session, "Log in"),
         email: String::new(),
-        next: safe_next(query.next.as_deref()).to_string(),
+        next: same_site_path(query.next.as_deref()),
         error: None,
         notice: query
             .logged_out
@@ -65,11 +63,12 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-/// A hash to verify against when the email is unknown, so that a wrong email takes as long as a
-/// wrong password.
-fn dummy_hash() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| hash_password("roost-dummy-password-for-timing").unwrap_or_default())
+/// The answer to a refused password check, whoever asks: the login form and "change password".
+pub fn too_many_attempts(refused: Refused) -> String {
+    format!(
+        "Too many failed attempts. Try again in {} s.",
+        refused.retry_after_secs
+    )
 }
 
 pub async fn login_submit(
@@ -78,9 +77,8 @@ pub async fn login_submit(
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> PageResult {
-    let next = safe_next(form.next.as_deref()).to_string();
+    let next = same_site_path(form.next.as_deref());
     let account = form.email.trim().to_lowercase();
-    let client: Option<IpAddr> = state.client_address(&req);
     let refuse = |status: StatusCode, error: String| {
         render(
             status,
@@ -94,25 +92,22 @@ pub async fn login_submit(
         )
     };
 
-    let wait = [
-        client.and_then(|ip| state.login_failures_by_client.retry_after(&ip)),
-        state.login_failures_by_account.retry_after(&account),
-    ]
-    .into_iter()
-    .flatten()
-    .max();
-    if let Some(seconds) = wait {
-        return refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many failed attempts. Try again in {seconds} s."),
-        );
-    }
-
+    // The slot is taken before the password is checked: parallel guesses can't pass together.
+    let now = now_unix();
+    let attempt = match state
+        .login_throttles
+        .begin(state.client_address(&req), &account, now)
+    {
+        Ok(attempt) => attempt,
+        Err(refused) => {
+            return refuse(StatusCode::TOO_MANY_REQUESTS, too_many_attempts(refused));
+        }
+    };
     let email = Email::parse(&form.email).ok();
-    let password = form.password.clone();
-    let verified = state
+    let lookup = email.clone();
+    let (user, globally_enforced) = state
         .blocking(move |store| {
-            let user = match email {
+            let user = match lookup {
                 Some(email) => match store.user_by_email(&email) {
                     Ok(details) => Some(details.user),
                     Err(StoreError::UserNotFound) => None,
@@ -120,29 +115,34 @@ pub async fn login_submit(
                 },
                 None => None,
             };
-            let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
-            // Always verify once, against the dummy hash when there is nothing to verify.
-            let matches = verify_password(&password, stored.unwrap_or(dummy_hash()));
-            let enforced = store.settings()?.globally_enforce_2fa;
-            Ok((
-                user.filter(|u| matches && u.password_hash.is_some()),
-                enforced,
-            ))
+            Ok((user, store.settings()?.globally_enforce_2fa))
         })
         .await?;
-    let (verified, globally_enforced) = verified;
-
-    match verified {
-        Some(user) if user.disabled => refuse(
-            StatusCode::FORBIDDEN,
-            "This account is disabled. Ask an administrator to enable it.".to_string(),
-        ),
-        Some(user) => after_password(&session, &user, &next, globally_enforced),
-        None => {
-            if let Some(ip) = client {
-                state.login_failures_by_client.record_failure(ip);
+    // Always one argon2 computation, against a dummy when there is nothing to verify, so an
+    // unknown email takes as long as a wrong password.
+    let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
+    let matches = match state.hasher.verify(&form.password, stored).await {
+        Ok(matches) => matches,
+        Err(error) => {
+            attempt.cancelled();
+            return Err(error.into());
+        }
+    };
+    match user.filter(|_| matches) {
+        Some(user) => {
+            attempt.succeeded();
+            if user.disabled {
+                return refuse(
+                    StatusCode::FORBIDDEN,
+                    "This account is disabled. Ask an administrator to enable it.".to_string(),
+                );
             }
-            state.login_failures_by_account.record_failure(account);
+            after_password(&req, &session, &state, &user, &next, globally_enforced).await
+        }
+        None => {
+            if let (Some(lock), Some(email)) = (attempt.failed(now), email) {
+                keep_login_lock(&state, email, lock).await?;
+            }
             refuse(
                 StatusCode::UNAUTHORIZED,
                 "The email or the password is wrong.".to_string(),
@@ -151,10 +151,24 @@ pub async fn login_submit(
     }
 }
 
+/// Stores a login lock that just engaged, so a restart doesn't lift it.
+pub async fn keep_login_lock(state: &AppState, email: Email, lock: Lock) -> Result<(), WebError> {
+    log::warn!(
+        "login locked for {email} until {} after repeated wrong passwords",
+        crate::api::views::timestamp(lock.until)
+    );
+    state
+        .blocking(move |store| store.set_login_lock(&email, lock))
+        .await?;
+    Ok(())
+}
+
 /// Once a password is proven (login or a set-password link): the factor step if the user has a
 /// second factor, else a session — confined to enrollment when 2FA is required of them.
-fn after_password(
+async fn after_password(
+    req: &HttpRequest,
     session: &Session,
+    state: &AppState,
     user: &User,
     next: &str,
     globally_enforced: bool,
@@ -163,7 +177,7 @@ fn after_password(
         session::start_pending(session, user, next)?;
         return Ok(see_other(FACTOR_STEP_PATH));
     }
-    session::start(session, user)?;
+    session::start(req, session, state, user).await?;
     log::info!("user {} logged in", user.email);
     if globally_enforced || user.two_factor_required {
         // Signed in, but the gate lets them reach nothing but enrollment until done.
@@ -173,19 +187,13 @@ fn after_password(
     Ok(see_other(next))
 }
 
-pub async fn logout(session: Session, CsrfForm(_): CsrfForm<EmptyForm>) -> PageResult {
-    session::end(&session);
+pub async fn logout(
+    session: Session,
+    state: web::Data<AppState>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> PageResult {
+    session::end(&session, &state).await?;
     Ok(see_other("/login?logged_out=1"))
-}
-
-/// Only same-site paths: an absolute or protocol-relative URL would be an open redirect.
-fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
-            path
-        }
-        _ => "/",
-    }
 }
 
 // ---- forgotten passwords ----
@@ -214,41 +222,33 @@ pub struct ForgotForm {
 }
 
 /// Answers the same whether or not the address has an account, and sends in the background so the
-/// answer takes the same time either way. Each request counts against the login throttles, so the
-/// form can't be used to flood someone's inbox.
+/// answer takes the same time either way. Requests have limits of their own per account and per
+/// client address (`LoginThrottles::allow_forgot_password`): past them no mail goes out, the page
+/// still says the same, and logging in is never affected.
 pub async fn forgot_submit(
     req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<ForgotForm>,
 ) -> PageResult {
-    let account = form.email.trim().to_lowercase();
-    let client: Option<IpAddr> = state.client_address(&req);
-    let wait = [
-        client.and_then(|ip| state.login_failures_by_client.retry_after(&ip)),
-        state.login_failures_by_account.retry_after(&account),
-    ]
-    .into_iter()
-    .flatten()
-    .max();
     let page = |sent: bool, error: Option<String>| ForgotPasswordPage {
         page: PageContext::anonymous(&session, "Forgot your password?"),
         email: form.email.clone(),
         sent,
         error,
     };
-    if let Some(seconds) = wait {
-        let error = format!("Too many attempts. Try again in {seconds} s.");
-        return render(StatusCode::TOO_MANY_REQUESTS, &page(false, Some(error)));
-    }
     let Ok(email) = Email::parse(&form.email) else {
         let error = "Email: enter a valid email address.".to_string();
         return render(StatusCode::BAD_REQUEST, &page(false, Some(error)));
     };
-    if let Some(ip) = client {
-        state.login_failures_by_client.record_failure(ip);
+    let client = state.client_address(&req);
+    if !state
+        .login_throttles
+        .allow_forgot_password(client, &email.key(), now_unix())
+    {
+        log::info!("forgot-password request over its limit: no mail sent");
+        return ok(&page(true, None));
     }
-    state.login_failures_by_account.record_failure(account);
     let background = state.get_ref().clone();
     actix_web::rt::spawn(async move {
         // A disabled account gets no self-service link; an admin can still send one.
@@ -345,6 +345,7 @@ pub struct SetPasswordForm {
 }
 
 pub async fn link_submit(
+    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -395,10 +396,7 @@ pub async fn link_submit(
         Ok(password) => password,
         Err(rule) => return form_error(format!("Password: {rule}")),
     };
-    let password_hash = web::block(move || hash_password(password.expose()))
-        .await
-        .map_err(WebError::internal)?
-        .map_err(WebError::internal)?;
+    let password_hash = state.hasher.hash(password.expose()).await?;
 
     let outcome = state
         .blocking(move |store| {
@@ -427,7 +425,7 @@ pub async fn link_submit(
         );
         return Ok(see_other("/login"));
     }
-    let response = after_password(&session, &user, "/", globally_enforced)?;
+    let response = after_password(&req, &session, &state, &user, "/", globally_enforced).await?;
     flash_success(
         &session,
         match token_purpose {

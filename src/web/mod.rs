@@ -10,6 +10,7 @@ mod flocks;
 pub mod gate;
 mod keys;
 mod login;
+pub mod next;
 pub mod page;
 mod security_keys;
 pub mod session;

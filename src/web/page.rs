@@ -4,7 +4,7 @@
 use actix_session::Session;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::http::header::LOCATION;
+use actix_web::http::header::{HeaderValue, LOCATION};
 use askama::Template;
 use serde::{Deserialize, Serialize};
 
@@ -91,10 +91,16 @@ pub fn ok(page: &impl Template) -> Result<HttpResponse, WebError> {
     render(StatusCode::OK, page)
 }
 
-/// 303 to `location`: every form post ends with one, so a reload doesn't repeat the action.
+/// 303 to `location`: every form post ends with one, so a reload doesn't repeat the action. A
+/// location that can't be a header value (it never should: `next` is cleaned) goes to `/`
+/// rather than failing the response.
 pub fn see_other(location: &str) -> HttpResponse {
+    let value = HeaderValue::from_str(location).unwrap_or_else(|_| {
+        log::warn!("refused a redirect location that is not a valid header value");
+        HeaderValue::from_static("/")
+    });
     HttpResponse::SeeOther()
-        .insert_header((LOCATION, location.to_string()))
+        .insert_header((LOCATION, value))
         .finish()
 }
 

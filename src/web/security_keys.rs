@@ -341,7 +341,7 @@ async fn login_finish(
     match outcome {
         FactorOutcome::Accepted(user) => {
             let next = session::pending_next(&session);
-            session::start(&session, &user)?;
+            session::start(&req, &session, &state, &user).await?;
             log::info!("user {} logged in with a security key", user.email);
             Ok(HttpResponse::Ok().json(json!({ "next": next })))
         }

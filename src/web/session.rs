@@ -1,7 +1,8 @@
-//! Console sessions. The cookie (encrypted and signed by actix-session) holds the user id, the
-//! user's session generation at login, and timestamps; the generation in the store is the
-//! server-side switch: disabling, removing, demoting a user, resetting a factor or changing the
-//! password bumps it, and every session issued before ends on its next request.
+//! Console sessions. The session lives on the server (`store::SessionRecord`, keyed by the hash
+//! of a random id); the browser's cookie (encrypted and signed by actix-session) carries that id,
+//! plus the CSRF token, the flash message and a login half-way through the factor step. Logout
+//! deletes the record, and so does every event that must end a user's sessions (disable, remove,
+//! demote, password change, factor reset), so a copied cookie stops working at once.
 
 use std::future::Future;
 use std::path::Path;
@@ -14,9 +15,10 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use super::csrf;
 use super::error::WebError;
+use crate::auth::{random_hex, sha256_hex};
 use crate::domain::AccessLevel;
 use crate::state::AppState;
-use crate::store::{StoreError, User, now_unix};
+use crate::store::{SessionRecord, User, now_unix};
 
 /// How long a console session lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,17 +39,15 @@ impl Default for SessionLimits {
 }
 
 impl SessionLimits {
-    /// `seen` is only rewritten when older than this (a minute, or less for short idle
-    /// limits), to spare a new cookie on every request.
+    /// `last_seen` is only rewritten when older than this (a minute, or less for short idle
+    /// limits), to spare a store write on every request.
     fn seen_granularity_secs(&self) -> u64 {
         (self.idle_secs / 4).clamp(1, 60)
     }
 }
 
-const USER_ID: &str = "uid";
-const GENERATION: &str = "gen";
-const SIGNED_IN_AT: &str = "at";
-const SEEN_AT: &str = "seen";
+/// The cookie entry holding the session's random id (only its hash is stored).
+const SESSION_ID: &str = "sid";
 
 pub const SESSION_KEY_FILE: &str = "session.key";
 
@@ -95,32 +95,73 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 
-/// Starts a session for `user`: a fresh session (no state carried over from before login), a new
-/// CSRF token.
-pub fn start(session: &Session, user: &User) -> Result<(), WebError> {
+/// Starts a session for `user`: a fresh cookie (no state carried over from before login), a new
+/// session record with the client's address and browser, a new CSRF token.
+pub async fn start(
+    req: &HttpRequest,
+    session: &Session,
+    state: &AppState,
+    user: &User,
+) -> Result<(), WebError> {
     // Not `purge`: a purged session drops every later insert in this request.
     session.clear();
     session.renew();
+    let id = random_hex(32);
+    let hash = sha256_hex(&id);
     let now = now_unix();
-    let insert = |key: &str, value: u64| session.insert(key, value).map_err(WebError::internal);
-    insert(USER_ID, user.id)?;
-    insert(GENERATION, user.session_generation)?;
-    insert(SIGNED_IN_AT, now)?;
-    insert(SEEN_AT, now)?;
+    let record = SessionRecord {
+        user_id: user.id,
+        created: now,
+        last_seen: now,
+        ip: state.client_address(req).map(|ip| ip.to_string()),
+        user_agent: user_agent_of(req),
+    };
+    state
+        .blocking(move |store| store.create_session(&hash, &record))
+        .await?;
+    session.insert(SESSION_ID, id).map_err(WebError::internal)?;
     csrf::rotate(session)
 }
 
-/// Keeps the current session valid after the user's own change bumped their generation
-/// (a password change ends their *other* sessions).
-pub fn adopt_generation(session: &Session, user: &User) -> Result<(), WebError> {
-    session.renew();
-    session
-        .insert(GENERATION, user.session_generation)
-        .map_err(WebError::internal)
+/// Ends the session: its record goes, and the cookie with it.
+pub async fn end(session: &Session, state: &AppState) -> Result<(), WebError> {
+    if let Some(hash) = session_hash(session) {
+        state
+            .blocking(move |store| store.end_session(&hash))
+            .await?;
+    }
+    session.purge();
+    Ok(())
 }
 
-pub fn end(session: &Session) {
+/// Drops the cookie's state (a login that can't go on), with no session record to end.
+pub fn forget(session: &Session) {
     session.purge();
+}
+
+/// The hash the cookie's session is stored under.
+fn session_hash(session: &Session) -> Option<String> {
+    session
+        .get::<String>(SESSION_ID)
+        .ok()
+        .flatten()
+        .map(|id| sha256_hex(&id))
+}
+
+/// Longest User-Agent kept with a session.
+const USER_AGENT_CHARS: usize = 256;
+
+/// The request's User-Agent, cut and without control characters, for the sessions list.
+fn user_agent_of(req: &HttpRequest) -> String {
+    let raw = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .unwrap_or_default();
+    raw.chars()
+        .filter(|c| !c.is_control())
+        .take(USER_AGENT_CHARS)
+        .collect()
 }
 
 /// After a correct password for a user with a second factor: a fresh session that only records
@@ -178,6 +219,9 @@ pub fn enrollment_done(session: &Session) {
 pub struct SignedIn {
     pub user: User,
     pub session: Session,
+    /// The hash this session is stored under (to mark "this one", to keep it on a password
+    /// change).
+    pub session_hash: String,
 }
 
 impl SignedIn {
@@ -215,41 +259,40 @@ async fn signed_in(req: &HttpRequest) -> Result<SignedIn, WebError> {
         (true, "") => req.path().to_string(),
         (true, query) => format!("{}?{query}", req.path()),
     };
-    let login_required = || WebError::LoginRequired { next: next.clone() };
-    let read = |key: &str| session.get::<u64>(key).ok().flatten();
-    let (Some(user_id), Some(generation), Some(signed_in_at), Some(seen_at)) = (
-        read(USER_ID),
-        read(GENERATION),
-        read(SIGNED_IN_AT),
-        read(SEEN_AT),
-    ) else {
+    let login_required = || WebError::LoginRequired {
+        next: super::next::same_site_path(Some(&next)),
+    };
+    let Some(hash) = session_hash(&session) else {
         return Err(login_required());
     };
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| WebError::internal("AppState missing from the app"))?;
+    let lookup = hash.clone();
+    let Some((record, user)) = state
+        .blocking(move |store| store.session_with_user(&lookup))
+        .await?
+    else {
+        forget(&session);
+        return Err(login_required());
+    };
     let limits = state.session_limits;
     let now = now_unix();
-    if now.saturating_sub(signed_in_at) > limits.absolute_secs
-        || now.saturating_sub(seen_at) > limits.idle_secs
-    {
-        end(&session);
+    let timed_out = now.saturating_sub(record.created) > limits.absolute_secs
+        || now.saturating_sub(record.last_seen) > limits.idle_secs;
+    if timed_out || user.disabled {
+        end(&session, state).await?;
         return Err(login_required());
     }
-    let user = match state.blocking(move |store| store.user_by_id(user_id)).await {
-        Ok(user) => user,
-        Err(crate::state::BlockingError::Store(StoreError::UserNotFound)) => {
-            end(&session);
-            return Err(login_required());
-        }
-        Err(error) => return Err(error.into()),
-    };
-    if user.disabled || user.session_generation != generation {
-        end(&session);
-        return Err(login_required());
+    if now.saturating_sub(record.last_seen) >= limits.seen_granularity_secs() {
+        let touched = hash.clone();
+        state
+            .blocking(move |store| store.touch_session(&touched, now))
+            .await?;
     }
-    if now.saturating_sub(seen_at) >= limits.seen_granularity_secs() {
-        session.insert(SEEN_AT, now).map_err(WebError::internal)?;
-    }
-    Ok(SignedIn { user, session })
+    Ok(SignedIn {
+        user,
+        session,
+        session_hash: hash,
+    })
 }

@@ -3,7 +3,7 @@
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::http::header::CACHE_CONTROL;
-use actix_web::web;
+use actix_web::{HttpRequest, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -57,7 +57,7 @@ pub(super) async fn pending_user(
 
 async fn factor_form(session: Session, state: web::Data<AppState>) -> PageResult {
     let Some(user) = pending_user(&session, &state).await? else {
-        session::end(&session);
+        session::forget(&session);
         return Ok(see_other("/login"));
     };
     ok(&FactorStepPage {
@@ -75,12 +75,13 @@ pub struct FactorForm {
 }
 
 async fn factor_submit(
+    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<FactorForm>,
 ) -> PageResult {
     let Some(user) = pending_user(&session, &state).await? else {
-        session::end(&session);
+        session::forget(&session);
         return Ok(see_other("/login"));
     };
     let code = form.code.unwrap_or_default().trim().to_string();
@@ -112,7 +113,7 @@ async fn factor_submit(
     match outcome {
         FactorOutcome::Accepted(user) => {
             let next = session::pending_next(&session);
-            session::start(&session, &user)?;
+            session::start(&req, &session, &state, &user).await?;
             log::info!("user {} logged in with a second factor", user.email);
             Ok(see_other(&next))
         }

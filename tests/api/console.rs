@@ -168,7 +168,7 @@ impl TestApp {
         tokio::task::spawn_blocking(move || {
             let id = store.user_by_email(&email).expect("user").user.id;
             let hash = hash_password(PASSWORD).expect("hash");
-            store.change_password(id, hash).expect("set password");
+            store.change_password(id, hash, None).expect("set password");
         })
         .await
         .expect("blocking");
