@@ -7,6 +7,7 @@ pub mod error;
 mod flocks;
 mod mail;
 pub mod params;
+mod sessions;
 mod settings;
 mod users;
 pub mod views;
@@ -77,6 +78,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/user/summary_email/disable",
                 Method::POST,
                 users::summary_email_disable,
+            ))
+            .service(endpoint("/user/sessions", Method::GET, sessions::list))
+            .service(endpoint(
+                "/user/sessions/revoke",
+                Method::POST,
+                sessions::revoke,
             ))
             .service(endpoint(
                 "/user/password/reset",

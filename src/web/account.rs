@@ -10,6 +10,7 @@ use super::error::WebError;
 use super::login::{keep_login_lock, too_many_attempts};
 use super::page::{PageContext, PageResult, flash_success, ok, render, see_other};
 use super::session::SignedIn;
+use super::sessions::{SessionRow, session_rows};
 use crate::domain::NewPassword;
 use crate::state::AppState;
 use crate::store::now_unix;
@@ -37,6 +38,7 @@ struct AccountPage {
     webauthn_enabled: bool,
     flocks: Vec<FlockRow>,
     password_error: Option<String>,
+    sessions: Vec<SessionRow>,
 }
 
 async fn account_page(
@@ -45,8 +47,15 @@ async fn account_page(
     password_error: Option<String>,
 ) -> Result<AccountPage, WebError> {
     let email = signed_in.user.email.clone();
-    let (details, all_flocks) = state
-        .blocking(move |store| Ok((store.user_by_email(&email)?, store.list_flocks()?)))
+    let user_id = signed_in.user.id;
+    let (details, all_flocks, sessions) = state
+        .blocking(move |store| {
+            Ok((
+                store.user_by_email(&email)?,
+                store.list_flocks()?,
+                store.sessions_of(user_id)?,
+            ))
+        })
         .await?;
     let name_of = |id: &crate::domain::FlockId| {
         all_flocks
@@ -79,6 +88,7 @@ async fn account_page(
         webauthn_enabled: user.webauthn_enabled(),
         flocks,
         password_error,
+        sessions: session_rows(&sessions, Some(&signed_in.session_hash)),
     })
 }
 

@@ -14,6 +14,7 @@ pub mod next;
 pub mod page;
 mod security_keys;
 pub mod session;
+mod sessions;
 mod settings;
 mod two_factor;
 mod users;
@@ -46,10 +47,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(two_factor::routes)
         .configure(security_keys::routes)
         .configure(account::routes)
+        .configure(sessions::routes)
         .configure(users::routes)
         .configure(flocks::routes)
         .configure(keys::routes)
         .configure(settings::routes);
+}
+
+/// A time as pages show it: `2026-12-01 16:30:12 UTC`.
+pub fn format_time(unix: u64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix);
+    let text = humantime::format_rfc3339_seconds(time).to_string();
+    format!("{} UTC", text.trim_end_matches('Z').replacen('T', " ", 1))
 }
 
 /// Any path no route claims: a page, not an empty 404.

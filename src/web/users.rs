@@ -2,8 +2,6 @@
 //! small form per action, and removal behind a confirmation page. Every page and form is for
 //! admins only; every action ends with a redirect back and a flash saying what happened.
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use actix_web::http::StatusCode;
 use actix_web::web;
 use askama::Template;
@@ -11,8 +9,10 @@ use serde::Deserialize;
 
 use super::csrf::{CsrfForm, EmptyForm};
 use super::error::{WebError, encode_query_value};
+use super::format_time;
 use super::page::{PageContext, PageResult, flash_error, flash_success, ok, render, see_other};
 use super::session::SignedIn;
+use super::sessions::{LockFacts, SessionRow, session_rows};
 use crate::accounts;
 use crate::domain::{AccessLevel, Email, FlockId, FlockRole, Note};
 use crate::state::{AppState, BlockingError};
@@ -47,19 +47,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/users/{id}/remove", web::post().to(remove));
 }
 
-fn user_path(id: u64) -> String {
+pub(super) fn user_path(id: u64) -> String {
     format!("/users/{id}")
 }
 
 /// The `{id}` of a path; anything but a number names no user.
-fn parse_user_id(raw: &str) -> Result<u64, WebError> {
+pub(super) fn parse_user_id(raw: &str) -> Result<u64, WebError> {
     raw.parse().map_err(|_| WebError::NotFound)
-}
-
-fn format_time(unix: u64) -> String {
-    let time = UNIX_EPOCH + Duration::from_secs(unix);
-    let text = humantime::format_rfc3339_seconds(time).to_string();
-    format!("{} UTC", text.trim_end_matches('Z').replacen('T', " ", 1))
 }
 
 // ---- the list ----
@@ -338,6 +332,8 @@ struct UserPage {
     roles: Vec<RoleRow>,
     flocks: Vec<FlockChoice>,
     is_self: bool,
+    sessions: Vec<SessionRow>,
+    lock: LockFacts,
 }
 
 async fn show(
@@ -347,10 +343,14 @@ async fn show(
 ) -> PageResult {
     signed_in.require_admin()?;
     let id = parse_user_id(&path)?;
-    let (details, all_flocks) = state
+    let (details, all_flocks, sessions) = state
         .blocking(move |store| {
             let user = store.user_by_id(id)?;
-            Ok((store.user_by_email(&user.email)?, store.list_flocks()?))
+            Ok((
+                store.user_by_email(&user.email)?,
+                store.list_flocks()?,
+                store.sessions_of(id)?,
+            ))
         })
         .await?;
     let name_of = |id: &FlockId| {
@@ -402,6 +402,8 @@ async fn show(
             })
             .collect(),
         is_self,
+        sessions: session_rows(&sessions, Some(&signed_in.session_hash)),
+        lock: LockFacts::of(&state, &user),
     })
 }
 

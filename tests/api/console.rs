@@ -16,6 +16,7 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub struct Console {
     pub base: String,
     client: reqwest::Client,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
     csrf: Mutex<Option<String>>,
 }
 
@@ -50,8 +51,9 @@ impl Page {
 
 impl Console {
     pub fn new(app: &TestApp) -> Console {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         let client = reqwest::Client::builder()
-            .cookie_store(true)
+            .cookie_provider(std::sync::Arc::clone(&jar))
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(20))
             .build()
@@ -59,6 +61,7 @@ impl Console {
         Console {
             base: app.address.clone(),
             client,
+            jar,
             csrf: Mutex::new(None),
         }
     }
@@ -118,6 +121,49 @@ impl Console {
             .await
             .expect("POST");
         self.reduce(response).await
+    }
+
+    /// Posts a form with its CSRF token from a client that a trusted proxy names in
+    /// `X-Forwarded-For`.
+    pub async fn post_forwarded_for(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        forwarded_for: &str,
+    ) -> Page {
+        let token = self.csrf().expect("fetch a page with a form first");
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("X-Forwarded-For", forwarded_for)
+            .form(&all)
+            .send()
+            .await
+            .expect("POST");
+        self.reduce(response).await
+    }
+
+    /// The raw response of a form post (for answers the harness refuses, such as 503).
+    pub async fn post_response(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let token = self.csrf().expect("fetch a page with a form first");
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        self.client
+            .post(format!("{}{path}", self.base))
+            .form(&all)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// The session cookie this browser holds, to copy into another client.
+    pub fn session_cookie(&self) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        self.jar
+            .cookies(&self.base.parse().expect("url"))
+            .and_then(|value| value.to_str().ok().map(str::to_string))
     }
 
     /// The CSRF token of the last page fetched.

@@ -33,6 +33,8 @@ pub struct Endpoint {
     pub path: &'static str,
     pub params: Vec<(&'static str, String)>,
     pub required: &'static [&'static str],
+    /// A GET that only global admin keys may call.
+    pub admin_only: bool,
 }
 
 impl Endpoint {
@@ -62,8 +64,9 @@ impl Endpoint {
         self.params.iter().any(|(k, _)| *k == name)
     }
 
+    /// A read any global key may make.
     pub fn is_read(&self) -> bool {
-        self.method == Method::GET
+        self.method == Method::GET && !self.admin_only
     }
 }
 
@@ -78,6 +81,20 @@ fn ep(
         path,
         params: params.iter().map(|(k, v)| (*k, v.to_string())).collect(),
         required,
+        admin_only: false,
+    }
+}
+
+/// An endpoint for global admin keys only, whatever its method.
+fn admin_ep(
+    method: Method,
+    path: &'static str,
+    params: &[(&'static str, &str)],
+    required: &'static [&'static str],
+) -> Endpoint {
+    Endpoint {
+        admin_only: true,
+        ..ep(method, path, params, required)
     }
 }
 
@@ -184,6 +201,9 @@ pub fn endpoints(fx: &Fixture) -> Vec<Endpoint> {
         ep(M::POST, "user/remove", &[("email", USER)], email),
         ep(M::DELETE, "user/note/delete", &[("email", USER)], email),
         ep(M::POST, "user/password/reset", &[("email", USER)], email),
+        admin_ep(M::GET, "user/sessions", &[("email", USER)], email),
+        admin_ep(M::POST, "user/sessions/revoke", &[("email", USER)], email),
+        admin_ep(M::GET, "mail/queue", &[], &[]),
         ep(M::POST, "flock/create", &[("name", "Another")], &["name"]),
         ep(
             M::POST,

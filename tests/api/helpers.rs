@@ -29,6 +29,8 @@ pub struct TestApp {
     pub summaries: roost::summaries::Summaries,
     /// The base URL the app builds links from (`http://localhost:<port>`).
     pub console_url: String,
+    /// The app's password hashing workers: their computation count is what throttle tests count.
+    pub hasher: roost::auth::passwords::PasswordHasher,
     _data_dir_guard: tempfile::TempDir,
 }
 
@@ -74,6 +76,7 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Co
     let store = app.store();
     let summaries = app.summaries();
     let console_url = app.base_url().to_string();
+    let hasher = app.hasher();
     let admin_token = issue_global_key(&store, ApiKeyType::Admin, "tests", "tests")
         .expect("issue global admin key");
     tokio::spawn(app.run_until_stopped());
@@ -85,6 +88,7 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Co
         store,
         summaries,
         console_url,
+        hasher,
         _data_dir_guard: dir,
     }
 }

@@ -18,6 +18,7 @@ mod mail;
 mod memberships;
 mod notes;
 mod params;
+mod password_path;
 mod settings;
 mod summaries;
 mod two_factor;

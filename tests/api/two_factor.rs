@@ -8,14 +8,14 @@ use totp_rs::{Builder, Secret};
 use crate::console::{Console, PASSWORD, Page};
 use crate::helpers::*;
 
-fn now() -> u64 {
+pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock")
         .as_secs()
 }
 
-fn code_at(secret: &str, time: u64) -> String {
+pub fn code_at(secret: &str, time: u64) -> String {
     Builder::new()
         .with_secret(Secret::try_from_base32(secret).expect("base32 secret"))
         .build()
@@ -39,7 +39,7 @@ fn recovery_codes_of(page: &Page) -> Vec<String> {
 }
 
 /// Enrolls TOTP for the console's user at `time`; returns the secret and the recovery codes.
-async fn enroll(console: &Console, time: u64) -> (String, Vec<String>) {
+pub async fn enroll(console: &Console, time: u64) -> (String, Vec<String>) {
     let page = console.get("/account/two-factor").await;
     assert_eq!(page.status, 200);
     assert_eq!(page.headers["cache-control"], "no-store");
