@@ -35,7 +35,7 @@ pub async fn add_user(
         .as_ref()
         .is_some_and(|(_, _, mail)| mail.is_some());
     let user = state
-        .blocking(move |store| {
+        .write(move |store| {
             let link = stored_link
                 .as_ref()
                 .map(|(hash, token, mail)| (hash.as_str(), token.clone(), mail.clone()));
@@ -77,7 +77,7 @@ async fn queue_password_reset(
     let queued = mail.is_some();
     let (hash, token) = (link.hash, link.token);
     let user = state
-        .blocking(move |store| {
+        .write(move |store| {
             store.insert_user_token_with_mail(&email, &hash, token, mail, only_if_enabled)
         })
         .await?;

@@ -79,7 +79,7 @@ pub struct GlobalOptions {
     #[arg(long, env = "ROOST_HASH_WORKERS", global = true)]
     pub hash_workers: Option<usize>,
     /// Password checks that may wait for a hashing worker; further ones are answered "busy, try
-    /// again" (503) [default: 16 per worker]
+    /// again" (503) [default: 32 per worker]
     #[arg(long, env = "ROOST_HASH_QUEUE", global = true)]
     pub hash_queue: Option<usize>,
 }

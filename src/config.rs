@@ -49,7 +49,7 @@ pub fn default_hash_workers() -> usize {
 }
 
 /// Waiting password checks per hashing worker.
-pub const HASH_QUEUE_PER_WORKER: usize = 16;
+pub const HASH_QUEUE_PER_WORKER: usize = 32;
 
 impl Config {
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {

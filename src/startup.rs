@@ -197,7 +197,7 @@ fn spawn_session_sweeper(store: Store, limits: web::session::SessionLimits) {
     tokio::spawn(async move {
         loop {
             let swept = store
-                .off_async(move |store| {
+                .write_async(move |store| {
                     store.sweep_sessions(now_unix(), limits.idle_secs, limits.absolute_secs)
                 })
                 .await;

@@ -56,8 +56,19 @@ impl AppState {
             .client_address(req.peer_addr().map(|addr| addr.ip()), forwarded_for)
     }
 
-    /// Runs store work on actix's blocking pool: redb commits wait for fsync, which must not
-    /// stall the async workers.
+    /// Runs a short read (point lookups and small ranges: a key, a user, their roles, the
+    /// settings) right here on the async worker. Such a read takes microseconds; hopping to a
+    /// thread pool and back would cost more than the read, and under load it grows the pool to
+    /// hundreds of threads that every request then pays for in context switches.
+    pub fn read<T>(
+        &self,
+        work: impl FnOnce(&Store) -> Result<T, StoreError>,
+    ) -> Result<T, BlockingError> {
+        Ok(work(&self.store)?)
+    }
+
+    /// Runs a read whose cost grows with the data (list, filter, export) on actix's blocking
+    /// pool, so it can't stall the async workers.
     pub async fn blocking<T, F>(&self, work: F) -> Result<T, BlockingError>
     where
         T: Send + 'static,
@@ -68,5 +79,18 @@ impl AppState {
             Ok(result) => Ok(result?),
             Err(_) => Err(BlockingError::Canceled),
         }
+    }
+
+    /// Runs store work that writes: after the writes before it, on the blocking pool (see
+    /// `Store::write_async`).
+    pub async fn write<T, F>(&self, work: F) -> Result<T, BlockingError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.store
+            .write_async(work)
+            .await
+            .map_err(BlockingError::Store)
     }
 }

@@ -144,7 +144,7 @@ impl Summaries {
         let console_url = self.console_url.clone();
         let queued = self
             .store
-            .off_async(move |store| -> Result<_, SummaryError> {
+            .write_async(move |store| -> Result<_, SummaryError> {
                 let users = store.list_users(None, None)?.users;
                 let flocks = store.list_flocks()?;
                 let settings = store.settings()?;

@@ -17,11 +17,9 @@ pub async fn add(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     let key_type = call.params.parse("auth_token_type", ApiKeyType::parse)?;
     let note = call.params.required("note")?.to_string();
     let creator = call.caller.creator();
-    let issued = state
-        .blocking(move |store| {
-            api_keys::issue(store, ApiKeyScope::Global { key_type }, &note, &creator)
-        })
-        .await?;
+    let issued = state.read(move |store| {
+        api_keys::issue(store, ApiKeyScope::Global { key_type }, &note, &creator)
+    })?;
     let key = &issued.record;
     success_with(json!({
         "global_api_key": {
@@ -46,7 +44,7 @@ pub async fn remove(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     call.caller.require_admin()?;
     let key_id = call.params.non_empty("key_id")?.to_string();
     state
-        .blocking(move |store| store.remove_api_key(&key_id, false))
+        .write(move |store| store.remove_api_key(&key_id, false))
         .await?;
     success()
 }
@@ -61,9 +59,7 @@ pub async fn flock_add(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
         .unwrap_or(FlockKeyType::Admin);
     let creator = call.caller.creator();
     let issued = state
-        .blocking(move |store| {
-            api_keys::issue_flock_key(store, flock_id, key_type, &note, &creator)
-        })
+        .write(move |store| api_keys::issue_flock_key(store, flock_id, key_type, &note, &creator))
         .await?;
     let key = &issued.record;
     success_with(json!({
@@ -93,7 +89,7 @@ pub async fn flock_remove(call: ApiCall, state: web::Data<AppState>) -> ApiResul
     call.caller.require_admin()?;
     let key_id = call.params.non_empty("key_id")?.to_string();
     state
-        .blocking(move |store| store.remove_api_key(&key_id, true))
+        .write(move |store| store.remove_api_key(&key_id, true))
         .await?;
     success()
 }

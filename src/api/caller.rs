@@ -126,7 +126,7 @@ async fn authenticate(req: &HttpRequest, payload: Payload) -> Result<ApiCall, Ap
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal("AppState missing from the app"))?
         .clone();
-    let settings = state.blocking(|store| store.settings()).await?;
+    let settings = state.read(|store| store.settings())?;
     if !settings.api_enabled {
         return Err(ApiError::forbidden("API access is disabled"));
     }
@@ -147,10 +147,15 @@ async fn authenticate(req: &HttpRequest, payload: Payload) -> Result<ApiCall, Ap
     if token.trim().is_empty() {
         return Err(refuse());
     }
-    let found = state
-        .blocking(move |store| api_keys::authenticate(store, &token))
-        .await?;
+    let found = state.read(move |store| api_keys::authenticate(store, &token))?;
     if let Some(key) = found {
+        // `last_used` is rewritten at most once a minute: reads don't each cost a write.
+        if key.last_used_is_stale(crate::store::now_unix()) {
+            let used = key.clone();
+            state
+                .write(move |store| store.touch_api_key(&used, crate::store::now_unix()))
+                .await?;
+        }
         return Ok(ApiCall {
             params,
             caller: Caller::from_key(key),

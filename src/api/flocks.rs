@@ -44,7 +44,7 @@ pub async fn create(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     let managers = call.params.emails("managers", false)?;
     let watchers = call.params.emails("watchers", false)?;
     let flock = state
-        .blocking(move |store| store.create_flock(name, &managers, &watchers))
+        .write(move |store| store.create_flock(name, &managers, &watchers))
         .await?;
     success_with(json!({ "flock_id": flock.id }))
 }
@@ -54,7 +54,7 @@ pub async fn rename(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     let flock_id = call.params.flock_id("flock_id")?;
     let name = call.params.parse("name", FlockName::parse)?;
     state
-        .blocking(move |store| store.rename_flock(&flock_id, name))
+        .write(move |store| store.rename_flock(&flock_id, name))
         .await?;
     success()
 }
@@ -63,7 +63,7 @@ pub async fn delete(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     call.caller.require_admin()?;
     let flock_id = call.params.flock_id("flock_id")?;
     state
-        .blocking(move |store| store.delete_flock(&flock_id))
+        .write(move |store| store.delete_flock(&flock_id))
         .await?;
     success()
 }
@@ -98,7 +98,7 @@ async fn replace_role_holders(
         .require_membership_admin(std::slice::from_ref(&flock_id))?;
     let emails = call.params.emails("emails", true)?;
     state
-        .blocking(move |store| store.replace_role_holders(&flock_id, role, &emails))
+        .write(move |store| store.replace_role_holders(&flock_id, role, &emails))
         .await?;
     success()
 }
@@ -119,7 +119,7 @@ async fn change_user_roles(call: ApiCall, state: web::Data<AppState>, assign: bo
     call.caller.require_membership_admin(&flocks)?;
     let (target, ids) = (email.clone(), flocks.clone());
     state
-        .blocking(move |store| {
+        .write(move |store| {
             if assign {
                 store.assign_role(&target, &ids, role)
             } else {

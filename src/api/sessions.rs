@@ -37,12 +37,10 @@ impl<'a> From<&'a StoredSession> for SessionView<'a> {
 pub async fn list(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     call.caller.require_admin()?;
     let email = call.params.email("email")?;
-    let sessions = state
-        .blocking(move |store| {
-            let user = store.user_by_email(&email)?.user;
-            store.sessions_of(user.id)
-        })
-        .await?;
+    let sessions = state.read(move |store| {
+        let user = store.user_by_email(&email)?.user;
+        store.sessions_of(user.id)
+    })?;
     let views: Vec<SessionView> = sessions.iter().map(SessionView::from).collect();
     success_with(json!({ "sessions": views }))
 }
@@ -57,7 +55,7 @@ pub async fn revoke(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     let target = email.clone();
     let one = session_id.is_some();
     let ended = state
-        .blocking(move |store| {
+        .write(move |store| {
             let user = store.user_by_email(&target)?.user;
             store.end_sessions_of(user.id, session_id.as_deref(), None)
         })

@@ -13,7 +13,7 @@ pub async fn ping(_call: ApiCall) -> ApiResult {
 
 pub async fn get(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     call.caller.require_global_reader()?;
-    let settings = state.blocking(|store| store.settings()).await?;
+    let settings = state.read(|store| store.settings())?;
     success_with(json!({
         "settings": {
             "globally_enforce_2fa": settings.globally_enforce_2fa,
@@ -33,7 +33,7 @@ pub async fn enforce_2fa_disable(call: ApiCall, state: web::Data<AppState>) -> A
 async fn set_enforce_2fa(call: ApiCall, state: web::Data<AppState>, on: bool) -> ApiResult {
     call.caller.require_admin()?;
     state
-        .blocking(move |store| store.update_settings(|s| s.globally_enforce_2fa = on))
+        .write(move |store| store.update_settings(|s| s.globally_enforce_2fa = on))
         .await?;
     success()
 }
@@ -42,7 +42,7 @@ async fn set_enforce_2fa(call: ApiCall, state: web::Data<AppState>, on: bool) ->
 pub async fn api_disable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     call.caller.require_admin()?;
     state
-        .blocking(|store| store.update_settings(|s| s.api_enabled = false))
+        .write(|store| store.update_settings(|s| s.api_enabled = false))
         .await?;
     log::warn!("API access disabled by {}", call.caller.creator());
     success()

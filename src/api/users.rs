@@ -38,18 +38,14 @@ pub async fn add(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
 pub async fn get(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     call.caller.require_global_reader()?;
     let email = call.params.email("email")?;
-    let details = state
-        .blocking(move |store| store.user_by_email(&email))
-        .await?;
+    let details = state.read(move |store| store.user_by_email(&email))?;
     success_with(json!({ "user": UserView::from(&details) }))
 }
 
 pub async fn auth(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     call.caller.require_global_reader()?;
     let email = call.params.email("email")?;
-    let details = state
-        .blocking(move |store| store.user_by_email(&email))
-        .await?;
+    let details = state.read(move |store| store.user_by_email(&email))?;
     success_with(json!({
         "email": details.user.email.as_str(),
         "access_level": details.user.access_level.as_str(),
@@ -100,7 +96,7 @@ pub async fn edit(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     let note = call.params.parse_optional("note", Note::parse)?;
     let target = email.clone();
     state
-        .blocking(move |store| match note {
+        .write(move |store| match note {
             Some(note) => store.set_note(&target, Some(note.into_string())).map(drop),
             None => store.user_by_email(&target).map(drop),
         })
@@ -113,7 +109,7 @@ pub async fn edit_access_level(call: ApiCall, state: web::Data<AppState>) -> Api
     let email = call.params.email("email")?;
     let level = call.params.parse("access_level", AccessLevel::parse)?;
     state
-        .blocking(move |store| store.set_access_level(&email, level))
+        .write(move |store| store.set_access_level(&email, level))
         .await?;
     success()
 }
@@ -123,7 +119,7 @@ pub async fn disable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     let email = call.params.email("email")?;
     let target = email.clone();
     state
-        .blocking(move |store| store.set_disabled(&target, true))
+        .write(move |store| store.set_disabled(&target, true))
         .await?;
     success_msg(format!("User ({email}) successfully disabled."))
 }
@@ -133,7 +129,7 @@ pub async fn enable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     let email = call.params.email("email")?;
     let target = email.clone();
     state
-        .blocking(move |store| store.set_disabled(&target, false))
+        .write(move |store| store.set_disabled(&target, false))
         .await?;
     success_msg(format!("User ({email}) successfully enabled."))
 }
@@ -142,9 +138,7 @@ pub async fn remove(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     call.caller.require_admin()?;
     let email = call.params.email("email")?;
     let target = email.clone();
-    state
-        .blocking(move |store| store.remove_user(&target))
-        .await?;
+    state.write(move |store| store.remove_user(&target)).await?;
     success_msg(format!("User ({email}) successfully removed."))
 }
 
@@ -154,7 +148,7 @@ pub async fn note_add(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     let note = call.params.parse("note", Note::parse)?;
     let target = email.clone();
     state
-        .blocking(move |store| store.set_note(&target, Some(note.into_string())))
+        .write(move |store| store.set_note(&target, Some(note.into_string())))
         .await?;
     success_msg(format!("User ({email}) note successfully added."))
 }
@@ -164,7 +158,7 @@ pub async fn note_delete(call: ApiCall, state: web::Data<AppState>) -> ApiResult
     let email = call.params.email("email")?;
     let target = email.clone();
     state
-        .blocking(move |store| store.set_note(&target, None))
+        .write(move |store| store.set_note(&target, None))
         .await?;
     success_msg(format!("User ({email}) note successfully removed."))
 }
@@ -173,9 +167,7 @@ pub async fn totp_disable(call: ApiCall, state: web::Data<AppState>) -> ApiResul
     call.caller.require_admin()?;
     let email = call.params.email("email")?;
     let target = email.clone();
-    state
-        .blocking(move |store| store.clear_totp(&target))
-        .await?;
+    state.write(move |store| store.clear_totp(&target)).await?;
     success_msg(format!(
         "Successfully disabled two-factor authentication for user {email}"
     ))
@@ -185,7 +177,7 @@ pub async fn webauthn_disable(call: ApiCall, state: web::Data<AppState>) -> ApiR
     call.caller.require_admin()?;
     let email = call.params.email("email")?;
     state
-        .blocking(move |store| store.clear_webauthn(&email))
+        .write(move |store| store.clear_webauthn(&email))
         .await?;
     success()
 }
@@ -203,7 +195,7 @@ async fn set_summary_email(call: ApiCall, state: web::Data<AppState>, enabled: b
     let email = call.params.email("email")?;
     let target = email.clone();
     state
-        .blocking(move |store| store.set_summary_email(&target, enabled))
+        .write(move |store| store.set_summary_email(&target, enabled))
         .await?;
     let verb = if enabled { "enabled" } else { "disabled" };
     success_msg(format!(

@@ -30,6 +30,10 @@ pub enum HashError {
     Phc(#[source] argon2::password_hash::phc::Error),
 }
 
+/// How much lower than request handling hashing threads run (a nice value).
+#[cfg(target_os = "linux")]
+const HASHING_NICE: libc::c_int = 10;
+
 /// Salt length of new hashes (the PHC recommendation).
 const SALT_BYTES: usize = 16;
 /// Stored hashes asking for more memory than this never match: they are not ours, and honouring
@@ -309,14 +313,15 @@ fn run_worker(receiver: &Mutex<Receiver<Job>>, shared: &std::sync::Weak<Shared>)
     }
 }
 
-/// Hashing yields the CPU to request handling: this thread's nice value goes up by 10.
+/// Hashing yields the CPU to request handling: this thread's nice value goes up by 10, so under
+/// contention the scheduler gives request threads about nine times its share.
 #[cfg(target_os = "linux")]
 fn lower_this_threads_priority() {
-    // SAFETY: gettid and setpriority only read their arguments; PRIO_PROCESS with a thread id
-    // changes that one thread (Linux semantics).
+    // SAFETY: gettid and setpriority only read their arguments; with PRIO_PROCESS and a thread id
+    // setpriority changes that one thread (Linux semantics).
     let result = unsafe {
         let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10)
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, HASHING_NICE)
     };
     if result != 0 {
         log::warn!(

@@ -116,7 +116,7 @@ async fn deliver(
     match mailer.send(&to, content).await {
         Ok(()) => {
             store
-                .off_async(move |store| store.remove_queued_mail(id))
+                .write_async(move |store| store.remove_queued_mail(id))
                 .await?;
             Ok(None)
         }
@@ -131,7 +131,7 @@ async fn deliver(
             );
             let error = error.to_string();
             store
-                .off_async(move |store| store.record_mail_failure(id, &error, retry_at))
+                .write_async(move |store| store.record_mail_failure(id, &error, retry_at))
                 .await?;
             Ok(Some(retry_at))
         }

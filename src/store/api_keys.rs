@@ -40,10 +40,7 @@ impl Store {
 
     /// Records a use of the key at `now`, at most once per `LAST_USED_GRANULARITY_SECS`.
     pub fn touch_api_key(&self, key: &ApiKeyRecord, now: u64) -> StoreResult<()> {
-        if key
-            .last_used
-            .is_some_and(|last| now.saturating_sub(last) < LAST_USED_GRANULARITY_SECS)
-        {
+        if !key.last_used_is_stale(now) {
             return Ok(());
         }
         let txn = self.db.begin_write()?;

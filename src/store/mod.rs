@@ -108,6 +108,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Database>,
+    /// One write at a time on the blocking pool: redb runs one write transaction at a time
+    /// anyway, and a write waiting for the lock would hold a thread while it waits. Writers wait
+    /// here instead, asynchronously (see `write_async`).
+    write_turn: Arc<tokio::sync::Semaphore>,
 }
 
 impl Store {
@@ -126,7 +130,10 @@ impl Store {
             }
             Err(error) => return Err(StoreError::Database(error.into())),
         };
-        let store = Store { db: Arc::new(db) };
+        let store = Store {
+            db: Arc::new(db),
+            write_turn: Arc::new(tokio::sync::Semaphore::new(1)),
+        };
         store.initialise()?;
         Ok(store)
     }
@@ -176,8 +183,33 @@ impl Store {
 }
 
 impl Store {
-    /// Runs store work on Tokio's blocking pool, for background tasks (request handlers use
-    /// `AppState::blocking`): a commit waits for fsync, which must not stall the async workers.
+    /// Runs store work that writes on Tokio's blocking pool once it is its turn: writes wait for
+    /// each other without holding a thread, so a burst of writes (a login storm creating
+    /// sessions, a script adding users) can't grow the blocking pool to hundreds of threads and
+    /// slow every read behind them.
+    pub async fn write_async<T, E>(
+        &self,
+        work: impl FnOnce(&Store) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let turn = Arc::clone(&self.write_turn)
+            .acquire_owned()
+            .await
+            .map_err(|error| E::from(StoreError::TaskLost(error.to_string())))?;
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            work(&store)
+        })
+        .await
+        .map_err(|error| E::from(StoreError::TaskLost(error.to_string())))?
+    }
+
+    /// Runs store work that only reads on Tokio's blocking pool, for background tasks (request
+    /// handlers use `AppState::blocking`).
     pub async fn off_async<T, E>(
         &self,
         work: impl FnOnce(&Store) -> Result<T, E> + Send + 'static,

@@ -162,6 +162,15 @@ pub struct ApiKeyRecord {
     pub last_used: Option<u64>,
 }
 
+impl ApiKeyRecord {
+    /// Whether a use at `now` should be recorded: `last_used` is kept to the minute.
+    pub fn last_used_is_stale(&self, now: u64) -> bool {
+        self.last_used.is_none_or(|last| {
+            now.saturating_sub(last) >= super::api_keys::LAST_USED_GRANULARITY_SECS
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
     pub globally_enforce_2fa: bool,

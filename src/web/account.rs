@@ -150,7 +150,7 @@ async fn change_password(
     let user_id = signed_in.user.id;
     let keep = signed_in.session_hash.clone();
     state
-        .blocking(move |store| store.change_password(user_id, hash, Some(&keep)))
+        .write(move |store| store.change_password(user_id, hash, Some(&keep)))
         .await?;
     flash_success(
         &signed_in.session,
@@ -178,7 +178,7 @@ async fn summary_email(
     let enabled = form.enabled == "on";
     let email = signed_in.user.email.clone();
     state
-        .blocking(move |store| store.set_summary_email(&email, enabled))
+        .write(move |store| store.set_summary_email(&email, enabled))
         .await?;
     flash_success(
         &signed_in.session,

@@ -89,9 +89,7 @@ async fn access_to(
         return Ok(Access::Admin);
     }
     let email = signed_in.user.email.clone();
-    let details = state
-        .blocking(move |store| store.user_by_email(&email))
-        .await?;
+    let details = state.read(move |store| store.user_by_email(&email))?;
     if details.managed_flocks.contains(flock) {
         Ok(Access::Manager)
     } else if details.watched_flocks.contains(flock) {
@@ -201,7 +199,7 @@ async fn create(
         }
     };
     let flock = state
-        .blocking(move |store| store.create_flock(name, &[], &[]))
+        .write(move |store| store.create_flock(name, &[], &[]))
         .await?;
     log::info!("flock {} created by {}", flock.id, signed_in.user.email);
     flash_success(
@@ -365,7 +363,7 @@ async fn rename(
     };
     let target = id.clone();
     let flock = state
-        .blocking(move |store| store.rename_flock(&target, name))
+        .write(move |store| store.rename_flock(&target, name))
         .await?;
     flash_success(
         &signed_in.session,
@@ -442,7 +440,7 @@ async fn delete(
     access_to(&signed_in, &state, &id).await?.require_admin()?;
     let target = id.clone();
     let outcome = state
-        .blocking(move |store| {
+        .write(move |store| {
             let flock = store.flock(&target)?;
             store.delete_flock(&target)?;
             Ok(flock)
@@ -510,7 +508,7 @@ async fn create_key(
     let creator = signed_in.user.email.to_string();
     let target = id.clone();
     let (flock, issued) = state
-        .blocking(move |store| {
+        .write(move |store| {
             let flock = store.flock(&target)?;
             let issued = api_keys::issue_flock_key(store, target, key_type, &note, &creator)?;
             Ok((flock, issued))
@@ -543,7 +541,7 @@ async fn revoke_key(
     access_to(&signed_in, &state, &id).await?.require_admin()?;
     let (flock, key) = (id.clone(), key_id.clone());
     let outcome = state
-        .blocking(move |store| match store.api_key(&key)? {
+        .write(move |store| match store.api_key(&key)? {
             // Only this flock's keys: another flock's page must not revoke them.
             Some(record) if record.scope.flock_id() == Some(&flock) => {
                 store.remove_api_key(&key, true)
@@ -609,7 +607,7 @@ async fn add_member(
     };
     let (target, flock) = (email.clone(), id.clone());
     let outcome = state
-        .blocking(move |store| {
+        .write(move |store| {
             let before = store.user_by_email(&target)?;
             store.assign_role(&target, std::slice::from_ref(&flock), role)?;
             let previous = if before.managed_flocks.contains(&flock) {
@@ -667,7 +665,7 @@ async fn remove_member(
     };
     let (target, flock) = (email.clone(), id.clone());
     let outcome = state
-        .blocking(move |store| {
+        .write(move |store| {
             let details = store.user_by_email(&target)?;
             let holds = match role {
                 FlockRole::Manager => details.managed_flocks.contains(&flock),

@@ -129,11 +129,9 @@ async fn create(
         }
     };
     let creator = signed_in.user.email.to_string();
-    let issued = state
-        .blocking(move |store| {
-            api_keys::issue(store, ApiKeyScope::Global { key_type }, &note, &creator)
-        })
-        .await?;
+    let issued = state.read(move |store| {
+        api_keys::issue(store, ApiKeyScope::Global { key_type }, &note, &creator)
+    })?;
     log::info!(
         "global {} API key {} created by {}",
         issued.record.scope.type_name(),
@@ -154,7 +152,7 @@ async fn revoke(
     let key_id = path.into_inner();
     let id = key_id.clone();
     match state
-        .blocking(move |store| store.remove_api_key(&id, false))
+        .write(move |store| store.remove_api_key(&id, false))
         .await
     {
         Ok(_) => {

@@ -78,7 +78,8 @@ pub async fn login_submit(
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> PageResult {
     let next = same_site_path(form.next.as_deref());
-    let account = form.email.trim().to_lowercase();
+    let email = Email::parse(&form.email).ok();
+    let account = throttle_key(email.as_ref(), &form.email);
     let refuse = |status: StatusCode, error: String| {
         render(
             status,
@@ -103,21 +104,18 @@ pub async fn login_submit(
             return refuse(StatusCode::TOO_MANY_REQUESTS, too_many_attempts(refused));
         }
     };
-    let email = Email::parse(&form.email).ok();
     let lookup = email.clone();
-    let (user, globally_enforced) = state
-        .blocking(move |store| {
-            let user = match lookup {
-                Some(email) => match store.user_by_email(&email) {
-                    Ok(details) => Some(details.user),
-                    Err(StoreError::UserNotFound) => None,
-                    Err(error) => return Err(error),
-                },
-                None => None,
-            };
-            Ok((user, store.settings()?.globally_enforce_2fa))
-        })
-        .await?;
+    let (user, globally_enforced) = state.read(move |store| {
+        let user = match lookup {
+            Some(email) => match store.user_by_email(&email) {
+                Ok(details) => Some(details.user),
+                Err(StoreError::UserNotFound) => None,
+                Err(error) => return Err(error),
+            },
+            None => None,
+        };
+        Ok((user, store.settings()?.globally_enforce_2fa))
+    })?;
     // Always one argon2 computation, against a dummy when there is nothing to verify, so an
     // unknown email takes as long as a wrong password.
     let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
@@ -151,6 +149,15 @@ pub async fn login_submit(
     }
 }
 
+/// The account a login attempt counts against: the address's canonical form, or for something
+/// that isn't an address a fixed-size digest of it (a throttle key must not grow with the input).
+fn throttle_key(email: Option<&Email>, raw: &str) -> String {
+    match email {
+        Some(email) => email.key(),
+        None => format!("unparsed:{}", sha256_hex(&raw.trim().to_lowercase())),
+    }
+}
+
 /// Stores a login lock that just engaged, so a restart doesn't lift it.
 pub async fn keep_login_lock(state: &AppState, email: Email, lock: Lock) -> Result<(), WebError> {
     log::warn!(
@@ -158,7 +165,7 @@ pub async fn keep_login_lock(state: &AppState, email: Email, lock: Lock) -> Resu
         crate::api::views::timestamp(lock.until)
     );
     state
-        .blocking(move |store| store.set_login_lock(&email, lock))
+        .write(move |store| store.set_login_lock(&email, lock))
         .await?;
     Ok(())
 }
@@ -311,15 +318,13 @@ pub async fn link_form(
     let (purpose, secret) = path.into_inner();
     let (purpose, heading, token_purpose) = link_purposes(&purpose).ok_or(WebError::NotFound)?;
     let hash = sha256_hex(&secret);
-    let looked_up = state
-        .blocking(move |store| {
-            let token = store.live_one_time_token(&hash, &[token_purpose], now_unix())?;
-            if token_purpose == TokenPurpose::Setup && store.user_count()? > 0 {
-                return Err(StoreError::TokenInvalid);
-            }
-            token.user_id.map(|id| store.user_by_id(id)).transpose()
-        })
-        .await;
+    let looked_up = state.read(move |store| {
+        let token = store.live_one_time_token(&hash, &[token_purpose], now_unix())?;
+        if token_purpose == TokenPurpose::Setup && store.user_count()? > 0 {
+            return Err(StoreError::TokenInvalid);
+        }
+        token.user_id.map(|id| store.user_by_id(id)).transpose()
+    });
     let user: Option<User> = match looked_up {
         Ok(user) => user,
         Err(BlockingError::Store(StoreError::TokenInvalid | StoreError::UserNotFound)) => {
@@ -361,13 +366,11 @@ pub async fn link_submit(
         form.email.clone().unwrap_or_default()
     } else {
         let hash = hash.clone();
-        let looked_up = state
-            .blocking(move |store| {
-                let token = store.live_one_time_token(&hash, &[token_purpose], now)?;
-                let id = token.user_id.ok_or(StoreError::TokenInvalid)?;
-                store.user_by_id(id)
-            })
-            .await;
+        let looked_up = state.read(move |store| {
+            let token = store.live_one_time_token(&hash, &[token_purpose], now)?;
+            let id = token.user_id.ok_or(StoreError::TokenInvalid)?;
+            store.user_by_id(id)
+        });
         match looked_up {
             Ok(user) => user.email.to_string(),
             Err(BlockingError::Store(StoreError::TokenInvalid | StoreError::UserNotFound)) => {
@@ -399,7 +402,7 @@ pub async fn link_submit(
     let password_hash = state.hasher.hash(password.expose()).await?;
 
     let outcome = state
-        .blocking(move |store| {
+        .write(move |store| {
             let user = if token_purpose == TokenPurpose::Setup {
                 store.complete_setup(&hash, parsed_email, password_hash, now)?
             } else {

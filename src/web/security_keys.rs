@@ -182,7 +182,7 @@ async fn register_finish(
     };
     let (codes, hashes) = recovery_codes::generate();
     let (user, codes_stored) = state
-        .blocking(move |store| store.add_webauthn_credential(user_id, credential, hashes))
+        .write(move |store| store.add_webauthn_credential(user_id, credential, hashes))
         .await?;
     session::enrollment_done(&signed_in.session);
     log::info!("user {} registered a security key", user.email);
@@ -210,7 +210,7 @@ async fn rename(
     }
     let (user_id, id) = (signed_in.user.id, path.into_inner());
     let found = state
-        .blocking(move |store| store.rename_webauthn_credential(user_id, &id, name))
+        .write(move |store| store.rename_webauthn_credential(user_id, &id, name))
         .await?;
     if found {
         flash_success(&signed_in.session, "Security key renamed.");
@@ -228,7 +228,7 @@ async fn delete(
 ) -> PageResult {
     let (user_id, id) = (signed_in.user.id, path.into_inner());
     let found = state
-        .blocking(move |store| store.remove_webauthn_credential(user_id, &id))
+        .write(move |store| store.remove_webauthn_credential(user_id, &id))
         .await?;
     if found {
         flash_success(&signed_in.session, "Security key removed.");
@@ -311,7 +311,7 @@ async fn login_finish(
     let assertion = body.into_inner();
     let now = now_unix();
     let outcome = state
-        .blocking(move |store| {
+        .write(move |store| {
             // Runs inside the factor transaction, against the stored credentials: the counter
             // is compared with what is stored now, not with the copy taken when the login began.
             let verify = |credentials: &mut [WebauthnCredential]| {

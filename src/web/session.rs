@@ -117,7 +117,7 @@ pub async fn start(
         user_agent: user_agent_of(req),
     };
     state
-        .blocking(move |store| store.create_session(&hash, &record))
+        .write(move |store| store.create_session(&hash, &record))
         .await?;
     session.insert(SESSION_ID, id).map_err(WebError::internal)?;
     csrf::rotate(session)
@@ -126,9 +126,7 @@ pub async fn start(
 /// Ends the session: its record goes, and the cookie with it.
 pub async fn end(session: &Session, state: &AppState) -> Result<(), WebError> {
     if let Some(hash) = session_hash(session) {
-        state
-            .blocking(move |store| store.end_session(&hash))
-            .await?;
+        state.write(move |store| store.end_session(&hash)).await?;
     }
     session.purge();
     Ok(())
@@ -269,10 +267,7 @@ async fn signed_in(req: &HttpRequest) -> Result<SignedIn, WebError> {
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| WebError::internal("AppState missing from the app"))?;
     let lookup = hash.clone();
-    let Some((record, user)) = state
-        .blocking(move |store| store.session_with_user(&lookup))
-        .await?
-    else {
+    let Some((record, user)) = state.read(move |store| store.session_with_user(&lookup))? else {
         forget(&session);
         return Err(login_required());
     };
@@ -287,7 +282,7 @@ async fn signed_in(req: &HttpRequest) -> Result<SignedIn, WebError> {
     if now.saturating_sub(record.last_seen) >= limits.seen_granularity_secs() {
         let touched = hash.clone();
         state
-            .blocking(move |store| store.touch_session(&touched, now))
+            .write(move |store| store.touch_session(&touched, now))
             .await?;
     }
     Ok(SignedIn {

@@ -149,7 +149,7 @@ async fn end_own(
     }
     let user_id = signed_in.user.id;
     let ended = state
-        .blocking(move |store| store.end_sessions_of(user_id, Some(&public_id), None))
+        .write(move |store| store.end_sessions_of(user_id, Some(&public_id), None))
         .await?;
     if ended == 0 {
         return Err(WebError::NotFound);
@@ -166,7 +166,7 @@ async fn end_own_others(
     let user_id = signed_in.user.id;
     let keep = signed_in.session_hash.clone();
     let ended = state
-        .blocking(move |store| store.end_sessions_of(user_id, None, Some(&keep)))
+        .write(move |store| store.end_sessions_of(user_id, None, Some(&keep)))
         .await?;
     flash_success(&signed_in.session, ended_message(ended, "other "));
     Ok(see_other("/account#sessions"))
@@ -186,7 +186,7 @@ async fn end_users(
         None => None,
     };
     let (email, ended) = state
-        .blocking(move |store| {
+        .write(move |store| {
             let user = store.user_by_id(id)?;
             let ended = store.end_sessions_of(id, public_id.as_deref(), None)?;
             Ok((user.email, ended))
@@ -222,9 +222,7 @@ async fn unlock(
 ) -> PageResult {
     signed_in.require_admin()?;
     let id = super::users::parse_user_id(&path)?;
-    let user = state
-        .blocking(move |store| store.unlock_account(id))
-        .await?;
+    let user = state.write(move |store| store.unlock_account(id)).await?;
     state.login_throttles.unlock(&user.email.key());
     log::info!("{} unlocked {}", signed_in.user.email, user.email);
     flash_success(

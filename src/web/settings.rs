@@ -135,7 +135,7 @@ async fn enforce_2fa(
     signed_in.require_admin()?;
     let on = parse_toggle(&form)?;
     state
-        .blocking(move |store| store.update_settings(|s| s.globally_enforce_2fa = on))
+        .write(move |store| store.update_settings(|s| s.globally_enforce_2fa = on))
         .await?;
     log::info!(
         "two-factor enforcement turned {} by {}",
@@ -161,7 +161,7 @@ async fn api_access(
     signed_in.require_admin()?;
     let on = parse_toggle(&form)?;
     state
-        .blocking(move |store| store.update_settings(|s| s.api_enabled = on))
+        .write(move |store| store.update_settings(|s| s.api_enabled = on))
         .await?;
     // Warn, like `settings/api/disable`: every script using the API is affected.
     log::warn!(

@@ -45,7 +45,7 @@ pub(super) async fn pending_user(
     let Some((user_id, generation)) = session::pending(session) else {
         return Ok(None);
     };
-    let user = state.blocking(move |store| store.user_by_id(user_id)).await;
+    let user = state.read(move |store| store.user_by_id(user_id));
     match user {
         Ok(user) if !user.disabled && user.session_generation == generation => Ok(Some(user)),
         Ok(_) | Err(crate::state::BlockingError::Store(crate::store::StoreError::UserNotFound)) => {
@@ -89,7 +89,7 @@ async fn factor_submit(
     let user_id = user.id;
     let now = now_unix();
     let outcome = state
-        .blocking(move |store| {
+        .write(move |store| {
             if !recovery_code.is_empty() {
                 let attempt = FactorAttempt::RecoveryCode(recovery_codes::hash(&recovery_code));
                 store.check_second_factor(user_id, attempt, now)
@@ -160,7 +160,7 @@ async fn enrollment_page(
     if !user.totp_enabled() && user.pending_totp_secret.is_none() {
         let user_id = user.id;
         user = state
-            .blocking(move |store| store.set_pending_totp(user_id, totp::new_secret()))
+            .write(move |store| store.set_pending_totp(user_id, totp::new_secret()))
             .await?;
     }
     let (secret, qr_svg) = match (user.totp_enabled(), user.pending_totp_secret.as_deref()) {
@@ -242,7 +242,7 @@ async fn confirm_totp(
     let now = now_unix();
     let code = form.code.clone();
     let confirmed = state
-        .blocking(move |store| {
+        .write(move |store| {
             let matched = |secret: &str| totp::matched_step(secret, &code, now);
             store.confirm_totp(user_id, &matched, hashes)
         })
@@ -275,7 +275,7 @@ async fn regenerate_recovery_codes(
     let (codes, hashes) = recovery_codes::generate();
     let user_id = signed_in.user.id;
     state
-        .blocking(move |store| store.replace_recovery_codes(user_id, hashes))
+        .write(move |store| store.replace_recovery_codes(user_id, hashes))
         .await?;
     show_recovery_codes(&signed_in, codes)
 }

@@ -421,13 +421,11 @@ where
     T: Send + 'static,
     F: FnOnce(&Store, &Email) -> StoreResult<T> + Send + 'static,
 {
-    let (email, outcome) = state
-        .blocking(move |store| {
-            let email = store.user_by_id(id)?.email;
-            let outcome = change(store, &email);
-            Ok((email, outcome))
-        })
-        .await?;
+    let (email, outcome) = state.read(move |store| {
+        let email = store.user_by_id(id)?.email;
+        let outcome = change(store, &email);
+        Ok((email, outcome))
+    })?;
     match outcome {
         Ok(value) => flash_success(&signed_in.session, done(&email, value)),
         Err(error) => flash_error(&signed_in.session, refusal(error)?),
@@ -454,7 +452,7 @@ async fn refuse_input(
     id: u64,
     message: &str,
 ) -> PageResult {
-    state.blocking(move |store| store.user_by_id(id)).await?;
+    state.read(move |store| store.user_by_id(id))?;
     flash_error(&signed_in.session, message);
     Ok(see_other(&user_path(id)))
 }
@@ -660,9 +658,7 @@ async fn password_reset(
 ) -> PageResult {
     signed_in.require_admin()?;
     let id = parse_user_id(&path)?;
-    let email = state
-        .blocking(move |store| Ok(store.user_by_id(id)?.email))
-        .await?;
+    let email = state.read(move |store| Ok(store.user_by_id(id)?.email))?;
     let user = accounts::send_password_reset(&state, email).await?;
     flash_success(
         &signed_in.session,
@@ -760,12 +756,10 @@ async fn remove_confirm(
 ) -> PageResult {
     signed_in.require_admin()?;
     let id = parse_user_id(&path)?;
-    let details = state
-        .blocking(move |store| {
-            let user = store.user_by_id(id)?;
-            store.user_by_email(&user.email)
-        })
-        .await?;
+    let details = state.read(move |store| {
+        let user = store.user_by_id(id)?;
+        store.user_by_email(&user.email)
+    })?;
     ok(&RemovePage {
         page: PageContext::signed_in(&signed_in, "Remove user"),
         id,
@@ -784,7 +778,7 @@ async fn remove(
     signed_in.require_admin()?;
     let id = parse_user_id(&path)?;
     let (email, outcome) = state
-        .blocking(move |store| {
+        .write(move |store| {
             let email = store.user_by_id(id)?.email;
             let outcome = store.remove_user(&email);
             Ok((email, outcome))
