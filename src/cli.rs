@@ -12,7 +12,7 @@ use crate::config::{self, Config};
 use crate::domain::{AccessLevel, ApiKeyType, Email};
 use crate::mail::{Mailer, queue};
 use crate::startup::{Application, StartupError};
-use crate::store::{NewUser, Store, StoreError, TokenPurpose, now_unix};
+use crate::store::{NewUser, StoreError, TokenPurpose, now_unix};
 use crate::summaries::{self, Summaries, SummaryError};
 use crate::web::session::SessionLimits;
 
@@ -82,6 +82,11 @@ pub struct GlobalOptions {
     /// again" (503) [default: 32 per worker]
     #[arg(long, env = "ROOST_HASH_QUEUE", global = true)]
     pub hash_queue: Option<usize>,
+    /// The key that seals TOTP secrets at rest (created on first start). Keep it out of the data
+    /// directory to keep it out of its backups, e.g. a mounted secret [default:
+    /// <data-dir>/secrets.key]
+    #[arg(long, env = "ROOST_SECRETS_KEY_FILE", global = true)]
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 /// A duration option in humantime's notation (`90s`, `30m`, `12h`), at least a second.
@@ -196,6 +201,7 @@ impl GlobalOptions {
             mail_retry_base: crate::mail::queue::DEFAULT_RETRY_BASE,
             trusted_proxies,
             session_limits,
+            secrets_key_file: self.secrets_key_file.clone(),
             hash_workers,
             hash_queue,
         })
@@ -212,7 +218,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Admin(AdminCommand::Create { email }) => {
             let email = Email::parse(&email)
                 .map_err(|_| CliError::Usage(format!("'{email}' is not a valid email address")))?;
-            let store = Store::open(&config.data_dir)?;
+            let store = config.open_store()?;
             let link = NewLink::new(TokenPurpose::SetPassword, None);
             let new_admin = NewUser {
                 email,
@@ -234,12 +240,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     "--type must be admin, analyst or read-only, not '{key_type}'"
                 ))
             })?;
-            let store = Store::open(&config.data_dir)?;
+            let store = config.open_store()?;
             let token = api_keys::issue_global_key(&store, key_type, &note, "cli")?;
             println!("{token}");
         }
         Command::Mail(MailCommand::SendSummaries { now }) => {
-            let store = Store::open(&config.data_dir)?;
+            let store = config.open_store()?;
             let mailer = Mailer::from_config(&config)
                 .map_err(|error| CliError::Usage(format!("mail configuration: {error}")))?;
             let console_url = config.base_url_for_port(config.bind_port().unwrap_or(8080));

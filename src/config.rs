@@ -36,6 +36,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// Idle and absolute lifetime of console sessions (30 min and 12 h).
     pub session_limits: SessionLimits,
+    /// The key sealing TOTP secrets at rest; `None` keeps it at `<data_dir>/secrets.key`.
+    pub secrets_key_file: Option<PathBuf>,
     /// Password hashes computed at once (each holds 19 MiB while it runs).
     pub hash_workers: usize,
     /// Password checks waiting for a worker before further ones are answered "busy".
@@ -65,6 +67,7 @@ impl Config {
             mail_retry_base: crate::mail::queue::DEFAULT_RETRY_BASE,
             trusted_proxies: TrustedProxies::default(),
             session_limits: SessionLimits::default(),
+            secrets_key_file: None,
             hash_workers: default_hash_workers(),
             hash_queue: default_hash_workers() * HASH_QUEUE_PER_WORKER,
         }
@@ -77,6 +80,18 @@ impl Config {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => format!("http://localhost:{port}"),
         }
+    }
+
+    /// Where the secrets key is kept.
+    pub fn secrets_key_path(&self) -> PathBuf {
+        self.secrets_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(crate::store::sealing::SECRETS_KEY_FILE))
+    }
+
+    /// Opens the store of this configuration.
+    pub fn open_store(&self) -> Result<crate::store::Store, crate::store::StoreError> {
+        crate::store::Store::open_with_key_file(&self.data_dir, &self.secrets_key_path())
     }
 
     /// The port part of `bind`, when it has one.

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod mail;
+pub mod private_files;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -54,7 +54,10 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
-        let store = Store::open(&config.data_dir)?;
+        crate::private_files::restrict_umask();
+        let store = config.open_store()?;
+        tighten_private_files(&config);
+        raise_open_file_limit();
         let mailer = Mailer::from_config(&config)?;
         let bind_error = |source| StartupError::Bind {
             bind: config.bind.clone(),
@@ -209,4 +212,56 @@ fn spawn_session_sweeper(store: Store, limits: web::session::SessionLimits) {
             tokio::time::sleep(SESSION_SWEEP_EVERY).await;
         }
     });
+}
+
+/// Everything in the data directory that holds secrets or data, private: said once and tightened
+/// if a file or directory from before (or copied in) is readable by others.
+fn tighten_private_files(config: &Config) {
+    use crate::private_files::{tighten, tighten_dir_and_files};
+    let data_dir = &config.data_dir;
+    tighten(data_dir);
+    tighten(&data_dir.join(crate::store::DATABASE_FILE));
+    tighten(&data_dir.join(web::session::SESSION_KEY_FILE));
+    tighten(&config.secrets_key_path());
+    for dir in [crate::mail::OUTBOX_DIR, crate::store::BACKUPS_DIR] {
+        let dir = data_dir.join(dir);
+        if dir.exists() {
+            tighten_dir_and_files(&dir);
+        }
+    }
+}
+
+/// Raises the soft limit of open files to the hard limit, so the connection limits decide how
+/// many clients are served, not a default of 1024.
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+        let raised = unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return;
+            }
+            if limit.rlim_cur >= limit.rlim_max {
+                log::info!("open files limit: {}", limit.rlim_cur);
+                return;
+            }
+            let before = limit.rlim_cur;
+            limit.rlim_cur = limit.rlim_max;
+            (libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0).then_some(before)
+        };
+        match raised {
+            Some(before) => log::info!(
+                "open files limit raised from {before} to {}",
+                limit.rlim_max
+            ),
+            None => log::warn!(
+                "could not raise the open files limit: {}",
+                std::io::Error::last_os_error()
+            ),
+        }
+    }
 }

@@ -74,6 +74,10 @@ impl From<StoreError> for ApiError {
             StoreError::Locked { .. }
             | StoreError::NewerSchema { .. }
             | StoreError::Corrupt(_)
+            | StoreError::Sealing(_)
+            | StoreError::SecretsKey(_)
+            | StoreError::WrongSecretsKey { .. }
+            | StoreError::MigrationBackup { .. }
             | StoreError::TaskLost(_)
             | StoreError::Database(_)
             | StoreError::DataDir { .. } => return ApiError::internal(error),

@@ -299,17 +299,20 @@ fn run_worker(receiver: &Mutex<Receiver<Job>>, shared: &std::sync::Weak<Shared>)
             return;
         };
         // A caller that went away (client disconnected) gets no computation.
-        if !job.reply.is_closed() {
+        let done = (!job.reply.is_closed()).then(|| {
             shared.computations.fetch_add(1, Ordering::SeqCst);
-            let done = match job.work {
+            match job.work {
                 Work::Hash { password } => Done::Hashed(hash_with(&mut memory, &password)),
                 Work::Verify { password, phc } => {
                     Done::Verified(verify_with(&mut memory, &password, &phc))
                 }
-            };
+            }
+        });
+        // Counted out before the answer, so a caller that has its answer sees it settled.
+        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if let Some(done) = done {
             let _ = job.reply.send(done);
         }
-        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

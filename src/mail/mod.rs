@@ -184,7 +184,7 @@ impl Mailer {
             Some(url) => Transport::Smtp(smtp_transport(url, smtp_ca)?),
             None => {
                 let outbox = data_dir.join(OUTBOX_DIR);
-                std::fs::create_dir_all(&outbox).map_err(MailError::Outbox)?;
+                crate::private_files::create_private_dir(&outbox).map_err(MailError::Outbox)?;
                 Transport::Outbox(AsyncFileTransport::<Tokio1Executor>::new(outbox))
             }
         };

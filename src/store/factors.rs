@@ -2,6 +2,7 @@
 //! failure counter it updates share one write transaction, so parallel guesses can't slip past the
 //! limit and a TOTP step can't be accepted twice.
 
+use super::sealing::totp_context;
 use super::tables::USERS;
 use super::users::{read_user, write_user};
 use super::{Store, StoreResult, User, WebauthnCredential};
@@ -29,12 +30,21 @@ pub enum FactorOutcome {
 }
 
 impl Store {
-    /// Keeps a secret shown for enrollment until the user confirms it with a code.
+    /// Keeps a secret shown for enrollment (sealed) until the user confirms it with a code.
     pub fn set_pending_totp(&self, user_id: u64, secret: String) -> StoreResult<User> {
+        let sealed = self.sealer.seal(&secret, &totp_context(user_id))?;
         self.change_user_by_id(user_id, |user| {
-            user.pending_totp_secret = Some(secret);
+            user.pending_totp_secret = Some(sealed);
             Ok(())
         })
+    }
+
+    /// The clear text of the user's pending TOTP secret, to show it for enrollment.
+    pub fn reveal_pending_totp(&self, user: &User) -> StoreResult<Option<String>> {
+        user.pending_totp_secret
+            .as_ref()
+            .map(|sealed| self.sealer.open(sealed, &totp_context(user.id)))
+            .transpose()
     }
 
     /// Confirms the pending secret if `matched_step` finds a step for it: TOTP becomes enrolled and,
@@ -50,13 +60,14 @@ impl Store {
         let outcome = {
             let mut users = txn.open_table(USERS)?;
             let mut user = read_user(&users, user_id)?;
-            let Some(secret) = user.pending_totp_secret.clone() else {
+            let Some(sealed) = user.pending_totp_secret.clone() else {
                 return Ok(None);
             };
+            let secret = self.sealer.open(&sealed, &totp_context(user_id))?;
             let Some(step) = matched_step(&secret) else {
                 return Ok(None);
             };
-            user.totp_secret = Some(secret);
+            user.totp_secret = Some(sealed);
             user.pending_totp_secret = None;
             user.totp_last_step = step;
             let codes_stored = user.recovery_code_hashes.is_empty();
@@ -89,14 +100,16 @@ impl Store {
                 });
             }
             let accepted = match attempt {
-                FactorAttempt::Totp(matched_step) => match user.totp_secret.as_deref() {
-                    Some(secret) => match matched_step(secret) {
-                        Some(step) if step > user.totp_last_step => {
-                            user.totp_last_step = step;
-                            true
+                FactorAttempt::Totp(matched_step) => match &user.totp_secret {
+                    Some(sealed) => {
+                        match matched_step(&self.sealer.open(sealed, &totp_context(user_id))?) {
+                            Some(step) if step > user.totp_last_step => {
+                                user.totp_last_step = step;
+                                true
+                            }
+                            _ => false,
                         }
-                        _ => false,
-                    },
+                    }
                     None => false,
                 },
                 FactorAttempt::WebAuthn(verify) => verify(&mut user.webauthn_credentials),

@@ -3,10 +3,13 @@
 
 mod api_keys;
 mod changes;
+mod copy;
 mod factors;
 mod flocks;
 mod mail_queue;
+mod migrations;
 mod records;
+pub mod sealing;
 mod sessions;
 mod settings;
 mod summaries;
@@ -31,9 +34,12 @@ pub use users::{NewUser, UserPage};
 
 use crate::domain::Email;
 
-/// The schema this build reads and writes. A file written by a newer build is refused rather than
-/// misread.
-pub const SCHEMA_VERSION: u64 = 1;
+/// The schema this build reads and writes. An older file is migrated at open (`migrations`); a
+/// file written by a newer build is refused rather than misread.
+pub const SCHEMA_VERSION: u64 = 2;
+
+/// Where copies of the database are kept (before a migration; scheduled backups).
+pub const BACKUPS_DIR: &str = "backups";
 
 pub const DATABASE_FILE: &str = "roost.redb";
 
@@ -69,6 +75,19 @@ pub enum StoreError {
     NewerSchema { found: u64, supported: u64 },
     #[error("stored record is unreadable: {0}")]
     Corrupt(String),
+    #[error("secrets at rest: {0}")]
+    Sealing(String),
+    #[error(transparent)]
+    SecretsKey(#[from] sealing::KeyFileError),
+    #[error(
+        "the secrets key {path} is not the key this database's secrets were sealed with. Restore the original key file (it belongs in every backup beside roost.redb); without it, the enrolled authenticator apps can't be used and must be enrolled again."
+    )]
+    WrongSecretsKey { path: PathBuf },
+    #[error("cannot copy the database aside before migrating it to {path}: {source}")]
+    MigrationBackup {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("a store call on the blocking pool did not finish: {0}")]
     TaskLost(String),
     #[error("database error: {0}")]
@@ -90,6 +109,7 @@ macro_rules! redb_error_into_store_error {
     )*};
 }
 redb_error_into_store_error!(
+    redb::DatabaseError,
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
@@ -108,6 +128,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Database>,
+    /// Seals TOTP secrets at rest.
+    sealer: Arc<sealing::Sealer>,
     /// One write at a time on the blocking pool: redb runs one write transaction at a time
     /// anyway, and a write waiting for the lock would hold a thread while it waits. Writers wait
     /// here instead, asynchronously (see `write_async`).
@@ -115,14 +137,24 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) `<data_dir>/roost.redb`, creating every table, the default flock and the
-    /// default settings on first use, and refusing a file from a newer schema.
+    /// Opens (or creates) `<data_dir>/roost.redb` with the secrets key `<data_dir>/secrets.key`
+    /// (created on first use).
     pub fn open(data_dir: &Path) -> StoreResult<Store> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+        Store::open_with_key_file(data_dir, &data_dir.join(sealing::SECRETS_KEY_FILE))
+    }
+
+    /// Opens (or creates) `<data_dir>/roost.redb`, creating every table, the default flock and the
+    /// default settings on first use, migrating an older schema and refusing a newer one. The
+    /// data directory and the file are created private (0700, 0600).
+    pub fn open_with_key_file(data_dir: &Path, key_file: &Path) -> StoreResult<Store> {
+        let data_dir_error = |source| StoreError::DataDir {
             path: data_dir.to_path_buf(),
             source,
-        })?;
+        };
+        crate::private_files::create_private_dir(data_dir).map_err(data_dir_error)?;
         let path = data_dir.join(DATABASE_FILE);
+        crate::private_files::ensure_private_file(&path).map_err(data_dir_error)?;
+        let (sealer, new_key) = sealing::Sealer::load_or_create(key_file)?;
         let db = match Database::create(&path) {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
@@ -132,41 +164,130 @@ impl Store {
         };
         let store = Store {
             db: Arc::new(db),
+            sealer: Arc::new(sealer),
             write_turn: Arc::new(tokio::sync::Semaphore::new(1)),
         };
-        store.initialise()?;
-        Ok(store)
+        let migrated = store.migrate(data_dir)?;
+        store.initialise(key_file, new_key)?;
+        if !migrated {
+            return Ok(store);
+        }
+        // The old records are in pages the migration freed, where what it sealed could still be
+        // read: the file is written anew and the old one goes.
+        let Store { db, sealer, .. } = store;
+        let rewritten = data_dir.join(format!("{DATABASE_FILE}.rewrite"));
+        let _ = std::fs::remove_file(&rewritten);
+        copy::copy_database(&db.begin_read()?, &rewritten)?;
+        drop(db);
+        std::fs::rename(&rewritten, &path).map_err(data_dir_error)?;
+        let db = Database::create(&path)?;
+        Ok(Store {
+            db: Arc::new(db),
+            sealer,
+            write_turn: Arc::new(tokio::sync::Semaphore::new(1)),
+        })
     }
 
-    fn initialise(&self) -> StoreResult<()> {
-        let txn = self.db.begin_write()?;
-        {
-            let mut meta = txn.open_table(tables::META)?;
-            let found = meta
-                .get(tables::SCHEMA_VERSION_KEY)?
-                .map(|v| records::decode_u64(v.value()))
-                .transpose()?;
-            match found {
-                Some(found) if found > SCHEMA_VERSION => {
-                    return Err(StoreError::NewerSchema {
-                        found,
-                        supported: SCHEMA_VERSION,
-                    });
-                }
-                Some(_) => {}
-                None => {
-                    meta.insert(
-                        tables::SCHEMA_VERSION_KEY,
-                        SCHEMA_VERSION.to_le_bytes().as_slice(),
-                    )?;
-                }
+    /// Brings an older file to `SCHEMA_VERSION`, one migration per transaction, after copying it
+    /// aside. A new file gets the current version at once. Returns whether migrations ran.
+    fn migrate(&self, data_dir: &Path) -> StoreResult<bool> {
+        let found = {
+            let txn = self.db.begin_read()?;
+            match txn.open_table(tables::META) {
+                Ok(meta) => meta
+                    .get(tables::SCHEMA_VERSION_KEY)?
+                    .map(|v| records::decode_u64(v.value()))
+                    .transpose()?,
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(error) => return Err(error.into()),
             }
+        };
+        let Some(found) = found else {
+            let txn = self.db.begin_write()?;
+            migrations::record_version(&txn, SCHEMA_VERSION)?;
+            txn.commit()?;
+            return Ok(false);
+        };
+        let pending = migrations::pending(found, SCHEMA_VERSION)?;
+        if pending.is_empty() {
+            return Ok(false);
         }
+        let copy = self.copy_aside(data_dir, found)?;
+        log::warn!(
+            "migrating the database from schema {found} to {SCHEMA_VERSION}; the file before it is kept at {}",
+            copy.display()
+        );
+        for migration in pending {
+            let txn = self.db.begin_write()?;
+            (migration.apply)(&txn, &self.sealer)?;
+            migrations::record_version(&txn, migration.to)?;
+            txn.commit()?;
+            log::info!("schema {}: {}", migration.to, migration.what);
+        }
+        Ok(true)
+    }
+
+    /// Copies the database file into the backups directory (private), before a migration. The
+    /// file is open only here and nothing writes to it meanwhile, so the copy is consistent.
+    fn copy_aside(&self, data_dir: &Path, version: u64) -> StoreResult<PathBuf> {
+        let backups = data_dir.join(BACKUPS_DIR);
+        let target = backups.join(format!("roost-schema-v{version}-{}.redb", now_unix()));
+        let error = |source| StoreError::MigrationBackup {
+            path: target.clone(),
+            source,
+        };
+        crate::private_files::create_private_dir(&backups).map_err(error)?;
+        let bytes = std::fs::read(data_dir.join(DATABASE_FILE)).map_err(error)?;
+        crate::private_files::write_new_private(&target, &bytes).map_err(error)?;
+        Ok(target)
+    }
+
+    fn initialise(&self, key_file: &Path, new_key: bool) -> StoreResult<()> {
+        let txn = self.db.begin_write()?;
         tables::create_all(&txn)?;
+        self.check_secrets_key(&txn, key_file, new_key)?;
         flocks::ensure_default_flock(&txn)?;
         tokens::sweep_dead_tokens(&txn, now_unix())?;
         changes::sweep_old_changes(&txn, now_unix())?;
         txn.commit()?;
+        Ok(())
+    }
+
+    /// A value sealed with the key the database was first opened with is kept in `META`: a
+    /// different key (a lost or misconfigured key file) is refused at once, instead of failing
+    /// at each user's next login.
+    fn check_secrets_key(
+        &self,
+        txn: &redb::WriteTransaction,
+        key_file: &Path,
+        new_key: bool,
+    ) -> StoreResult<()> {
+        const CHECK: &str = "roost secrets key check";
+        let mut meta = txn.open_table(tables::META)?;
+        let stored: Option<sealing::SealedSecret> = meta
+            .get(tables::SECRETS_KEY_CHECK_KEY)?
+            .map(|v| records::decode(v.value()))
+            .transpose()?;
+        match stored {
+            Some(sealed) => {
+                if self.sealer.open(&sealed, CHECK).is_err() {
+                    if new_key {
+                        // Don't leave a key file that would be taken for the right one.
+                        let _ = std::fs::remove_file(key_file);
+                    }
+                    return Err(StoreError::WrongSecretsKey {
+                        path: key_file.to_path_buf(),
+                    });
+                }
+            }
+            None => {
+                let sealed = self.sealer.seal(CHECK, CHECK)?;
+                meta.insert(
+                    tables::SECRETS_KEY_CHECK_KEY,
+                    records::encode(&sealed)?.as_slice(),
+                )?;
+            }
+        }
         Ok(())
     }
 

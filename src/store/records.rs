@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::sealing::SealedSecret;
 use super::{StoreError, StoreResult};
 use crate::domain::{AccessLevel, ApiKeyType, Email, FlockId, FlockKeyType};
 
@@ -20,11 +21,12 @@ pub struct User {
     /// Argon2id PHC string; `None` until the user sets a password through a one-time link.
     #[serde(default)]
     pub password_hash: Option<String>,
+    /// Sealed with the secrets key (`sealing`); the store opens it only to check a code.
     #[serde(default)]
-    pub totp_secret: Option<String>,
-    /// A secret shown for enrollment, not yet confirmed with a code.
+    pub totp_secret: Option<SealedSecret>,
+    /// A secret shown for enrollment, not yet confirmed with a code; sealed likewise.
     #[serde(default)]
-    pub pending_totp_secret: Option<String>,
+    pub pending_totp_secret: Option<SealedSecret>,
     /// The last TOTP step accepted: that step and earlier ones are refused (replay protection).
     #[serde(default)]
     pub totp_last_step: u64,

@@ -13,6 +13,8 @@ pub const NEXT_USER_ID_KEY: &str = "next_user_id";
 pub const SETTINGS_KEY: &str = "settings";
 pub const NEXT_MAIL_ID_KEY: &str = "next_mail_id";
 pub const NEXT_CHANGE_ID_KEY: &str = "next_change_id";
+/// A value sealed with the secrets key, to recognise the right key at open.
+pub const SECRETS_KEY_CHECK_KEY: &str = "secrets_key_check";
 
 /// user id -> JSON `UserRecord`.
 pub const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");

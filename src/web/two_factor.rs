@@ -163,8 +163,13 @@ async fn enrollment_page(
             .write(move |store| store.set_pending_totp(user_id, totp::new_secret()))
             .await?;
     }
-    let (secret, qr_svg) = match (user.totp_enabled(), user.pending_totp_secret.as_deref()) {
-        (false, Some(secret)) => {
+    let pending = if user.totp_enabled() {
+        None
+    } else {
+        state.read(|store| store.reveal_pending_totp(&user))?
+    };
+    let (secret, qr_svg) = match pending.as_deref() {
+        Some(secret) => {
             let uri =
                 totp::provisioning_uri(secret, user.email.as_str()).map_err(WebError::internal)?;
             (

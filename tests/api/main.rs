@@ -22,4 +22,5 @@ mod password_path;
 mod settings;
 mod summaries;
 mod two_factor;
+mod upgrade;
 mod users;
