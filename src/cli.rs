@@ -87,6 +87,41 @@ pub struct GlobalOptions {
     /// <data-dir>/secrets.key]
     #[arg(long, env = "ROOST_SECRETS_KEY_FILE", global = true)]
     pub secrets_key_file: Option<PathBuf>,
+    /// The longest wait for the next piece of a request body; a late body is answered 408
+    #[arg(long, env = "ROOST_BODY_TIMEOUT", default_value = "5s", global = true)]
+    pub body_timeout: String,
+    /// The longest a whole request body may take
+    #[arg(
+        long,
+        env = "ROOST_BODY_TOTAL_TIMEOUT",
+        default_value = "30s",
+        global = true
+    )]
+    pub body_total_timeout: String,
+    /// An idle connection between requests is closed after this
+    #[arg(long, env = "ROOST_KEEP_ALIVE", default_value = "15s", global = true)]
+    pub keep_alive: String,
+    /// A client that stops reading a response for this long loses the connection
+    #[arg(
+        long,
+        env = "ROOST_WRITE_TIMEOUT",
+        default_value = "30s",
+        global = true
+    )]
+    pub write_timeout: String,
+    /// Open connections per client address; more are refused at once (0: no limit). Trusted
+    /// proxies are exempt
+    #[arg(
+        long,
+        env = "ROOST_MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 128,
+        global = true
+    )]
+    pub max_connections_per_client: usize,
+    /// Lists, filters and exports running at once; more are answered 503 [default: the number
+    /// of cores, at least 2]
+    #[arg(long, env = "ROOST_MAX_CONCURRENT_SCANS", global = true)]
+    pub max_concurrent_scans: Option<usize>,
 }
 
 /// A duration option in humantime's notation (`90s`, `30m`, `12h`), at least a second.
@@ -189,6 +224,26 @@ impl GlobalOptions {
         let hash_queue = self
             .hash_queue
             .unwrap_or(hash_workers * config::HASH_QUEUE_PER_WORKER);
+        let defaults = crate::request_limits::RequestLimits::default();
+        let seconds = |option: &str, raw: &str| {
+            parse_duration_option(option, raw).map(std::time::Duration::from_secs)
+        };
+        let request_limits = crate::request_limits::RequestLimits {
+            body_chunk_timeout: seconds("--body-timeout", &self.body_timeout)?,
+            body_total_timeout: seconds("--body-total-timeout", &self.body_total_timeout)?,
+            keep_alive: seconds("--keep-alive", &self.keep_alive)?,
+            write_timeout: seconds("--write-timeout", &self.write_timeout)?,
+            connections_per_client: self.max_connections_per_client,
+            concurrent_scans: match self.max_concurrent_scans {
+                Some(0) => {
+                    return Err(CliError::Usage(
+                        "--max-concurrent-scans must be at least 1".into(),
+                    ));
+                }
+                Some(scans) => scans,
+                None => defaults.concurrent_scans,
+            },
+        };
         Ok(Config {
             bind: self.bind.clone(),
             data_dir: self.data_dir.clone(),
@@ -202,6 +257,7 @@ impl GlobalOptions {
             trusted_proxies,
             session_limits,
             secrets_key_file: self.secrets_key_file.clone(),
+            request_limits,
             hash_workers,
             hash_queue,
         })

@@ -38,6 +38,8 @@ pub struct Config {
     pub session_limits: SessionLimits,
     /// The key sealing TOTP secrets at rest; `None` keeps it at `<data_dir>/secrets.key`.
     pub secrets_key_file: Option<PathBuf>,
+    /// Timeouts of request bodies and responses, connections per address, concurrent scans.
+    pub request_limits: crate::request_limits::RequestLimits,
     /// Password hashes computed at once (each holds 19 MiB while it runs).
     pub hash_workers: usize,
     /// Password checks waiting for a worker before further ones are answered "busy".
@@ -68,6 +70,7 @@ impl Config {
             trusted_proxies: TrustedProxies::default(),
             session_limits: SessionLimits::default(),
             secrets_key_file: None,
+            request_limits: crate::request_limits::RequestLimits::default(),
             hash_workers: default_hash_workers(),
             hash_queue: default_hash_workers() * HASH_QUEUE_PER_WORKER,
         }

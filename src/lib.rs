@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod mail;
 pub mod private_files;
+pub mod request_limits;
 pub mod startup;
 pub mod state;
 pub mod store;

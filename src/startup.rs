@@ -15,6 +15,7 @@ use crate::auth::passwords::PasswordHasher;
 use crate::auth::throttle::Throttle;
 use crate::config::Config;
 use crate::mail::{MailError, Mailer};
+use crate::request_limits::ConnectionTracker;
 use crate::state::AppState;
 use crate::store::{Store, StoreError, TokenPurpose, now_unix};
 use crate::summaries::Summaries;
@@ -23,6 +24,8 @@ use crate::web;
 /// Failed API authentications allowed per client address per window.
 const API_AUTH_FAILURE_LIMIT: u32 = 20;
 const API_AUTH_FAILURE_WINDOW_SECS: u64 = 60;
+/// A request's headers must arrive within this.
+const HEADERS_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often ended sessions are swept from the store.
 const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(10 * 60);
 
@@ -114,7 +117,15 @@ impl Application {
             webauthn_ceremonies: Arc::default(),
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             session_limits: config.session_limits,
+            scans: Arc::new(tokio::sync::Semaphore::new(
+                config.request_limits.concurrent_scans.max(1),
+            )),
         };
+        let request_limits = config.request_limits;
+        let connections = ConnectionTracker::new(
+            request_limits.connections_per_client,
+            Arc::new(config.trusted_proxies.clone()),
+        );
         let server = HttpServer::new(move || {
             App::new()
                 // Query strings can hold an auth_token and some paths a one-time secret: log
@@ -133,12 +144,21 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(
                     web::gate::second_factor_gate,
                 ))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::request_limits::body_deadlines,
+                ))
+                .app_data(actix_web::web::Data::new(request_limits))
                 .wrap(web::security_headers())
                 .wrap(web::session_middleware(session_key.clone(), secure_cookies))
                 .app_data(actix_web::web::Data::new(state.clone()))
                 .configure(api::routes)
                 .configure(web::routes)
                 .default_service(actix_web::web::to(web::not_found))
+        })
+        .keep_alive(request_limits.keep_alive)
+        .client_request_timeout(HEADERS_TIMEOUT)
+        .on_connect(move |connection, extensions| {
+            crate::request_limits::on_connect(&connections, &request_limits, connection, extensions)
         })
         .listen(listener)
         .map_err(bind_error)?

@@ -34,6 +34,8 @@ pub struct AppState {
     pub webauthn_ceremonies: Arc<crate::auth::webauthn::Ceremonies>,
     pub trusted_proxies: Arc<TrustedProxies>,
     pub session_limits: crate::web::session::SessionLimits,
+    /// Permits for lists, filters and exports running at once.
+    pub scans: Arc<tokio::sync::Semaphore>,
 }
 
 /// A store call failed, or the blocking pool could not run it.

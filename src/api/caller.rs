@@ -130,18 +130,25 @@ async fn authenticate(req: &HttpRequest, payload: Payload) -> Result<ApiCall, Ap
     if !settings.api_enabled {
         return Err(ApiError::forbidden("API access is disabled"));
     }
-    let params = Params::read(req, payload).await?;
-
+    // A key in the header or the query string is checked before the body is read: a body
+    // costs the server time and memory, and only a caller with a key may make it wait for one.
+    let mut params = Params::from_query(req)?;
+    let mut payload = Some(payload);
     let header_token = req
         .headers()
         .get(AUTH_HEADER)
         .map(|value| value.to_str().unwrap_or("").to_string());
-    let (token, refusal) = match header_token {
-        Some(token) => (token, "Unauthorized"),
-        None => (
-            params.optional("auth_token").unwrap_or("").to_string(),
-            "Invalid auth_token",
-        ),
+    let query_token = params.optional("auth_token").map(str::to_string);
+    let (token, refusal) = match (header_token, query_token) {
+        (Some(token), _) => (token, "Unauthorized"),
+        (None, Some(token)) => (token, "Invalid auth_token"),
+        (None, None) => {
+            if let Some(payload) = payload.take() {
+                params.read_body(req, payload).await?;
+            }
+            let token = params.optional("auth_token").unwrap_or("").to_string();
+            (token, "Invalid auth_token")
+        }
     };
     let refuse = || ApiError::new(StatusCode::UNAUTHORIZED, refusal);
     if token.trim().is_empty() {
@@ -155,6 +162,9 @@ async fn authenticate(req: &HttpRequest, payload: Payload) -> Result<ApiCall, Ap
             state
                 .write(move |store| store.touch_api_key(&used, crate::store::now_unix()))
                 .await?;
+        }
+        if let Some(payload) = payload.take() {
+            params.read_body(req, payload).await?;
         }
         return Ok(ApiCall {
             params,

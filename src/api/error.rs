@@ -55,7 +55,12 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(json!({"result": "error", "message": self.message}))
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // The body was cut short: the connection can't carry another request.
+            response.force_close();
+        }
+        response.json(json!({"result": "error", "message": self.message}))
     }
 }
 

@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 
 use super::error::ApiError;
 use crate::domain::{Email, FlockId, ParseError};
+use crate::request_limits::is_body_timeout;
 
 /// Bodies above this are refused with 413 before they are read to the end.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -21,12 +22,21 @@ pub struct Params {
 }
 
 impl Params {
-    /// Reads the query string and the body. Fails on oversize, non-UTF-8 or malformed bodies and
-    /// on a name given twice with different values.
-    pub async fn read(req: &HttpRequest, mut payload: Payload) -> Result<Params, ApiError> {
+    /// The parameters of the query string.
+    pub fn from_query(req: &HttpRequest) -> Result<Params, ApiError> {
         let mut params = Params::default();
         params.add_urlencoded(req.query_string().as_bytes(), "query string")?;
+        Ok(params)
+    }
 
+    /// Adds the parameters of the body. Fails on oversize, late (408), non-UTF-8 or malformed
+    /// bodies and on a name given twice with different values.
+    pub async fn read_body(
+        &mut self,
+        req: &HttpRequest,
+        mut payload: Payload,
+    ) -> Result<(), ApiError> {
+        let params = self;
         let declared_length = req
             .headers()
             .get(CONTENT_LENGTH)
@@ -37,15 +47,23 @@ impl Params {
         }
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
-            let chunk =
-                chunk.map_err(|_| ApiError::bad_request("Request body could not be read."))?;
+            let chunk = chunk.map_err(|error| {
+                if is_body_timeout(&error) {
+                    ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "The request body did not arrive in time.",
+                    )
+                } else {
+                    ApiError::bad_request("Request body could not be read.")
+                }
+            })?;
             if body.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(too_large());
             }
             body.extend_from_slice(&chunk);
         }
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(params);
+            return Ok(());
         }
 
         let content_type = req
@@ -73,7 +91,7 @@ impl Params {
                 ),
             ));
         }
-        Ok(params)
+        Ok(())
     }
 
     fn add_urlencoded(&mut self, raw: &[u8], source: &str) -> Result<(), ApiError> {

@@ -70,8 +70,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
         Box::pin(async move {
             let mut body = Vec::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk
-                    .map_err(|_| WebError::BadRequest("The form could not be read.".into()))?;
+                let chunk = chunk.map_err(|error| {
+                    if crate::request_limits::is_body_timeout(&error) {
+                        WebError::RequestTimeout
+                    } else {
+                        WebError::BadRequest("The form could not be read.".into())
+                    }
+                })?;
                 if body.len() + chunk.len() > MAX_FORM_BYTES {
                     return Err(WebError::BadRequest("The form is too large.".into()));
                 }

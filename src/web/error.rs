@@ -24,6 +24,9 @@ pub enum WebError {
     NotFound,
     #[error("{0}")]
     BadRequest(String),
+    /// The form's body did not arrive within the body timeouts.
+    #[error("The form did not arrive in time. Try again.")]
+    RequestTimeout,
     /// Password checks are queued to their limit: nothing was done, try again in a moment.
     #[error("The server is busy checking passwords. Try again in a moment.")]
     Busy { retry_after_secs: u64 },
@@ -55,6 +58,7 @@ impl ResponseError for WebError {
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             WebError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -76,6 +80,7 @@ impl ResponseError for WebError {
             WebError::NotFound => "Not found",
             WebError::BadRequest(_) => "Bad request",
             WebError::Busy { .. } => "Busy",
+            WebError::RequestTimeout => "Too slow",
             _ => "Error",
         };
         let page = ErrorPage {
@@ -84,8 +89,15 @@ impl ResponseError for WebError {
             message: self.to_string(),
         };
         let mut response = HttpResponse::build(status);
-        if let WebError::Busy { retry_after_secs } = self {
-            response.insert_header((RETRY_AFTER, retry_after_secs.to_string()));
+        match self {
+            WebError::Busy { retry_after_secs } => {
+                response.insert_header((RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            // The body was cut short: the connection can't carry another request.
+            WebError::RequestTimeout => {
+                response.force_close();
+            }
+            _ => {}
         }
         match page.render() {
             Ok(body) => response.content_type("text/html; charset=utf-8").body(body),

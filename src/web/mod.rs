@@ -80,7 +80,9 @@ pub fn session_middleware(key: Key, secure: bool) -> SessionMiddleware<CookieSes
 }
 
 /// Headers on every response: no inline script, no framing, no referrer (links carry one-time
-/// secrets), no content sniffing.
+/// secrets), no content sniffing, and no caching (pages and API answers carry people's data; a
+/// shared browser's cache must not keep them). Static assets set their own `Cache-Control`,
+/// which this doesn't replace.
 pub fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()
         .add((
@@ -91,6 +93,7 @@ pub fn security_headers() -> DefaultHeaders {
         .add(("X-Frame-Options", "DENY"))
         .add(("Referrer-Policy", "no-referrer"))
         .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Cache-Control", "no-store"))
 }
 
 /// Paths whose last segment is a one-time secret, so logs show the route and not the secret.

@@ -25,7 +25,34 @@ const MAX_NAME_CHARS: usize = 64;
 const MAX_JSON_BYTES: usize = 64 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let json = || web::JsonConfig::default().limit(MAX_JSON_BYTES);
+    let json = || {
+        web::JsonConfig::default()
+            .limit(MAX_JSON_BYTES)
+            .error_handler(|error, _| {
+                let (status, message) = match &error {
+                    actix_web::error::JsonPayloadError::Payload(payload)
+                        if crate::request_limits::is_body_timeout(payload) =>
+                    {
+                        (
+                            StatusCode::REQUEST_TIMEOUT,
+                            "The request did not arrive in time.",
+                        )
+                    }
+                    actix_web::error::JsonPayloadError::Overflow { .. }
+                    | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
+                        (StatusCode::PAYLOAD_TOO_LARGE, "The request is too large.")
+                    }
+                    _ => (StatusCode::BAD_REQUEST, "The request could not be read."),
+                };
+                let mut response = json_error(status, message);
+                if status == StatusCode::REQUEST_TIMEOUT {
+                    response
+                        .head_mut()
+                        .set_connection_type(actix_web::http::ConnectionType::Close);
+                }
+                actix_web::error::InternalError::from_response(error, response).into()
+            })
+    };
     cfg.service(
         web::resource("/account/two-factor/webauthn/register/start")
             .app_data(json())
