@@ -9,6 +9,10 @@ use crate::web::session::SessionLimits;
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "data";
 pub const DEFAULT_MAIL_FROM: &str = "Roost <roost@localhost>";
+/// The session cookie key, in the data directory.
+pub const SESSION_KEY_FILE: &str = "session.key";
+/// The file outbox of mail when no SMTP server is configured, in the data directory.
+pub const OUTBOX_DIR: &str = "outbox";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -92,9 +96,30 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join(crate::store::sealing::SECRETS_KEY_FILE))
     }
 
-    /// Opens the store of this configuration.
+    /// Opens the store of this configuration. Everything Roost creates from here on is private
+    /// (umask 077), and what it finds readable by others in the data directory is tightened.
     pub fn open_store(&self) -> Result<crate::store::Store, crate::store::StoreError> {
-        crate::store::Store::open_with_key_file(&self.data_dir, &self.secrets_key_path())
+        crate::private_files::restrict_umask();
+        let store =
+            crate::store::Store::open_with_key_file(&self.data_dir, &self.secrets_key_path())?;
+        self.tighten_private_files();
+        Ok(store)
+    }
+
+    /// Everything in the data directory that holds secrets or data, private: said once and
+    /// tightened if a file or directory from before (or copied in) is readable by others.
+    fn tighten_private_files(&self) {
+        use crate::private_files::{tighten, tighten_dir_and_files};
+        tighten(&self.data_dir);
+        tighten(&self.data_dir.join(crate::store::DATABASE_FILE));
+        tighten(&self.data_dir.join(SESSION_KEY_FILE));
+        tighten(&self.secrets_key_path());
+        for dir in [OUTBOX_DIR, crate::store::BACKUPS_DIR] {
+            let dir = self.data_dir.join(dir);
+            if dir.exists() {
+                tighten_dir_and_files(&dir);
+            }
+        }
     }
 
     /// The port part of `bind`, when it has one.

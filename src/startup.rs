@@ -57,9 +57,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
-        crate::private_files::restrict_umask();
         let store = config.open_store()?;
-        tighten_private_files(&config);
         raise_open_file_limit();
         let mailer = Mailer::from_config(&config)?;
         let bind_error = |source| StartupError::Bind {
@@ -232,23 +230,6 @@ fn spawn_session_sweeper(store: Store, limits: web::session::SessionLimits) {
             tokio::time::sleep(SESSION_SWEEP_EVERY).await;
         }
     });
-}
-
-/// Everything in the data directory that holds secrets or data, private: said once and tightened
-/// if a file or directory from before (or copied in) is readable by others.
-fn tighten_private_files(config: &Config) {
-    use crate::private_files::{tighten, tighten_dir_and_files};
-    let data_dir = &config.data_dir;
-    tighten(data_dir);
-    tighten(&data_dir.join(crate::store::DATABASE_FILE));
-    tighten(&data_dir.join(web::session::SESSION_KEY_FILE));
-    tighten(&config.secrets_key_path());
-    for dir in [crate::mail::OUTBOX_DIR, crate::store::BACKUPS_DIR] {
-        let dir = data_dir.join(dir);
-        if dir.exists() {
-            tighten_dir_and_files(&dir);
-        }
-    }
 }
 
 /// Raises the soft limit of open files to the hard limit, so the connection limits decide how

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::domain::Email;
 use crate::store::MailContent;
 
-pub const OUTBOX_DIR: &str = "outbox";
+pub use crate::config::OUTBOX_DIR;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {

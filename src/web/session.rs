@@ -49,7 +49,7 @@ impl SessionLimits {
 /// The cookie entry holding the session's random id (only its hash is stored).
 const SESSION_ID: &str = "sid";
 
-pub const SESSION_KEY_FILE: &str = "session.key";
+pub use crate::config::SESSION_KEY_FILE;
 
 /// Password checked, second factor owed: only the factor step may be reached.
 const PENDING_USER_ID: &str = "pending_uid";

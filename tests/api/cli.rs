@@ -513,3 +513,131 @@ fn cli_refuses_malformed_options_before_touching_the_data_dir() {
     // Nothing ran: no database was created.
     assert!(!dir.path().join("roost.redb").exists());
 }
+
+// ---- files on disk ----
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+impl Sandbox {
+    /// `roost ARGS` started by a shell whose umask is 000, as on a careless host.
+    fn cmd_under_umask_000(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg("umask 000; exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_roost"))
+            .args(args)
+            .current_dir(self.dir.path());
+        for var in ROOST_VARS {
+            cmd.env_remove(var);
+        }
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+}
+
+#[tokio::test]
+async fn cli_creates_every_file_private_whatever_the_umask() {
+    let sandbox = Sandbox::new();
+    let data = sandbox.data_arg();
+    let args = [
+        "token",
+        "create",
+        "--type",
+        "admin",
+        "--note",
+        "ci",
+        "--data-dir",
+        &data,
+    ];
+    let out = run(sandbox.cmd_under_umask_000(&args));
+    assert!(out.status.success(), "{}", out.stderr);
+    let token = single_line(&out.stdout);
+    let server = Server::spawn(sandbox.cmd_under_umask_000(&[
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--data-dir",
+        &data,
+    ]));
+    server
+        .call(
+            &token,
+            Method::POST,
+            "user/add",
+            &[("email", "ann@x.io"), ("access_level", "user")],
+        )
+        .await
+        .ok();
+    let outbox = sandbox.data().join("outbox");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mail = loop {
+        let found = std::fs::read_dir(&outbox)
+            .ok()
+            .and_then(|mut entries| entries.next())
+            .map(|entry| entry.expect("entry").path());
+        if let Some(mail) = found {
+            break mail;
+        }
+        assert!(Instant::now() < deadline, "no welcome mail in the outbox");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let data_dir = sandbox.data();
+    assert_eq!(mode_of(&data_dir), 0o700, "data dir");
+    assert_eq!(mode_of(&outbox), 0o700, "outbox");
+    for file in [
+        data_dir.join("roost.redb"),
+        data_dir.join("secrets.key"),
+        data_dir.join("session.key"),
+        mail,
+    ] {
+        assert_eq!(mode_of(&file), 0o600, "{}", file.display());
+    }
+}
+
+#[test]
+fn cli_tightens_files_others_could_read_and_says_so() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    sandbox.create_token("admin");
+    let data_dir = sandbox.data();
+    let set = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+    set(&data_dir, 0o755);
+    set(&data_dir.join("roost.redb"), 0o644);
+    set(&data_dir.join("secrets.key"), 0o640);
+    let data = sandbox.data_arg();
+    let out = run(sandbox.cmd(&[
+        "token",
+        "create",
+        "--type",
+        "admin",
+        "--note",
+        "x",
+        "--data-dir",
+        &data,
+    ]));
+    assert!(out.status.success(), "{}", out.stderr);
+    for (file, mode) in [("", 0o755), ("roost.redb", 0o644), ("secrets.key", 0o640)] {
+        let path = data_dir.join(file);
+        assert_eq!(
+            mode_of(&path) & 0o077,
+            0,
+            "{} still open to others",
+            path.display()
+        );
+        assert!(
+            out.stderr.contains(&format!("(mode {mode:o})")),
+            "no warning for {}: {}",
+            path.display(),
+            out.stderr
+        );
+    }
+}

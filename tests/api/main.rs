@@ -19,6 +19,7 @@ mod memberships;
 mod notes;
 mod params;
 mod password_path;
+mod resource_limits;
 mod settings;
 mod summaries;
 mod two_factor;
