@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::caller::ApiCall;
 use super::error::ApiError;
+use super::stream::{scan_permit, stream_json};
 use super::{ApiResult, success, success_msg, success_with};
 use crate::domain::{FlockName, FlockRole, python_repr_list};
 use crate::state::AppState;
@@ -68,15 +69,30 @@ pub async fn delete(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     success()
 }
 
+/// `{"managers":[…],"result":"success","watchers":[…]}`, emails in order, streamed as the store
+/// is read.
 pub async fn users(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     let flock_id = call.params.flock_id("flock_id")?;
     call.caller.require_flock_reader(&flock_id)?;
-    let members = state
-        .blocking(move |store| store.flock_members(&flock_id))
-        .await?;
-    success_with(json!({
-        "managers": members.managers,
-        "watchers": members.watchers,
+    if !state.read(|store| store.snapshot()?.flock_exists(&flock_id))? {
+        return Err(crate::store::StoreError::FlockNotFound.into());
+    }
+    let permit = scan_permit(&state)?;
+    Ok(stream_json(&state, permit, move |store, out| {
+        let snapshot = store.snapshot()?;
+        out.raw("{")?;
+        out.open_list("managers")?;
+        snapshot.visit_flock_members(&flock_id, FlockRole::Manager, None, |_, email| {
+            out.element(&email.as_str())
+        })?;
+        out.close_list()?;
+        out.raw(r#","result":"success","#)?;
+        out.open_list("watchers")?;
+        snapshot.visit_flock_members(&flock_id, FlockRole::Watcher, None, |_, email| {
+            out.element(&email.as_str())
+        })?;
+        out.close_list()?;
+        out.raw("}")
     }))
 }
 

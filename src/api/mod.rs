@@ -9,6 +9,7 @@ mod mail;
 pub mod params;
 mod sessions;
 mod settings;
+pub mod stream;
 mod users;
 pub mod views;
 

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::caller::ApiCall;
 use super::error::ApiError;
+use super::stream::{scan_permit, stream_json};
 use super::views::UserView;
 use super::{ApiResult, success, success_msg, success_with};
 use crate::accounts;
@@ -54,40 +55,81 @@ pub async fn auth(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     }))
 }
 
-pub async fn list(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_global_reader()?;
-    let limit = match call.params.optional("limit") {
-        None => None,
+/// `limit` (1–1000) when given.
+fn page_limit(call: &ApiCall) -> Result<Option<usize>, ApiError> {
+    match call.params.optional("limit") {
+        None => Ok(None),
         Some(raw) => match raw.trim().parse::<usize>() {
-            Ok(limit) if (1..=MAX_PAGE).contains(&limit) => Some(limit),
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "Parameter 'limit' must be a whole number from 1 to {MAX_PAGE}."
-                )));
-            }
+            Ok(limit) if (1..=MAX_PAGE).contains(&limit) => Ok(Some(limit)),
+            _ => Err(ApiError::bad_request(format!(
+                "Parameter 'limit' must be a whole number from 1 to {MAX_PAGE}."
+            ))),
         },
-    };
-    let cursor = call.params.optional("cursor").map(str::to_string);
-    let page = state
-        .blocking(move |store| store.list_users(cursor.as_deref(), limit))
-        .await?;
-    let users: Vec<UserView> = page.users.iter().map(UserView::from).collect();
-    match page.next_cursor {
-        Some(next) if limit.is_some() => {
-            success_with(json!({ "users": users, "next_cursor": next }))
-        }
-        _ => success_with(json!({ "users": users })),
     }
 }
 
+/// Streamed as the store is read (`stream`): `{"next_cursor":…,"result":"success","users":[…]}`
+/// with the cursor first (keys in order), so it is found before the users are listed.
+pub async fn list(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    call.caller.require_global_reader()?;
+    let limit = page_limit(&call)?;
+    let cursor = call.params.optional("cursor").map(str::to_string);
+    let permit = scan_permit(&state)?;
+    Ok(stream_json(&state, permit, move |store, out| {
+        let snapshot = store.snapshot()?;
+        out.raw("{")?;
+        if let Some(limit) = limit
+            && let Some(next) = snapshot.next_user_cursor(cursor.as_deref(), limit)?
+        {
+            out.value(&"next_cursor")?;
+            out.raw(":")?;
+            out.value(&next)?;
+            out.raw(",")?;
+        }
+        out.raw(r#""result":"success","#)?;
+        out.open_list("users")?;
+        snapshot.visit_users(cursor.as_deref(), limit, |details| {
+            out.element(&UserView::from(&details))
+        })?;
+        out.close_list()?;
+        out.raw("}")
+    }))
+}
+
+/// Users whose email or note contains `filter_str`, any case, streamed like `list`; with `limit`
+/// (extension) the matches come in pages with `next_cursor`.
 pub async fn filter(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     call.caller.require_global_reader()?;
     let needle = call.params.non_empty("filter_str")?.to_string();
-    let found = state
-        .blocking(move |store| store.filter_users(&needle))
-        .await?;
-    let users: Vec<UserView> = found.iter().map(UserView::from).collect();
-    success_with(json!({ "users": users }))
+    let limit = page_limit(&call)?;
+    let cursor = call.params.optional("cursor").map(str::to_string);
+    let permit = scan_permit(&state)?;
+    Ok(stream_json(&state, permit, move |store, out| {
+        let snapshot = store.snapshot()?;
+        out.raw("{")?;
+        let Some(limit) = limit else {
+            out.raw(r#""result":"success","#)?;
+            out.open_list("users")?;
+            snapshot.visit_matching_users(&needle, cursor.as_deref(), None, |details| {
+                out.element(&UserView::from(&details))
+            })?;
+            out.close_list()?;
+            return out.raw("}");
+        };
+        // The next page's cursor goes first: find this page's matches (ids only), then list them.
+        let (ids, next) = snapshot.matching_user_ids(&needle, cursor.as_deref(), limit)?;
+        if let Some(next) = next {
+            out.value(&"next_cursor")?;
+            out.raw(":")?;
+            out.value(&next)?;
+            out.raw(",")?;
+        }
+        out.raw(r#""result":"success","#)?;
+        out.open_list("users")?;
+        snapshot.visit_users_by_id(&ids, |details| out.element(&UserView::from(&details)))?;
+        out.close_list()?;
+        out.raw("}")
+    }))
 }
 
 pub async fn edit(call: ApiCall, state: web::Data<AppState>) -> ApiResult {

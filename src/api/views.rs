@@ -5,19 +5,21 @@ use serde::Serialize;
 use crate::domain::FlockId;
 use crate::store::{ApiKeyRecord, UserDetails};
 
+/// Fields in alphabetical order: serialized directly (as streamed lists do) it gives the same
+/// bytes as through a `serde_json::Value`, whose keys are sorted.
 #[derive(Serialize)]
 pub struct UserView<'a> {
-    pub id: u64,
-    pub email: &'a str,
     pub access_level: &'static str,
     pub disabled: bool,
+    pub email: &'a str,
+    pub id: u64,
+    pub managed_flocks: &'a [FlockId],
     pub note: Option<&'a str>,
     pub summary_email_enabled: bool,
     pub totp_enabled: bool,
-    pub webauthn_enabled: bool,
     pub two_factor_required: bool,
-    pub managed_flocks: &'a [FlockId],
     pub watched_flocks: &'a [FlockId],
+    pub webauthn_enabled: bool,
 }
 
 impl<'a> From<&'a UserDetails> for UserView<'a> {
@@ -66,8 +68,96 @@ impl<'a> From<&'a ApiKeyRecord> for ApiKeyView<'a> {
     }
 }
 
+/// A queued mail without its content; fields in alphabetical order like `UserView`.
+#[derive(Serialize)]
+pub struct QueuedMailView<'a> {
+    pub attempts: u32,
+    pub created: u64,
+    pub id: u64,
+    pub kind: &'a str,
+    pub last_error: Option<&'a str>,
+    /// Unix seconds, 0 = now.
+    pub next_attempt: u64,
+    pub to: &'a str,
+}
+
+impl<'a> From<&'a crate::store::QueuedMail> for QueuedMailView<'a> {
+    fn from(mail: &'a crate::store::QueuedMail) -> Self {
+        QueuedMailView {
+            attempts: mail.attempts,
+            created: mail.created,
+            id: mail.id,
+            kind: &mail.content.kind,
+            last_error: mail.last_error.as_deref(),
+            next_attempt: mail.next_attempt_at_ms / 1000,
+            to: mail.to.as_str(),
+        }
+    }
+}
+
 /// RFC 3339 in UTC, to the second.
 pub fn timestamp(unix_seconds: u64) -> String {
     let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_seconds);
     humantime::format_rfc3339_seconds(time).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AccessLevel, Email};
+    use crate::store::{MailContent, QueuedMail, User, UserDetails};
+
+    /// Streamed lists write these structs directly; the whole answers used to go through
+    /// `serde_json::Value` (sorted keys). The bytes must be the same.
+    #[test]
+    fn views_serialize_with_sorted_keys() {
+        let details = UserDetails {
+            user: User {
+                id: 7,
+                email: Email::parse("Ann@X.io").unwrap(),
+                access_level: AccessLevel::Admin,
+                disabled: false,
+                note: Some("a \"note\" ü".into()),
+                summary_email_enabled: true,
+                two_factor_required: true,
+                password_hash: None,
+                totp_secret: None,
+                pending_totp_secret: None,
+                totp_last_step: 0,
+                recovery_code_hashes: Vec::new(),
+                factor_failures: 0,
+                factor_locked_until: 0,
+                factor_lockouts: 0,
+                factor_lockouts_since: 0,
+                webauthn_credentials: Vec::new(),
+                session_generation: 0,
+                created: 1,
+            },
+            managed_flocks: vec![FlockId::default_flock()],
+            watched_flocks: Vec::new(),
+        };
+        let view = UserView::from(&details);
+        let direct = serde_json::to_string(&view).unwrap();
+        let through_value = serde_json::to_string(&serde_json::to_value(&view).unwrap()).unwrap();
+        assert_eq!(direct, through_value);
+
+        let mail = QueuedMail {
+            id: 3,
+            to: Email::parse("b@x.io").unwrap(),
+            content: MailContent {
+                kind: "welcome".into(),
+                subject: "s".into(),
+                text: "t".into(),
+                html: None,
+            },
+            attempts: 2,
+            next_attempt_at_ms: 5000,
+            last_error: Some("refused".into()),
+            created: 9,
+        };
+        let view = QueuedMailView::from(&mail);
+        let direct = serde_json::to_string(&view).unwrap();
+        let through_value = serde_json::to_string(&serde_json::to_value(&view).unwrap()).unwrap();
+        assert_eq!(direct, through_value);
+    }
 }

@@ -12,6 +12,7 @@ mod records;
 pub mod sealing;
 mod sessions;
 mod settings;
+mod snapshot;
 mod summaries;
 mod tables;
 mod tokens;
@@ -30,6 +31,7 @@ pub use records::{
     UserDetails, WebauthnCredential,
 };
 pub use sessions::{PUBLIC_ID_CHARS, SessionRecord, StoredSession, public_id};
+pub use snapshot::Snapshot;
 pub use users::{NewUser, UserPage};
 
 use crate::domain::Email;
@@ -155,7 +157,7 @@ impl Store {
         let path = data_dir.join(DATABASE_FILE);
         crate::private_files::ensure_private_file(&path).map_err(data_dir_error)?;
         let (sealer, new_key) = sealing::Sealer::load_or_create(key_file)?;
-        let db = match Database::create(&path) {
+        let db = match open_database(&path) {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(StoreError::Locked { path });
@@ -180,7 +182,7 @@ impl Store {
         copy::copy_database(&db.begin_read()?, &rewritten)?;
         drop(db);
         std::fs::rename(&rewritten, &path).map_err(data_dir_error)?;
-        let db = Database::create(&path)?;
+        let db = open_database(&path)?;
         Ok(Store {
             db: Arc::new(db),
             sealer,
@@ -344,6 +346,15 @@ impl Store {
             .await
             .map_err(|error| E::from(StoreError::TaskLost(error.to_string())))?
     }
+}
+
+/// How much of the file redb keeps in memory besides the operating system's page cache. redb's
+/// default is 1 GiB, too much for the 1–2 GB machines Roost is meant for; reads that miss it are
+/// served from the page cache.
+pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+fn open_database(path: &Path) -> Result<Database, redb::DatabaseError> {
+    Database::builder().set_cache_size(CACHE_BYTES).create(path)
 }
 
 pub(crate) fn now_unix() -> u64 {

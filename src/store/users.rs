@@ -403,7 +403,7 @@ pub(super) fn roles_of(
     Ok((managed, watched))
 }
 
-fn details_of(
+pub(super) fn details_of(
     users: &impl ReadableTable<u64, &'static [u8]>,
     roles: &impl ReadableTable<(u64, &'static str), u8>,
     id: u64,

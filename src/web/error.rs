@@ -27,8 +27,8 @@ pub enum WebError {
     /// The form's body did not arrive within the body timeouts.
     #[error("The form did not arrive in time. Try again.")]
     RequestTimeout,
-    /// Password checks are queued to their limit: nothing was done, try again in a moment.
-    #[error("The server is busy checking passwords. Try again in a moment.")]
+    /// Password checks or scans are at their limit: nothing was done, try again in a moment.
+    #[error("The server is busy. Try again in a moment.")]
     Busy { retry_after_secs: u64 },
     #[error("Something went wrong on our side. The cause has been logged.")]
     Internal,

@@ -139,14 +139,10 @@ async fn flocks_page(
     let flocks = state
         .blocking(move |store| {
             let details = store.user_by_email(&email)?;
+            let snapshot = store.snapshot()?;
             let mut rows = Vec::new();
             for flock in store.flocks_visible_to(&email)? {
-                let members = match store.flock_members(&flock.id) {
-                    Ok(members) => members,
-                    // Deleted between the two reads: no longer there to list.
-                    Err(StoreError::FlockNotFound) => continue,
-                    Err(error) => return Err(error),
-                };
+                let (managers, watchers) = snapshot.flock_member_counts(&flock.id)?;
                 let role = if details.managed_flocks.contains(&flock.id) {
                     Some("manager")
                 } else if details.watched_flocks.contains(&flock.id) {
@@ -157,8 +153,8 @@ async fn flocks_page(
                 rows.push(FlockRow {
                     id: flock.id.to_string(),
                     name: flock.name,
-                    managers: members.managers.len(),
-                    watchers: members.watchers.len(),
+                    managers,
+                    watchers,
                     role,
                 });
             }
@@ -222,7 +218,18 @@ struct MemberGroup {
     role: &'static str,
     title: &'static str,
     members: Vec<MemberRow>,
+    /// Members past the first `MEMBERS_SHOWN`, not listed.
+    more: usize,
 }
+
+/// The first members of a role, and how many more there are.
+struct MemberList {
+    rows: Vec<MemberRow>,
+    more: usize,
+}
+
+/// Members listed per role on a flock's page (in email order); the API lists them all.
+const MEMBERS_SHOWN: usize = 200;
 
 /// What the forms of the flock page sent back, to show again with an error.
 #[derive(Default)]
@@ -262,29 +269,29 @@ async fn flock_page(
     let (flock, managers, watchers, keys) = state
         .blocking(move |store| {
             let flock = store.flock(&id)?;
-            let members = store.flock_members(&id)?;
-            let rows = |emails: Vec<Email>| -> Result<Vec<MemberRow>, StoreError> {
-                emails
-                    .into_iter()
-                    .map(|email| {
-                        let user_id = if is_admin {
-                            match store.user_by_email(&email) {
-                                Ok(details) => Some(details.user.id),
-                                Err(StoreError::UserNotFound) => None,
-                                Err(error) => return Err(error),
-                            }
-                        } else {
-                            None
-                        };
-                        Ok(MemberRow {
+            let snapshot = store.snapshot()?;
+            let (manager_count, watcher_count) = snapshot.flock_member_counts(&id)?;
+            let group = |role: FlockRole, count: usize| -> Result<MemberList, StoreError> {
+                let mut rows = Vec::new();
+                snapshot.visit_flock_members(
+                    &id,
+                    role,
+                    Some(MEMBERS_SHOWN),
+                    |user_id, email| {
+                        rows.push(MemberRow {
                             email: email.to_string(),
-                            user_id,
-                        })
-                    })
-                    .collect()
+                            user_id: is_admin.then_some(user_id),
+                        });
+                        Ok::<(), StoreError>(())
+                    },
+                )?;
+                Ok(MemberList {
+                    more: count.saturating_sub(rows.len()),
+                    rows,
+                })
             };
-            let managers = rows(members.managers)?;
-            let watchers = rows(members.watchers)?;
+            let managers = group(FlockRole::Manager, manager_count)?;
+            let watchers = group(FlockRole::Watcher, watcher_count)?;
             let keys = if is_admin {
                 store.flock_api_keys(&id)?
             } else {
@@ -304,12 +311,14 @@ async fn flock_page(
             MemberGroup {
                 role: FlockRole::Manager.as_str(),
                 title: "Managers",
-                members: managers,
+                members: managers.rows,
+                more: managers.more,
             },
             MemberGroup {
                 role: FlockRole::Watcher.as_str(),
                 title: "Watchers",
-                members: watchers,
+                members: watchers.rows,
+                more: watchers.more,
             },
         ],
         keys: keys.iter().map(KeyRow::from).collect(),
@@ -409,13 +418,9 @@ async fn confirm_delete(
     let (flock, member_count, key_count) = state
         .blocking(move |store| {
             let flock = store.flock(&target)?;
-            let members = store.flock_members(&target)?;
+            let (managers, watchers) = store.snapshot()?.flock_member_counts(&target)?;
             let keys = store.flock_api_keys(&target)?;
-            Ok((
-                flock,
-                members.managers.len() + members.watchers.len(),
-                keys.len(),
-            ))
+            Ok((flock, managers + watchers, keys.len()))
         })
         .await?;
     if let Some(refusal) = deletion_refusal(&flock, member_count) {

@@ -60,27 +60,33 @@ fn format_time_ms(unix_ms: u64) -> String {
 async fn show(signed_in: SignedIn, state: web::Data<AppState>) -> PageResult {
     signed_in.require_admin()?;
     let week_ago = now_unix().saturating_sub(7 * 24 * 3600);
-    let (settings, queue, last_summary_week, changes) = state
+    let (settings, queue, queue_len, last_summary_week, (changes, change_count)) = state
         .blocking(move |store| {
+            let snapshot = store.snapshot()?;
+            let mut queue = Vec::new();
+            snapshot.visit_mail_queue(Some(MAIL_QUEUE_SHOWN), |mail| {
+                queue.push(mail);
+                Ok::<(), crate::store::StoreError>(())
+            })?;
             Ok((
                 store.settings()?,
-                store.mail_queue()?,
+                queue,
+                snapshot.mail_queue_len()?,
                 store.last_summary_week()?,
-                store.changes_since(week_ago)?,
+                snapshot.newest_changes(week_ago, RECENT_CHANGES_SHOWN)?,
             ))
         })
         .await?;
-    let recent_changes_more = changes.len().saturating_sub(RECENT_CHANGES_SHOWN);
+    let recent_changes_more = change_count.saturating_sub(changes.len());
     let recent_changes = changes
         .into_iter()
-        .rev()
-        .take(RECENT_CHANGES_SHOWN)
         .map(|change| (summaries::format_minute(change.at), change.text))
         .collect();
-    let mail_queue_more = queue.len().saturating_sub(MAIL_QUEUE_SHOWN);
+    let mail_queue_more = usize::try_from(queue_len)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(queue.len());
     let mail_queue = queue
         .into_iter()
-        .take(MAIL_QUEUE_SHOWN)
         .map(|mail| QueuedMailRow {
             to: mail.to.to_string(),
             kind: mail.content.kind,

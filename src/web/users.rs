@@ -124,20 +124,28 @@ async fn list(
     signed_in.require_admin()?;
     let q = query.q.as_deref().unwrap_or("").trim().to_string();
     let cursor = query.cursor.clone().filter(|c| !c.is_empty());
-    let (needle, after) = (q.clone(), cursor.clone());
-    let (users, next_cursor, total) = state
-        .blocking(move |store| {
-            if needle.is_empty() {
-                let page = store.list_users(after.as_deref(), Some(PAGE_SIZE))?;
-                Ok((page.users, page.next_cursor, store.user_count()?))
-            } else {
-                let found = store.filter_users(&needle)?;
-                let total = found.len() as u64;
-                let (users, next) = page_of(found, after.as_deref());
-                Ok((users, next, total))
-            }
-        })
-        .await?;
+    let (users, next_cursor, total) = if q.is_empty() {
+        state.read(|store| {
+            let page = store.list_users(cursor.as_deref(), Some(PAGE_SIZE))?;
+            Ok((page.users, page.next_cursor, store.user_count()?))
+        })?
+    } else {
+        // A search reads every user: it is a scan, run off the async workers and counted
+        // against the scan limit. Only the page is kept.
+        let _permit = std::sync::Arc::clone(&state.scans)
+            .try_acquire_owned()
+            .map_err(|_| WebError::Busy {
+                retry_after_secs: 1,
+            })?;
+        let (needle, after) = (q.clone(), cursor.clone());
+        state
+            .blocking(move |store| {
+                store
+                    .snapshot()?
+                    .search_users(&needle, after.as_deref(), PAGE_SIZE)
+            })
+            .await?
+    };
     ok(&ListPage {
         page: PageContext::signed_in(&signed_in, "Users"),
         users: users.iter().map(UserRow::from).collect(),
@@ -146,21 +154,6 @@ async fn list(
         first_href: cursor.is_some().then(|| list_href(&q, None)),
         q,
     })
-}
-
-/// One page of search results, cut as `list_users` cuts: in email order, after `cursor`.
-fn page_of(found: Vec<UserDetails>, cursor: Option<&str>) -> (Vec<UserDetails>, Option<String>) {
-    let mut page: Vec<UserDetails> = found
-        .into_iter()
-        .filter(|details| cursor.is_none_or(|cursor| details.user.email.key().as_str() > cursor))
-        .take(PAGE_SIZE + 1)
-        .collect();
-    if page.len() <= PAGE_SIZE {
-        return (page, None);
-    }
-    page.truncate(PAGE_SIZE);
-    let next = page.last().map(|details| details.user.email.key());
-    (page, next)
 }
 
 fn list_href(q: &str, cursor: Option<&str>) -> String {

@@ -19,8 +19,8 @@ const ROOST_VARS: [&str; 5] = [
     "ROOST_MAIL_FROM",
 ];
 
-struct Sandbox {
-    dir: tempfile::TempDir,
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
 }
 
 struct Output {
@@ -30,22 +30,22 @@ struct Output {
 }
 
 impl Sandbox {
-    fn new() -> Sandbox {
+    pub fn new() -> Sandbox {
         Sandbox {
             dir: tempfile::tempdir().expect("sandbox"),
         }
     }
 
-    fn data(&self) -> PathBuf {
+    pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
-    fn data_arg(&self) -> String {
+    pub fn data_arg(&self) -> String {
         self.data().to_str().expect("utf-8 path").to_string()
     }
 
     /// `roost ARGS` in the sandbox, with no `ROOST_*` variables from the outside.
-    fn cmd(&self, args: &[&str]) -> Command {
+    pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_roost"));
         cmd.args(args).current_dir(self.dir.path());
         for var in ROOST_VARS {
@@ -114,7 +114,7 @@ fn single_line(stdout: &str) -> String {
     lines[0].to_string()
 }
 
-struct KillOnDrop(Child);
+pub struct KillOnDrop(pub Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -124,20 +124,20 @@ impl Drop for KillOnDrop {
 }
 
 /// A running `roost serve`; its stdout lines are collected as they come.
-struct Server {
-    child: KillOnDrop,
+pub struct Server {
+    pub child: KillOnDrop,
     lines: Receiver<String>,
     seen: Vec<String>,
-    address: String,
+    pub address: String,
 }
 
 impl Server {
-    fn start(sandbox: &Sandbox) -> Server {
+    pub fn start(sandbox: &Sandbox) -> Server {
         let data = sandbox.data_arg();
         Server::spawn(sandbox.cmd(&["serve", "--bind", "127.0.0.1:0", "--data-dir", &data]))
     }
 
-    fn spawn(mut cmd: Command) -> Server {
+    pub fn spawn(mut cmd: Command) -> Server {
         cmd.stdout(Stdio::piped()).stderr(Stdio::null());
         let mut child = KillOnDrop(cmd.spawn().expect("spawn roost serve"));
         let stdout = child.0.stdout.take().expect("stdout");

@@ -199,6 +199,40 @@ async fn flock_page_shows_name_and_members_with_user_links_for_admins_only() {
 }
 
 #[tokio::test]
+async fn a_big_flock_shows_its_first_members_in_order_and_counts_the_rest() {
+    let c = cast().await;
+    let emails: Vec<String> = (0..250).map(|i| format!("w{i:03}@big.io")).collect();
+    for email in &emails {
+        c.app.add_user(email, "user").await;
+    }
+    c.app
+        .post(
+            "users/flock/assign/watchers",
+            &[("flock_id", &c.ops), ("emails", &emails.join(","))],
+        )
+        .await
+        .ok();
+    let page = c.admin.get(&format!("/flocks/{}", c.ops)).await;
+    assert_eq!(page.status, 200);
+    // 200 watchers listed, in email order: w000 … w199; 50 more counted.
+    page.assert_contains("w000@big.io");
+    page.assert_contains("w199@big.io");
+    assert!(
+        !page.body.contains("w200@big.io"),
+        "listed past the first 200"
+    );
+    page.assert_contains("id=\"more-watchers\"");
+    page.assert_contains("… and 50 more watchers");
+    assert!(!page.body.contains("id=\"more-managers\""));
+    // The list of flocks counts them all.
+    let list = c.admin.get("/flocks").await;
+    list.assert_contains(&format!(
+        "<td><code>{}</code></td>\n      <td>1</td>\n      <td>250</td>",
+        c.ops
+    ));
+}
+
+#[tokio::test]
 async fn malformed_flock_ids_are_a_404_page_and_unknown_flocks_404_for_admins() {
     let c = cast().await;
     for path in [

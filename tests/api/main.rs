@@ -4,7 +4,7 @@
 mod api_keys;
 mod auth;
 mod browser;
-mod cli;
+pub mod cli;
 mod concurrency;
 mod console;
 mod console_flocks;
@@ -21,6 +21,7 @@ mod params;
 mod password_path;
 mod resource_limits;
 mod settings;
+mod streaming;
 mod summaries;
 mod two_factor;
 mod upgrade;

@@ -135,7 +135,20 @@ async fn one_address_cannot_hold_more_than_its_connections() {
     .await;
     let mut held = Vec::new();
     for _ in 0..5 {
-        held.push(TcpStream::connect(host_port(&app)).await.unwrap());
+        let mut stream = TcpStream::connect(host_port(&app)).await.unwrap();
+        // A request answered proves the server took this connection (they may be taken out of
+        // order otherwise).
+        stream
+            .write_all(b"GET /static/roost.svg HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buffer = [0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer))
+            .await
+            .expect("answered")
+            .unwrap();
+        assert!(buffer[..n].starts_with(b"HTTP/1.1 200"));
+        held.push(stream);
     }
     // The sixth is accepted and shut at once, before it can send anything.
     let mut extra = TcpStream::connect(host_port(&app)).await.unwrap();
