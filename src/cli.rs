@@ -118,6 +118,10 @@ pub struct GlobalOptions {
         global = true
     )]
     pub max_connections_per_client: usize,
+    /// MiB of the database kept in Roost's own cache (beyond it the operating system's page
+    /// cache serves reads)
+    #[arg(long, env = "ROOST_DB_CACHE_MB", default_value_t = 64, global = true)]
+    pub db_cache_mb: usize,
     /// Lists, filters and exports running at once; more are answered 503 [default: the number
     /// of cores, at least 2]
     #[arg(long, env = "ROOST_MAX_CONCURRENT_SCANS", global = true)]
@@ -257,6 +261,7 @@ impl GlobalOptions {
             trusted_proxies,
             session_limits,
             secrets_key_file: self.secrets_key_file.clone(),
+            db_cache_bytes: self.db_cache_mb.saturating_mul(1024 * 1024),
             request_limits,
             hash_workers,
             hash_queue,

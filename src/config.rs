@@ -42,6 +42,8 @@ pub struct Config {
     pub session_limits: SessionLimits,
     /// The key sealing TOTP secrets at rest; `None` keeps it at `<data_dir>/secrets.key`.
     pub secrets_key_file: Option<PathBuf>,
+    /// How much of the database redb keeps in its own cache.
+    pub db_cache_bytes: usize,
     /// Timeouts of request bodies and responses, connections per address, concurrent scans.
     pub request_limits: crate::request_limits::RequestLimits,
     /// Password hashes computed at once (each holds 19 MiB while it runs).
@@ -74,6 +76,7 @@ impl Config {
             trusted_proxies: TrustedProxies::default(),
             session_limits: SessionLimits::default(),
             secrets_key_file: None,
+            db_cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
             request_limits: crate::request_limits::RequestLimits::default(),
             hash_workers: default_hash_workers(),
             hash_queue: default_hash_workers() * HASH_QUEUE_PER_WORKER,
@@ -100,8 +103,11 @@ impl Config {
     /// (umask 077), and what it finds readable by others in the data directory is tightened.
     pub fn open_store(&self) -> Result<crate::store::Store, crate::store::StoreError> {
         crate::private_files::restrict_umask();
-        let store =
-            crate::store::Store::open_with_key_file(&self.data_dir, &self.secrets_key_path())?;
+        let options = crate::store::StoreOptions {
+            secrets_key_file: self.secrets_key_path(),
+            cache_bytes: self.db_cache_bytes,
+        };
+        let store = crate::store::Store::open_with(&self.data_dir, &options)?;
         self.tighten_private_files();
         Ok(store)
     }

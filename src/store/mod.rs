@@ -142,13 +142,24 @@ impl Store {
     /// Opens (or creates) `<data_dir>/roost.redb` with the secrets key `<data_dir>/secrets.key`
     /// (created on first use).
     pub fn open(data_dir: &Path) -> StoreResult<Store> {
-        Store::open_with_key_file(data_dir, &data_dir.join(sealing::SECRETS_KEY_FILE))
+        Store::open_with(data_dir, &StoreOptions::for_data_dir(data_dir))
+    }
+
+    /// Opens with the secrets key at `key_file`.
+    pub fn open_with_key_file(data_dir: &Path, key_file: &Path) -> StoreResult<Store> {
+        let options = StoreOptions {
+            secrets_key_file: key_file.to_path_buf(),
+            ..StoreOptions::for_data_dir(data_dir)
+        };
+        Store::open_with(data_dir, &options)
     }
 
     /// Opens (or creates) `<data_dir>/roost.redb`, creating every table, the default flock and the
     /// default settings on first use, migrating an older schema and refusing a newer one. The
     /// data directory and the file are created private (0700, 0600).
-    pub fn open_with_key_file(data_dir: &Path, key_file: &Path) -> StoreResult<Store> {
+    pub fn open_with(data_dir: &Path, options: &StoreOptions) -> StoreResult<Store> {
+        let key_file = options.secrets_key_file.as_path();
+        let cache_bytes = options.cache_bytes;
         let data_dir_error = |source| StoreError::DataDir {
             path: data_dir.to_path_buf(),
             source,
@@ -157,7 +168,7 @@ impl Store {
         let path = data_dir.join(DATABASE_FILE);
         crate::private_files::ensure_private_file(&path).map_err(data_dir_error)?;
         let (sealer, new_key) = sealing::Sealer::load_or_create(key_file)?;
-        let db = match open_database(&path) {
+        let db = match open_database(&path, cache_bytes) {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(StoreError::Locked { path });
@@ -182,7 +193,7 @@ impl Store {
         copy::copy_database(&db.begin_read()?, &rewritten)?;
         drop(db);
         std::fs::rename(&rewritten, &path).map_err(data_dir_error)?;
-        let db = open_database(&path)?;
+        let db = open_database(&path, cache_bytes)?;
         Ok(Store {
             db: Arc::new(db),
             sealer,
@@ -348,13 +359,30 @@ impl Store {
     }
 }
 
-/// How much of the file redb keeps in memory besides the operating system's page cache. redb's
-/// default is 1 GiB, too much for the 1–2 GB machines Roost is meant for; reads that miss it are
-/// served from the page cache.
-pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// How much of the file redb keeps in memory besides the operating system's page cache, by
+/// default. redb's own default is 1 GiB, too much for the 1–2 GB machines Roost is meant for;
+/// reads that miss it are served from the page cache.
+pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
-fn open_database(path: &Path) -> Result<Database, redb::DatabaseError> {
-    Database::builder().set_cache_size(CACHE_BYTES).create(path)
+/// How the store is opened.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub secrets_key_file: PathBuf,
+    pub cache_bytes: usize,
+}
+
+impl StoreOptions {
+    /// The key in the data directory, the default cache.
+    pub fn for_data_dir(data_dir: &Path) -> StoreOptions {
+        StoreOptions {
+            secrets_key_file: data_dir.join(sealing::SECRETS_KEY_FILE),
+            cache_bytes: DEFAULT_CACHE_BYTES,
+        }
+    }
+}
+
+fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, redb::DatabaseError> {
+    Database::builder().set_cache_size(cache_bytes).create(path)
 }
 
 pub(crate) fn now_unix() -> u64 {

@@ -30,6 +30,7 @@ struct Output {
 }
 
 impl Sandbox {
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Sandbox {
         Sandbox {
             dir: tempfile::tempdir().expect("sandbox"),
