@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::caller::ApiCall;
 use super::error::ApiError;
-use super::stream::{scan_permit, stream_json};
+use super::stream::{JsonWriter, StreamError, scan_permit, stream_json};
 use super::views::UserView;
 use super::{ApiResult, success, success_msg, success_with};
 use crate::accounts;
@@ -78,13 +78,8 @@ pub async fn list(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     Ok(stream_json(&state, permit, move |store, out| {
         let snapshot = store.snapshot()?;
         out.raw("{")?;
-        if let Some(limit) = limit
-            && let Some(next) = snapshot.next_user_cursor(cursor.as_deref(), limit)?
-        {
-            out.value(&"next_cursor")?;
-            out.raw(":")?;
-            out.value(&next)?;
-            out.raw(",")?;
+        if let Some(limit) = limit {
+            next_cursor_field(out, snapshot.next_user_cursor(cursor.as_deref(), limit)?)?;
         }
         out.raw(r#""result":"success","#)?;
         out.open_list("users")?;
@@ -94,6 +89,17 @@ pub async fn list(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
         out.close_list()?;
         out.raw("}")
     }))
+}
+
+/// `"next_cursor":"…",` when another page follows.
+fn next_cursor_field(out: &mut JsonWriter, next: Option<String>) -> Result<(), StreamError> {
+    if let Some(next) = next {
+        out.value(&"next_cursor")?;
+        out.raw(":")?;
+        out.value(&next)?;
+        out.raw(",")?;
+    }
+    Ok(())
 }
 
 /// Users whose email or note contains `filter_str`, any case, streamed like `list`; with `limit`
@@ -118,12 +124,7 @@ pub async fn filter(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
         };
         // The next page's cursor goes first: find this page's matches (ids only), then list them.
         let (ids, next) = snapshot.matching_user_ids(&needle, cursor.as_deref(), limit)?;
-        if let Some(next) = next {
-            out.value(&"next_cursor")?;
-            out.raw(":")?;
-            out.value(&next)?;
-            out.raw(",")?;
-        }
+        next_cursor_field(out, next)?;
         out.raw(r#""result":"success","#)?;
         out.open_list("users")?;
         snapshot.visit_users_by_id(&ids, |details| out.element(&UserView::from(&details)))?;

@@ -333,13 +333,11 @@ impl Store {
             .acquire_owned()
             .await
             .map_err(|error| E::from(StoreError::TaskLost(error.to_string())))?;
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || {
+        self.off_async(move |store| {
             let _turn = turn;
-            work(&store)
+            work(store)
         })
         .await
-        .map_err(|error| E::from(StoreError::TaskLost(error.to_string())))?
     }
 
     /// Runs store work that only reads on Tokio's blocking pool, for background tasks (request

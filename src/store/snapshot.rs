@@ -4,7 +4,9 @@
 
 use std::ops::Bound;
 
-use redb::{ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{
+    ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+};
 
 use super::changes::Change;
 use super::mail_queue::QueuedMail;
@@ -38,7 +40,22 @@ fn after(cursor: Option<&str>) -> (Bound<&str>, Bound<&str>) {
     }
 }
 
+/// The email index, the users and their roles.
+type UserTables = (
+    ReadOnlyTable<&'static str, u64>,
+    ReadOnlyTable<u64, &'static [u8]>,
+    ReadOnlyTable<(u64, &'static str), u8>,
+);
+
 impl Snapshot {
+    fn user_tables(&self) -> StoreResult<UserTables> {
+        Ok((
+            self.txn.open_table(USER_ID_BY_EMAIL)?,
+            self.txn.open_table(USERS)?,
+            self.txn.open_table(ROLES_BY_USER)?,
+        ))
+    }
+
     /// The cursor of the page after the one of `limit` users after `cursor`, if more follow.
     /// Walks the email index only.
     pub fn next_user_cursor(
@@ -65,15 +82,7 @@ impl Snapshot {
         limit: Option<usize>,
         mut visit: impl FnMut(UserDetails) -> Result<(), E>,
     ) -> Result<(), E> {
-        let by_email = self
-            .txn
-            .open_table(USER_ID_BY_EMAIL)
-            .map_err(StoreError::from)?;
-        let users = self.txn.open_table(USERS).map_err(StoreError::from)?;
-        let roles = self
-            .txn
-            .open_table(ROLES_BY_USER)
-            .map_err(StoreError::from)?;
+        let (by_email, users, roles) = self.user_tables()?;
         let range = by_email
             .range::<&str>(after(cursor))
             .map_err(StoreError::from)?;
@@ -94,15 +103,7 @@ impl Snapshot {
         mut visit: impl FnMut(UserDetails) -> Result<(), E>,
     ) -> Result<Option<String>, E> {
         let needle = needle.to_lowercase();
-        let by_email = self
-            .txn
-            .open_table(USER_ID_BY_EMAIL)
-            .map_err(StoreError::from)?;
-        let users = self.txn.open_table(USERS).map_err(StoreError::from)?;
-        let roles = self
-            .txn
-            .open_table(ROLES_BY_USER)
-            .map_err(StoreError::from)?;
+        let (by_email, users, roles) = self.user_tables()?;
         let limit = limit.unwrap_or(usize::MAX);
         let mut handed = 0;
         let mut last_key: Option<String> = None;

@@ -27,6 +27,39 @@ async fn computations_during<F: std::future::Future>(app: &TestApp, work: F) -> 
     (app.hasher.computations() - before, output)
 }
 
+/// `n` posts of the form `fields(i)` to `path` at once from one browser, and the argon2
+/// computations the app ran meanwhile.
+async fn burst(
+    app: &TestApp,
+    console: &Console,
+    path: &str,
+    n: usize,
+    fields: impl Fn(usize) -> Vec<(String, String)>,
+) -> (u64, Vec<Page>) {
+    computations_during(
+        app,
+        join_all((0..n).map(|i| {
+            let fields = fields(i);
+            async move {
+                let fields: Vec<(&str, &str)> = fields
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                console.post(path, &fields).await
+            }
+        })),
+    )
+    .await
+}
+
+/// A login form's fields.
+fn login(email: &str, password: &str) -> Vec<(String, String)> {
+    vec![
+        ("email".to_string(), email.to_string()),
+        ("password".to_string(), password.to_string()),
+    ]
+}
+
 fn statuses(pages: &[Page]) -> Vec<u16> {
     let mut statuses: Vec<u16> = pages.iter().map(|p| p.status).collect();
     statuses.sort();
@@ -43,17 +76,8 @@ async fn a_hundred_parallel_wrong_passwords_for_one_account_run_at_most_the_limi
     app.user_with_password("ann@x.io", "admin").await;
     let console = Console::new(&app);
     console.get("/login").await;
-    let (checks, pages) = computations_during(&app, async {
-        join_all((0..100).map(|n| {
-            let password = format!("wrong password {n}");
-            let console = &console;
-            async move {
-                console
-                    .post("/login", &[("email", "ann@x.io"), ("password", &password)])
-                    .await
-            }
-        }))
-        .await
+    let (checks, pages) = burst(&app, &console, "/login", 100, |n| {
+        login("ann@x.io", &format!("wrong password {n}"))
     })
     .await;
     assert!(
@@ -83,19 +107,8 @@ async fn forty_nine_wrong_guesses_then_the_right_one_never_log_in() {
     app.user_with_password("ann@x.io", "admin").await;
     let console = Console::new(&app);
     console.get("/login").await;
-    let (checks, pages) = computations_during(&app, async {
-        join_all((0..49).map(|_| {
-            let console = &console;
-            async move {
-                console
-                    .post(
-                        "/login",
-                        &[("email", "ann@x.io"), ("password", "guess guess")],
-                    )
-                    .await
-            }
-        }))
-        .await
+    let (checks, pages) = burst(&app, &console, "/login", 49, |_| {
+        login("ann@x.io", "guess guess")
     })
     .await;
     assert!(checks <= u64::from(PER_ACCOUNT), "{checks}");
@@ -110,17 +123,8 @@ async fn one_client_address_across_many_accounts_runs_at_most_its_limit() {
     let app = spawn_app().await;
     let console = Console::new(&app);
     console.get("/login").await;
-    let (checks, pages) = computations_during(&app, async {
-        join_all((0..64).map(|n| {
-            let email = format!("nobody{n}@x.io");
-            let console = &console;
-            async move {
-                console
-                    .post("/login", &[("email", &email), ("password", "some guess")])
-                    .await
-            }
-        }))
-        .await
+    let (checks, pages) = burst(&app, &console, "/login", 64, |n| {
+        login(&format!("nobody{n}@x.io"), "some guess")
     })
     .await;
     assert!(
@@ -317,24 +321,12 @@ async fn changing_the_password_checks_the_current_one_under_the_login_limits() {
     let app = spawn_app().await;
     let console = app.console_as("ann@x.io", "user").await;
     console.get("/account").await;
-    let (checks, pages) = computations_during(&app, async {
-        join_all((0..30).map(|n| {
-            let current = format!("not it {n}");
-            let console = &console;
-            async move {
-                console
-                    .post(
-                        "/account/password",
-                        &[
-                            ("current", &current),
-                            ("password", "a brand new password"),
-                            ("confirm", "a brand new password"),
-                        ],
-                    )
-                    .await
-            }
-        }))
-        .await
+    let (checks, pages) = burst(&app, &console, "/account/password", 30, |n| {
+        vec![
+            ("current".to_string(), format!("not it {n}")),
+            ("password".to_string(), "a brand new password".to_string()),
+            ("confirm".to_string(), "a brand new password".to_string()),
+        ]
     })
     .await;
     assert!(checks <= u64::from(PER_ACCOUNT), "{checks}");
