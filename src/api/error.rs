@@ -3,6 +3,7 @@ use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::domain::Refusal;
 use crate::state::BlockingError;
 use crate::store::StoreError;
 
@@ -79,30 +80,52 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The API's words for each refusal (the canary console's where it has them).
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> ApiError {
+        let (status, message) = match &refusal {
+            Refusal::NotAllowed => return ApiError::key_not_allowed(),
+            Refusal::UserNotFound => (StatusCode::NOT_FOUND, "User does not exist.".into()),
+            Refusal::FlockNotFound => (StatusCode::NOT_FOUND, "Flock does not exist.".into()),
+            Refusal::ApiKeyNotFound => (StatusCode::NOT_FOUND, "API key does not exist.".into()),
+            Refusal::SessionNotFound => (StatusCode::NOT_FOUND, "Session does not exist.".into()),
+            Refusal::AuditEntryNotFound => (
+                StatusCode::NOT_FOUND,
+                "Audit trail entry does not exist.".into(),
+            ),
+            Refusal::UserExists(email) => (
+                StatusCode::CONFLICT,
+                format!("User ({email}) already exists."),
+            ),
+            Refusal::UserDisabled => (StatusCode::CONFLICT, "User is disabled.".into()),
+            Refusal::LastEnabledAdmin => (
+                StatusCode::CONFLICT,
+                "Cannot disable, remove or demote the last enabled admin.".into(),
+            ),
+            Refusal::DefaultFlock => (StatusCode::CONFLICT, "Cannot delete default flock".into()),
+            Refusal::FlockNotEmpty => (
+                StatusCode::CONFLICT,
+                "Cannot delete a non-empty flock".into(),
+            ),
+            Refusal::TwoRolesInOneFlock(email) => (
+                StatusCode::BAD_REQUEST,
+                format!("User {email} cannot be both manager and watcher of one flock."),
+            ),
+            Refusal::LinkInvalid => (
+                StatusCode::BAD_REQUEST,
+                "The link is invalid, expired or already used.".into(),
+            ),
+        };
+        ApiError::new(status, message)
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
-        let status = match &error {
-            StoreError::UserNotFound | StoreError::FlockNotFound | StoreError::ApiKeyNotFound => {
-                StatusCode::NOT_FOUND
-            }
-            StoreError::UserExists(_)
-            | StoreError::UserDisabled
-            | StoreError::LastEnabledAdmin
-            | StoreError::DefaultFlock
-            | StoreError::FlockNotEmpty => StatusCode::CONFLICT,
-            StoreError::TwoRolesInOneFlock(_) | StoreError::TokenInvalid => StatusCode::BAD_REQUEST,
-            StoreError::Locked { .. }
-            | StoreError::NewerSchema { .. }
-            | StoreError::Corrupt(_)
-            | StoreError::Sealing(_)
-            | StoreError::SecretsKey(_)
-            | StoreError::WrongSecretsKey { .. }
-            | StoreError::MigrationBackup { .. }
-            | StoreError::TaskLost(_)
-            | StoreError::Database(_)
-            | StoreError::DataDir { .. } => return ApiError::internal(error),
-        };
-        ApiError::new(status, error.to_string())
+        match error {
+            StoreError::Refused(refusal) => refusal.into(),
+            other => ApiError::internal(other),
+        }
     }
 }
 

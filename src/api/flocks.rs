@@ -1,5 +1,6 @@
 //! flock/*, flocks/list and the membership endpoints.
 
+use crate::domain::Refusal;
 use actix_web::web;
 use serde_json::{Map, Value, json};
 
@@ -75,7 +76,7 @@ pub async fn users(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     let flock_id = call.params.flock_id("flock_id")?;
     call.caller.require_flock_reader(&flock_id)?;
     if !state.read(|store| store.snapshot()?.flock_exists(&flock_id))? {
-        return Err(crate::store::StoreError::FlockNotFound.into());
+        return Err(crate::store::StoreError::Refused(Refusal::FlockNotFound).into());
     }
     let permit = scan_permit(&state)?;
     Ok(stream_json(&state, permit, move |store, out| {

@@ -9,6 +9,8 @@ mod flock;
 mod lockout;
 mod note;
 mod password;
+mod refusal;
+pub mod rules;
 
 pub use access::{AccessLevel, ApiKeyType, FlockKeyType};
 pub use email::Email;
@@ -16,6 +18,7 @@ pub use flock::{FlockId, FlockName, FlockRole, python_repr_list};
 pub use lockout::{Escalation, Lock};
 pub use note::Note;
 pub use password::NewPassword;
+pub use refusal::Refusal;
 
 /// Why a raw value could not become a domain value. The edge turns this into a message that names
 /// the parameter it came from.

@@ -4,7 +4,7 @@ use super::changes::{flock_label, record_change};
 use super::records::{decode, encode};
 use super::tables::{API_KEYS, FLOCKS};
 use super::{ApiKeyRecord, Store, StoreError, StoreResult};
-use crate::domain::FlockId;
+use crate::domain::{FlockId, Refusal};
 
 /// `last_used` is only rewritten when the stored value is this much older, so that reads with a
 /// key don't each cost a durable write.
@@ -18,7 +18,7 @@ impl Store {
             if let Some(flock) = key.scope.flock_id()
                 && txn.open_table(FLOCKS)?.get(flock.as_str())?.is_none()
             {
-                return Err(StoreError::FlockNotFound);
+                return Err(StoreError::Refused(Refusal::FlockNotFound));
             }
             txn.open_table(API_KEYS)?
                 .insert(key.key_id.as_str(), encode(key)?.as_slice())?;
@@ -95,10 +95,10 @@ impl Store {
             let mut table = txn.open_table(API_KEYS)?;
             let key: ApiKeyRecord = match table.get(key_id)? {
                 Some(bytes) => decode(bytes.value())?,
-                None => return Err(StoreError::ApiKeyNotFound),
+                None => return Err(StoreError::Refused(Refusal::ApiKeyNotFound)),
             };
             if key.scope.flock_id().is_some() != flock_key {
-                return Err(StoreError::ApiKeyNotFound);
+                return Err(StoreError::Refused(Refusal::ApiKeyNotFound));
             }
             table.remove(key_id)?;
             record_change(&txn, format!("{} revoked", describe_key(&txn, &key)?))?;

@@ -5,7 +5,7 @@ use super::records::{FlockRecord, decode, encode};
 use super::tables::{API_KEYS, FLOCKS, ROLES_BY_FLOCK, ROLES_BY_USER, USER_ID_BY_EMAIL, USERS};
 use super::users::{read_user, user_id_of, user_ids_of};
 use super::{ApiKeyRecord, Flock, FlockMembers, Store, StoreError, StoreResult, now_unix};
-use crate::domain::{AccessLevel, Email, FlockId, FlockName, FlockRole};
+use crate::domain::{AccessLevel, Email, FlockId, FlockName, FlockRole, Refusal};
 
 pub(super) fn ensure_default_flock(txn: &WriteTransaction) -> StoreResult<()> {
     let mut flocks = txn.open_table(FLOCKS)?;
@@ -36,7 +36,9 @@ impl Store {
     pub fn flock(&self, id: &FlockId) -> StoreResult<Flock> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(FLOCKS)?;
-        let bytes = table.get(id.as_str())?.ok_or(StoreError::FlockNotFound)?;
+        let bytes = table
+            .get(id.as_str())?
+            .ok_or(StoreError::Refused(Refusal::FlockNotFound))?;
         flock_from(id.as_str(), bytes.value())
     }
 
@@ -69,7 +71,9 @@ impl Store {
             .iter()
             .find(|m| watchers.iter().any(|w| w.key() == m.key()))
         {
-            return Err(StoreError::TwoRolesInOneFlock(both.clone()));
+            return Err(StoreError::Refused(Refusal::TwoRolesInOneFlock(
+                both.clone(),
+            )));
         }
         let id = FlockId::generate();
         let record = FlockRecord {
@@ -111,7 +115,7 @@ impl Store {
             let mut table = txn.open_table(FLOCKS)?;
             let mut record: FlockRecord = match table.get(id.as_str())? {
                 Some(bytes) => decode(bytes.value())?,
-                None => return Err(StoreError::FlockNotFound),
+                None => return Err(StoreError::Refused(Refusal::FlockNotFound)),
             };
             let old_name = std::mem::replace(&mut record.name, name.into_string());
             table.insert(id.as_str(), encode(&record)?.as_slice())?;
@@ -131,14 +135,14 @@ impl Store {
     /// Deletes an empty flock other than the default one, with the API keys bound to it.
     pub fn delete_flock(&self, id: &FlockId) -> StoreResult<()> {
         if id.is_default() {
-            return Err(StoreError::DefaultFlock);
+            return Err(StoreError::Refused(Refusal::DefaultFlock));
         }
         let txn = self.db.begin_write()?;
         {
             let mut table = txn.open_table(FLOCKS)?;
             let record: FlockRecord = match table.get(id.as_str())? {
                 Some(bytes) => decode(bytes.value())?,
-                None => return Err(StoreError::FlockNotFound),
+                None => return Err(StoreError::Refused(Refusal::FlockNotFound)),
             };
             let by_flock = txn.open_table(ROLES_BY_FLOCK)?;
             if by_flock
@@ -146,7 +150,7 @@ impl Store {
                 .next()
                 .is_some()
             {
-                return Err(StoreError::FlockNotEmpty);
+                return Err(StoreError::Refused(Refusal::FlockNotEmpty));
             }
             table.remove(id.as_str())?;
             record_change(&txn, format!("flock {} deleted", record.name))?;
@@ -163,7 +167,7 @@ impl Store {
     pub fn flock_members(&self, id: &FlockId) -> StoreResult<FlockMembers> {
         let txn = self.db.begin_read()?;
         if txn.open_table(FLOCKS)?.get(id.as_str())?.is_none() {
-            return Err(StoreError::FlockNotFound);
+            return Err(StoreError::Refused(Refusal::FlockNotFound));
         }
         let by_flock = txn.open_table(ROLES_BY_FLOCK)?;
         let users = txn.open_table(USERS)?;
@@ -219,7 +223,7 @@ impl Store {
                 let table = txn.open_table(FLOCKS)?;
                 for flock in flocks {
                     if table.get(flock.as_str())?.is_none() {
-                        return Err(StoreError::FlockNotFound);
+                        return Err(StoreError::Refused(Refusal::FlockNotFound));
                     }
                 }
             }
@@ -258,7 +262,7 @@ impl Store {
         let txn = self.db.begin_write()?;
         {
             if txn.open_table(FLOCKS)?.get(flock.as_str())?.is_none() {
-                return Err(StoreError::FlockNotFound);
+                return Err(StoreError::Refused(Refusal::FlockNotFound));
             }
             let wanted = user_ids_of(&txn.open_table(USER_ID_BY_EMAIL)?, emails)?;
             let mut by_user = txn.open_table(ROLES_BY_USER)?;

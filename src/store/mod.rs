@@ -34,7 +34,7 @@ pub use sessions::{PUBLIC_ID_CHARS, SessionRecord, StoredSession, public_id};
 pub use snapshot::Snapshot;
 pub use users::{NewUser, UserPage};
 
-use crate::domain::Email;
+use crate::domain::Refusal;
 
 /// The schema this build reads and writes. An older file is migrated at open (`migrations`); a
 /// file written by a newer build is refused rather than misread.
@@ -47,26 +47,9 @@ pub const DATABASE_FILE: &str = "roost.redb";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("User ({0}) already exists.")]
-    UserExists(Email),
-    #[error("User does not exist.")]
-    UserNotFound,
-    #[error("User is disabled.")]
-    UserDisabled,
-    #[error("Flock does not exist.")]
-    FlockNotFound,
-    #[error("API key does not exist.")]
-    ApiKeyNotFound,
-    #[error("Cannot disable, remove or demote the last enabled admin.")]
-    LastEnabledAdmin,
-    #[error("Cannot delete default flock")]
-    DefaultFlock,
-    #[error("Cannot delete a non-empty flock")]
-    FlockNotEmpty,
-    #[error("User {0} cannot be both manager and watcher of one flock.")]
-    TwoRolesInOneFlock(Email),
-    #[error("The link is invalid, expired or already used.")]
-    TokenInvalid,
+    /// A rule refused the change; nothing was written.
+    #[error("refused: {0}")]
+    Refused(#[from] Refusal),
     #[error(
         "the data file {path} is locked by another process: is `roost serve` running on this data directory?"
     )]

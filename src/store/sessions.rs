@@ -13,7 +13,7 @@ use super::records::{decode, encode};
 use super::tables::{LOGIN_LOCKS, SESSIONS, SESSIONS_BY_USER, USERS};
 use super::users::read_user;
 use super::{Store, StoreError, StoreResult, User};
-use crate::domain::{Email, Lock};
+use crate::domain::{Email, Lock, Refusal};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
@@ -55,7 +55,7 @@ impl Store {
         {
             let user = read_user(&txn.open_table(USERS)?, record.user_id)?;
             if user.disabled {
-                return Err(StoreError::UserDisabled);
+                return Err(StoreError::Refused(Refusal::UserDisabled));
             }
             txn.open_table(SESSIONS)?
                 .insert(hash, encode(record)?.as_slice())?;
@@ -75,7 +75,7 @@ impl Store {
         let record: SessionRecord = decode(bytes.value())?;
         match read_user(&txn.open_table(USERS)?, record.user_id) {
             Ok(user) => Ok(Some((record, user))),
-            Err(StoreError::UserNotFound) => Ok(None),
+            Err(StoreError::Refused(Refusal::UserNotFound)) => Ok(None),
             Err(error) => Err(error),
         }
     }

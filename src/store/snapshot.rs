@@ -14,7 +14,7 @@ use super::records::decode;
 use super::tables::{CHANGES, MAIL_QUEUE, ROLES_BY_FLOCK, ROLES_BY_USER, USER_ID_BY_EMAIL, USERS};
 use super::users::{details_of, read_user, roles_of};
 use super::{Store, StoreError, StoreResult, UserDetails};
-use crate::domain::{Email, FlockId, FlockRole};
+use crate::domain::{Email, FlockId, FlockRole, Refusal};
 
 /// Flocks with more members than this are listed by walking the email index (bounded memory,
 /// time proportional to all users); smaller ones are sorted in memory.
@@ -166,7 +166,7 @@ impl Snapshot {
         for id in ids {
             match details_of(&users, &roles, *id) {
                 Ok(found) => visit(found)?,
-                Err(StoreError::UserNotFound) => {}
+                Err(StoreError::Refused(Refusal::UserNotFound)) => {}
                 Err(error) => return Err(error.into()),
             }
         }

@@ -6,7 +6,7 @@ use super::sessions::end_sessions_in;
 use super::tables::{ONE_TIME_TOKENS, USER_ID_BY_EMAIL, USERS};
 use super::users::{NewUser, insert_new_user, read_user, user_id_of, write_user};
 use super::{MailContent, OneTimeToken, Store, StoreError, StoreResult, TokenPurpose, User};
-use crate::domain::{AccessLevel, Email};
+use crate::domain::{AccessLevel, Email, Refusal};
 
 impl Store {
     /// Stores a one-time link under the hash of its secret. A new `Setup` link replaces any
@@ -65,7 +65,7 @@ impl Store {
             let id = user_id_of(&txn.open_table(USER_ID_BY_EMAIL)?, email)?;
             let user = read_user(&txn.open_table(USERS)?, id)?;
             if only_if_enabled && user.disabled {
-                return Err(StoreError::UserDisabled);
+                return Err(StoreError::Refused(Refusal::UserDisabled));
             }
             token.user_id = Some(id);
             txn.open_table(ONE_TIME_TOKENS)?
@@ -94,9 +94,12 @@ impl Store {
         let user = {
             let mut tokens = txn.open_table(ONE_TIME_TOKENS)?;
             let token = live_token(&tokens, hash, purposes, now)?;
-            let id = token.user_id.ok_or(StoreError::TokenInvalid)?;
+            let id = token
+                .user_id
+                .ok_or(StoreError::Refused(Refusal::LinkInvalid))?;
             let mut users = txn.open_table(USERS)?;
-            let mut user = read_user(&users, id).map_err(|_| StoreError::TokenInvalid)?;
+            let mut user =
+                read_user(&users, id).map_err(|_| StoreError::Refused(Refusal::LinkInvalid))?;
             user.password_hash = Some(password_hash);
             user.session_generation += 1;
             write_user(&mut users, &user)?;
@@ -126,7 +129,7 @@ impl Store {
             let mut tokens = txn.open_table(ONE_TIME_TOKENS)?;
             let token = live_token(&tokens, hash, &[TokenPurpose::Setup], now)?;
             if txn.open_table(USERS)?.first()?.is_some() {
-                return Err(StoreError::TokenInvalid);
+                return Err(StoreError::Refused(Refusal::LinkInvalid));
             }
             let new_admin = NewUser {
                 email,
@@ -179,10 +182,10 @@ fn live_token(
 ) -> StoreResult<OneTimeToken> {
     let token: OneTimeToken = match tokens.get(hash)? {
         Some(bytes) => decode(bytes.value())?,
-        None => return Err(StoreError::TokenInvalid),
+        None => return Err(StoreError::Refused(Refusal::LinkInvalid)),
     };
     if token.used || token.expires <= now || !purposes.contains(&token.purpose) {
-        return Err(StoreError::TokenInvalid);
+        return Err(StoreError::Refused(Refusal::LinkInvalid));
     }
     Ok(token)
 }

@@ -13,7 +13,7 @@ use super::tables::{
 use super::{
     MailContent, OneTimeToken, Store, StoreError, StoreResult, User, UserDetails, now_unix,
 };
-use crate::domain::{AccessLevel, Email, FlockId, FlockRole};
+use crate::domain::{AccessLevel, Email, FlockId, FlockRole, Refusal};
 
 /// What `user/add` asks for.
 #[derive(Debug, Clone)]
@@ -212,7 +212,7 @@ impl Store {
             let user = read_user(&users, id)?;
             let mut admins = txn.open_table(ENABLED_ADMINS)?;
             if user.is_enabled_admin() && admins.len()? <= 1 {
-                return Err(StoreError::LastEnabledAdmin);
+                return Err(StoreError::Refused(Refusal::LastEnabledAdmin));
             }
             record_change(&txn, format!("{} removed", user.email))?;
             admins.remove(id)?;
@@ -264,7 +264,7 @@ impl Store {
             match (was_enabled_admin, user.is_enabled_admin()) {
                 (true, false) => {
                     if admins.len()? <= 1 {
-                        return Err(StoreError::LastEnabledAdmin);
+                        return Err(StoreError::Refused(Refusal::LastEnabledAdmin));
                     }
                     admins.remove(id)?;
                 }
@@ -312,7 +312,7 @@ pub(super) fn insert_new_user(txn: &WriteTransaction, new: NewUser) -> StoreResu
     let mut by_email = txn.open_table(USER_ID_BY_EMAIL)?;
     let key = new.email.key();
     if by_email.get(key.as_str())?.is_some() {
-        return Err(StoreError::UserExists(new.email));
+        return Err(StoreError::Refused(Refusal::UserExists(new.email)));
     }
     let id = next_id(txn, NEXT_USER_ID_KEY)?;
     let user = User {
@@ -352,7 +352,9 @@ pub(super) fn read_user(
     users: &impl ReadableTable<u64, &'static [u8]>,
     id: u64,
 ) -> StoreResult<User> {
-    let bytes = users.get(id)?.ok_or(StoreError::UserNotFound)?;
+    let bytes = users
+        .get(id)?
+        .ok_or(StoreError::Refused(Refusal::UserNotFound))?;
     decode(bytes.value())
 }
 
@@ -369,7 +371,7 @@ pub(super) fn user_id_of(
     by_email
         .get(email.key().as_str())?
         .map(|v| v.value())
-        .ok_or(StoreError::UserNotFound)
+        .ok_or(StoreError::Refused(Refusal::UserNotFound))
 }
 
 /// Looks up the ids of the given emails, failing on the first unknown one.

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
 use crate::auth::passwords::HashError;
+use crate::domain::Refusal;
 use crate::state::BlockingError;
 use crate::store::StoreError;
 
@@ -106,19 +107,49 @@ impl ResponseError for WebError {
     }
 }
 
+/// The console's words for a refusal it shows on a page or in a flash.
+pub fn refusal_message(refusal: &Refusal) -> String {
+    match refusal {
+        Refusal::NotAllowed => "You are not allowed to do this.".into(),
+        Refusal::UserNotFound => "User does not exist.".into(),
+        Refusal::FlockNotFound => "Flock does not exist.".into(),
+        Refusal::ApiKeyNotFound => "API key does not exist.".into(),
+        Refusal::SessionNotFound => "Session does not exist.".into(),
+        Refusal::AuditEntryNotFound => "Audit trail entry does not exist.".into(),
+        Refusal::UserExists(email) => format!("User ({email}) already exists."),
+        Refusal::UserDisabled => "User is disabled.".into(),
+        Refusal::LastEnabledAdmin => {
+            "Cannot disable, remove or demote the last enabled admin.".into()
+        }
+        Refusal::DefaultFlock => "The default flock can't be deleted.".into(),
+        Refusal::FlockNotEmpty => {
+            "The flock still has members: remove them before deleting the flock.".into()
+        }
+        Refusal::TwoRolesInOneFlock(email) => {
+            format!("User {email} cannot be both manager and watcher of one flock.")
+        }
+        Refusal::LinkInvalid => "The link is invalid, expired or already used.".into(),
+    }
+}
+
+impl From<Refusal> for WebError {
+    fn from(refusal: Refusal) -> WebError {
+        match refusal {
+            Refusal::NotAllowed => WebError::Forbidden,
+            Refusal::UserNotFound
+            | Refusal::FlockNotFound
+            | Refusal::ApiKeyNotFound
+            | Refusal::SessionNotFound
+            | Refusal::AuditEntryNotFound => WebError::NotFound,
+            other => WebError::BadRequest(refusal_message(&other)),
+        }
+    }
+}
+
 impl From<StoreError> for WebError {
     fn from(error: StoreError) -> WebError {
         match error {
-            StoreError::UserNotFound | StoreError::FlockNotFound | StoreError::ApiKeyNotFound => {
-                WebError::NotFound
-            }
-            StoreError::UserExists(_)
-            | StoreError::UserDisabled
-            | StoreError::LastEnabledAdmin
-            | StoreError::DefaultFlock
-            | StoreError::FlockNotEmpty
-            | StoreError::TwoRolesInOneFlock(_)
-            | StoreError::TokenInvalid => WebError::BadRequest(error.to_string()),
+            StoreError::Refused(refusal) => refusal.into(),
             other => WebError::internal(other),
         }
     }

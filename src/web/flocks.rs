@@ -2,6 +2,7 @@
 //! its members; its watchers may only look; anyone else is refused. What a person may do in a
 //! flock is decided once per request by `access_to`, at the top of each handler.
 
+use crate::domain::Refusal;
 use actix_web::http::StatusCode;
 use actix_web::web;
 use askama::Template;
@@ -460,11 +461,11 @@ async fn delete(
             );
             Ok(see_other("/flocks"))
         }
-        Err(BlockingError::Store(StoreError::DefaultFlock)) => {
+        Err(BlockingError::Store(StoreError::Refused(Refusal::DefaultFlock))) => {
             flash_error(&signed_in.session, "The default flock can't be deleted.");
             Ok(see_other(&flock_path(&id)))
         }
-        Err(BlockingError::Store(StoreError::FlockNotEmpty)) => {
+        Err(BlockingError::Store(StoreError::Refused(Refusal::FlockNotEmpty))) => {
             flash_error(
                 &signed_in.session,
                 "The flock still has members: remove them before deleting the flock.",
@@ -551,7 +552,7 @@ async fn revoke_key(
             Some(record) if record.scope.flock_id() == Some(&flock) => {
                 store.remove_api_key(&key, true)
             }
-            _ => Err(StoreError::ApiKeyNotFound),
+            _ => Err(StoreError::Refused(Refusal::ApiKeyNotFound)),
         })
         .await;
     match outcome {
@@ -562,7 +563,7 @@ async fn revoke_key(
             );
             flash_success(&signed_in.session, format!("API key {key_id} revoked."));
         }
-        Err(BlockingError::Store(StoreError::ApiKeyNotFound)) => flash_error(
+        Err(BlockingError::Store(StoreError::Refused(Refusal::ApiKeyNotFound))) => flash_error(
             &signed_in.session,
             format!("This flock has no API key {key_id} (already revoked?)."),
         ),
@@ -627,7 +628,7 @@ async fn add_member(
         .await;
     let (member, previous) = match outcome {
         Ok(done) => done,
-        Err(BlockingError::Store(StoreError::UserNotFound)) => {
+        Err(BlockingError::Store(StoreError::Refused(Refusal::UserNotFound))) => {
             let forms = refuse("Email: no user has this address.".to_string(), form);
             return refuse_form(&signed_in, &state, id, access, forms).await;
         }
@@ -684,7 +685,7 @@ async fn remove_member(
         .await;
     let (member, held) = match outcome {
         Ok(done) => done,
-        Err(BlockingError::Store(StoreError::UserNotFound)) => {
+        Err(BlockingError::Store(StoreError::Refused(Refusal::UserNotFound))) => {
             flash_error(
                 &signed_in.session,
                 format!("No user has the address {email}."),

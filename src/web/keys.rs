@@ -1,6 +1,7 @@
 //! Global API keys (admins only): list, create, revoke. A new key's secret appears once, on the
 //! page that answers the create form, and never in the session, a flash or a later page.
 
+use crate::domain::Refusal;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, PRAGMA};
 use actix_web::{HttpResponse, web};
@@ -162,7 +163,7 @@ async fn revoke(
             );
             flash_success(&signed_in.session, format!("API key {key_id} revoked."));
         }
-        Err(BlockingError::Store(StoreError::ApiKeyNotFound)) => {
+        Err(BlockingError::Store(StoreError::Refused(Refusal::ApiKeyNotFound))) => {
             flash_error(
                 &signed_in.session,
                 format!("API key {key_id} does not exist (already revoked?)."),

@@ -1,6 +1,7 @@
 //! Signing in and out, the first-run setup link, and the set-password links of welcome and reset
 //! mails.
 
+use crate::domain::Refusal;
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
@@ -109,7 +110,7 @@ pub async fn login_submit(
         let user = match lookup {
             Some(email) => match store.user_by_email(&email) {
                 Ok(details) => Some(details.user),
-                Err(StoreError::UserNotFound) => None,
+                Err(StoreError::Refused(Refusal::UserNotFound)) => None,
                 Err(error) => return Err(error),
             },
             None => None,
@@ -261,7 +262,10 @@ pub async fn forgot_submit(
         // A disabled account gets no self-service link; an admin can still send one.
         match crate::accounts::send_self_service_reset(&background, email).await {
             Ok(_)
-            | Err(BlockingError::Store(StoreError::UserNotFound | StoreError::UserDisabled)) => {}
+            | Err(BlockingError::Store(
+                StoreError::Refused(Refusal::UserNotFound)
+                | StoreError::Refused(Refusal::UserDisabled),
+            )) => {}
             Err(error) => log::error!("forgot-password request failed: {error}"),
         }
     });
@@ -321,13 +325,15 @@ pub async fn link_form(
     let looked_up = state.read(move |store| {
         let token = store.live_one_time_token(&hash, &[token_purpose], now_unix())?;
         if token_purpose == TokenPurpose::Setup && store.user_count()? > 0 {
-            return Err(StoreError::TokenInvalid);
+            return Err(StoreError::Refused(Refusal::LinkInvalid));
         }
         token.user_id.map(|id| store.user_by_id(id)).transpose()
     });
     let user: Option<User> = match looked_up {
         Ok(user) => user,
-        Err(BlockingError::Store(StoreError::TokenInvalid | StoreError::UserNotFound)) => {
+        Err(BlockingError::Store(
+            StoreError::Refused(Refusal::LinkInvalid) | StoreError::Refused(Refusal::UserNotFound),
+        )) => {
             return link_invalid(&session);
         }
         Err(error) => return Err(error.into()),
@@ -368,12 +374,17 @@ pub async fn link_submit(
         let hash = hash.clone();
         let looked_up = state.read(move |store| {
             let token = store.live_one_time_token(&hash, &[token_purpose], now)?;
-            let id = token.user_id.ok_or(StoreError::TokenInvalid)?;
+            let id = token
+                .user_id
+                .ok_or(StoreError::Refused(Refusal::LinkInvalid))?;
             store.user_by_id(id)
         });
         match looked_up {
             Ok(user) => user.email.to_string(),
-            Err(BlockingError::Store(StoreError::TokenInvalid | StoreError::UserNotFound)) => {
+            Err(BlockingError::Store(
+                StoreError::Refused(Refusal::LinkInvalid)
+                | StoreError::Refused(Refusal::UserNotFound),
+            )) => {
                 return link_invalid(&session);
             }
             Err(error) => return Err(error.into()),
@@ -413,8 +424,10 @@ pub async fn link_submit(
         .await;
     let (user, globally_enforced) = match outcome {
         Ok(found) => found,
-        Err(BlockingError::Store(StoreError::TokenInvalid)) => return link_invalid(&session),
-        Err(BlockingError::Store(StoreError::UserExists(_))) => {
+        Err(BlockingError::Store(StoreError::Refused(Refusal::LinkInvalid))) => {
+            return link_invalid(&session);
+        }
+        Err(BlockingError::Store(StoreError::Refused(Refusal::UserExists(_)))) => {
             return form_error("Email: this address already has an account.".to_string());
         }
         Err(error) => return Err(error.into()),

@@ -1,5 +1,6 @@
 //! The factor step of login, and enrolling TOTP and recovery codes from the account.
 
+use crate::domain::Refusal;
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::http::header::CACHE_CONTROL;
@@ -48,9 +49,10 @@ pub(super) async fn pending_user(
     let user = state.read(move |store| store.user_by_id(user_id));
     match user {
         Ok(user) if !user.disabled && user.session_generation == generation => Ok(Some(user)),
-        Ok(_) | Err(crate::state::BlockingError::Store(crate::store::StoreError::UserNotFound)) => {
-            Ok(None)
-        }
+        Ok(_)
+        | Err(crate::state::BlockingError::Store(crate::store::StoreError::Refused(
+            Refusal::UserNotFound,
+        ))) => Ok(None),
         Err(error) => Err(error.into()),
     }
 }

@@ -2,6 +2,7 @@
 //! small form per action, and removal behind a confirmation page. Every page and form is for
 //! admins only; every action ends with a redirect back and a flash saying what happened.
 
+use crate::domain::Refusal;
 use actix_web::http::StatusCode;
 use actix_web::web;
 use askama::Template;
@@ -253,7 +254,7 @@ async fn create(
     };
     let user = match accounts::add_user(&state, new_user, values.send_welcome_mail).await {
         Ok(user) => user,
-        Err(BlockingError::Store(StoreError::UserExists(email))) => {
+        Err(BlockingError::Store(StoreError::Refused(Refusal::UserExists(email)))) => {
             let error = format!("Email: {email} already has an account.");
             return refuse_new_user(&signed_in, values, &error);
         }
@@ -430,9 +431,11 @@ where
 /// deleted meanwhile); anything else, an unknown user included, is an error page.
 fn refusal(error: StoreError) -> Result<String, WebError> {
     match error {
-        StoreError::LastEnabledAdmin
-        | StoreError::FlockNotFound
-        | StoreError::TwoRolesInOneFlock(_) => Ok(error.to_string()),
+        StoreError::Refused(
+            refusal @ (Refusal::LastEnabledAdmin
+            | Refusal::FlockNotFound
+            | Refusal::TwoRolesInOneFlock(_)),
+        ) => Ok(super::error::refusal_message(&refusal)),
         other => Err(other.into()),
     }
 }

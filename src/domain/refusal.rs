@@ -1,0 +1,38 @@
+//! Why an action was refused by a rule, not by a failure: the same refusal whichever door the
+//! action came through (API, console, CLI). Each edge chooses its own words for it
+//! (`api::error`, `web::error`); `Display` here is for logs.
+
+use super::Email;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The principal may not do this.
+    #[error("not allowed")]
+    NotAllowed,
+    #[error("no such user")]
+    UserNotFound,
+    #[error("no such flock")]
+    FlockNotFound,
+    #[error("no such API key")]
+    ApiKeyNotFound,
+    #[error("no such session")]
+    SessionNotFound,
+    #[error("no such audit entry")]
+    AuditEntryNotFound,
+    #[error("user {0} exists already")]
+    UserExists(Email),
+    #[error("the user is disabled")]
+    UserDisabled,
+    /// Disabling, removing or demoting them would leave no enabled admin.
+    #[error("the last enabled admin")]
+    LastEnabledAdmin,
+    #[error("the default flock can't be deleted")]
+    DefaultFlock,
+    #[error("the flock has members")]
+    FlockNotEmpty,
+    #[error("{0} can't hold both roles in one flock")]
+    TwoRolesInOneFlock(Email),
+    /// A one-time link that is unknown, used, expired or of another kind.
+    #[error("the link is invalid, expired or used")]
+    LinkInvalid,
+}
