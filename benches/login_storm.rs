@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use roost::auth::api_keys::issue_global_key;
 use roost::auth::passwords::{HashMemory, hash_password, verify_with};
 use roost::domain::{AccessLevel, ApiKeyType, Email};
+use roost::store::audit::Actor;
 use roost::store::{NewUser, Store};
 
 const PASSWORD: &str = "storm password 12345";
@@ -170,6 +171,7 @@ fn prepare(dir: &Path) -> String {
     for email in emails {
         let user = store
             .add_user(
+                &Actor::named("benchmark"),
                 NewUser {
                     email: Email::parse(&email).expect("email"),
                     access_level: AccessLevel::User,
@@ -180,7 +182,7 @@ fn prepare(dir: &Path) -> String {
             )
             .expect("add user");
         store
-            .change_password(user.id, hash.clone(), None)
+            .change_password(&Actor::named("benchmark"), user.id, hash.clone(), None)
             .expect("password");
     }
     issue_global_key(&store, ApiKeyType::Admin, "bench", "bench").expect("key")

@@ -12,6 +12,7 @@ use crate::config::{self, Config};
 use crate::domain::{AccessLevel, ApiKeyType, Email};
 use crate::mail::{Mailer, queue};
 use crate::startup::{Application, StartupError};
+use crate::store::audit::Actor;
 use crate::store::{NewUser, StoreError, TokenPurpose, now_unix};
 use crate::summaries::{self, Summaries, SummaryError};
 use crate::web::session::SessionLimits;
@@ -126,6 +127,15 @@ pub struct GlobalOptions {
     /// of cores, at least 2]
     #[arg(long, env = "ROOST_MAX_CONCURRENT_SCANS", global = true)]
     pub max_concurrent_scans: Option<usize>,
+    /// Days the audit trail keeps an entry; older ones are deleted at start and daily, and the
+    /// deletion is itself recorded (0: keep forever)
+    #[arg(
+        long,
+        env = "ROOST_AUDIT_RETENTION",
+        default_value_t = config::DEFAULT_AUDIT_RETENTION_DAYS,
+        global = true
+    )]
+    pub audit_retention: u64,
 }
 
 /// A duration option in humantime's notation (`90s`, `30m`, `12h`), at least a second.
@@ -265,6 +275,7 @@ impl GlobalOptions {
             request_limits,
             hash_workers,
             hash_queue,
+            audit_retention_days: self.audit_retention,
         })
     }
 }
@@ -287,7 +298,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 note: None,
                 two_factor_required: false,
             };
-            let admin = store.add_user(new_admin, Some((&link.hash, link.token.clone())))?;
+            let admin = store.add_user(
+                &Actor::cli(),
+                new_admin,
+                Some((&link.hash, link.token.clone())),
+            )?;
             let base_url = config.base_url_for_port(config.bind_port().unwrap_or(8080));
             println!(
                 "Admin {} created. Open this one-time link within 7 days to set the password:",
@@ -319,7 +334,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 config.summary_weekday,
             );
             let queued = if now {
-                summaries.queue_now(now_unix()).await
+                summaries.queue_now(Actor::cli(), now_unix()).await
             } else {
                 summaries.queue_if_due(now_unix()).await
             }?;

@@ -50,7 +50,14 @@ pub struct Config {
     pub hash_workers: usize,
     /// Password checks waiting for a worker before further ones are answered "busy".
     pub hash_queue: usize,
+    /// Audit trail entries older than this many days are deleted (at start and daily); 0 keeps
+    /// them forever.
+    pub audit_retention_days: u64,
 }
+
+/// How long the audit trail keeps an entry by default: a year and a bit, so "who did this last
+/// spring" has an answer.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u64 = 400;
 
 /// One hashing worker per core: hashing can then use the whole machine, at a lower priority
 /// than request handling.
@@ -80,6 +87,7 @@ impl Config {
             request_limits: crate::request_limits::RequestLimits::default(),
             hash_workers: default_hash_workers(),
             hash_queue: default_hash_workers() * HASH_QUEUE_PER_WORKER,
+            audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
         }
     }
 

@@ -1,6 +1,5 @@
 //! Roost: a self-hosted user and two-factor management console.
 
-pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod cli;
@@ -9,8 +8,10 @@ pub mod domain;
 pub mod mail;
 pub mod private_files;
 pub mod request_limits;
+pub mod service;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod stream;
 pub mod summaries;
 pub mod web;

@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::mail::{MailError, Mailer};
 use crate::request_limits::ConnectionTracker;
 use crate::state::AppState;
+use crate::store::audit::Actor;
 use crate::store::{Store, StoreError, TokenPurpose, now_unix};
 use crate::summaries::Summaries;
 use crate::web;
@@ -28,6 +29,8 @@ const API_AUTH_FAILURE_WINDOW_SECS: u64 = 60;
 const HEADERS_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often ended sessions are swept from the store.
 const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(10 * 60);
+/// How often the audit trail's retention is applied.
+const AUDIT_SWEEP_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -85,6 +88,9 @@ impl Application {
             login_throttles.restore_lock(account, lock);
         }
         spawn_session_sweeper(store.clone(), config.session_limits);
+        // Swept before serving, so the trail never shows what retention should have removed.
+        sweep_audit_trail(&store, config.audit_retention_days).await;
+        spawn_audit_sweeper(store.clone(), config.audit_retention_days);
         let mail_queued = Arc::new(tokio::sync::Notify::new());
         crate::mail::queue::spawn_sender(
             store.clone(),
@@ -168,7 +174,7 @@ impl Application {
         println!("Roost is listening on http://{address} (console at {base_url})");
         if store.user_count()? == 0 {
             let link = NewLink::new(TokenPurpose::Setup, None);
-            link.store(&store)?;
+            link.store(&store, &Actor::system())?;
             println!(
                 "No users yet. Open this one-time link within 24 hours to create the first admin: {}",
                 link.url(&base_url)
@@ -228,6 +234,29 @@ fn spawn_session_sweeper(store: Store, limits: web::session::SessionLimits) {
                 Err(error) => log::error!("sweeping ended sessions failed: {error}"),
             }
             tokio::time::sleep(SESSION_SWEEP_EVERY).await;
+        }
+    });
+}
+
+async fn sweep_audit_trail(store: &Store, retention_days: u64) {
+    match crate::service::audit::sweep(store, retention_days).await {
+        Ok(0) => {}
+        Ok(count) => {
+            log::info!("deleted {count} audit trail entries older than {retention_days} days")
+        }
+        Err(error) => log::error!("sweeping the audit trail failed: {error}"),
+    }
+}
+
+/// Applies the audit trail's retention once a day (the start already did it once).
+fn spawn_audit_sweeper(store: Store, retention_days: u64) {
+    if retention_days == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(AUDIT_SWEEP_EVERY).await;
+            sweep_audit_trail(&store, retention_days).await;
         }
     });
 }

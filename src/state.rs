@@ -10,7 +10,7 @@ use crate::auth::login_throttle::LoginThrottles;
 use crate::auth::passwords::PasswordHasher;
 use crate::auth::throttle::Throttle;
 use crate::mail::Mailer;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreResult};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -38,15 +38,6 @@ pub struct AppState {
     pub scans: Arc<tokio::sync::Semaphore>,
 }
 
-/// A store call failed, or the blocking pool could not run it.
-#[derive(Debug, thiserror::Error)]
-pub enum BlockingError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("the blocking thread pool is gone")]
-    Canceled,
-}
-
 impl AppState {
     /// The client's address: the peer's, or the one a trusted reverse proxy reports.
     pub fn client_address(&self, req: &HttpRequest) -> Option<IpAddr> {
@@ -58,41 +49,43 @@ impl AppState {
             .client_address(req.peer_addr().map(|addr| addr.ip()), forwarded_for)
     }
 
+    /// Where a request comes from, as the audit trail keeps it.
+    pub fn origin(&self, req: &HttpRequest) -> crate::service::Origin {
+        let header = |name: actix_web::http::header::HeaderName| {
+            req.headers().get(name).map(|value| value.as_bytes())
+        };
+        crate::service::Origin::new(
+            self.client_address(req).map(|ip| ip.to_string()),
+            header(actix_web::http::header::USER_AGENT),
+            header(actix_web::http::header::ACCEPT_LANGUAGE),
+        )
+    }
+
     /// Runs a short read (point lookups and small ranges: a key, a user, their roles, the
     /// settings) right here on the async worker. Such a read takes microseconds; hopping to a
     /// thread pool and back would cost more than the read, and under load it grows the pool to
     /// hundreds of threads that every request then pays for in context switches.
-    pub fn read<T>(
-        &self,
-        work: impl FnOnce(&Store) -> Result<T, StoreError>,
-    ) -> Result<T, BlockingError> {
-        Ok(work(&self.store)?)
+    pub fn read<T>(&self, work: impl FnOnce(&Store) -> StoreResult<T>) -> StoreResult<T> {
+        work(&self.store)
     }
 
-    /// Runs a read whose cost grows with the data (list, filter, export) on actix's blocking
-    /// pool, so it can't stall the async workers.
-    pub async fn blocking<T, F>(&self, work: F) -> Result<T, BlockingError>
+    /// Runs a read whose cost grows with the data (list, filter, export) on the blocking pool,
+    /// so it can't stall the async workers.
+    pub async fn blocking<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Store) -> StoreResult<T> + Send + 'static,
     {
-        let store = self.store.clone();
-        match actix_web::web::block(move || work(&store)).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(BlockingError::Canceled),
-        }
+        self.store.off_async(work).await
     }
 
     /// Runs store work that writes: after the writes before it, on the blocking pool (see
     /// `Store::write_async`).
-    pub async fn write<T, F>(&self, work: F) -> Result<T, BlockingError>
+    pub async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Store) -> StoreResult<T> + Send + 'static,
     {
-        self.store
-            .write_async(work)
-            .await
-            .map_err(BlockingError::Store)
+        self.store.write_async(work).await
     }
 }

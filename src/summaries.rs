@@ -12,9 +12,8 @@ use crate::domain::{AccessLevel, Email, FlockId};
 use crate::mail::{
     AdminSummary, Excerpt, FlockLine, MailError, MemberSummary, admin_summary, member_summary,
 };
-use crate::store::{
-    Change, Flock, MailContent, Settings, Store, StoreError, UserDetails, now_unix,
-};
+use crate::store::audit::{Actor, AuditEntry};
+use crate::store::{Flock, MailContent, Settings, Store, StoreError, UserDetails, now_unix};
 
 const DAY_SECS: u64 = 24 * 3600;
 const WEEK_SECS: u64 = 7 * DAY_SECS;
@@ -80,7 +79,7 @@ fn week_and_weekday(unix: u64) -> (u64, u64) {
 pub enum SummaryError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot render the summary: {0}")]
+    #[error("cannot render the summary")]
     Render(#[from] MailError),
 }
 
@@ -125,18 +124,19 @@ impl Summaries {
         if last.is_some_and(|last| last >= week) {
             return Ok(0);
         }
-        self.queue_for_week(week, now, false).await
+        self.queue_for_week(Actor::system(), week, now, false).await
     }
 
     /// Queues the summaries now, whatever the weekday and even if this week's went out already
     /// (an admin asked), and records the week so the scheduler doesn't send it again.
-    pub async fn queue_now(&self, now: u64) -> Result<usize, SummaryError> {
-        self.queue_for_week(week_and_weekday(now).0, now, true)
+    pub async fn queue_now(&self, actor: Actor, now: u64) -> Result<usize, SummaryError> {
+        self.queue_for_week(actor, week_and_weekday(now).0, now, true)
             .await
     }
 
     async fn queue_for_week(
         &self,
+        actor: Actor,
         week: u64,
         now: u64,
         force: bool,
@@ -148,7 +148,9 @@ impl Summaries {
                 let users = store.list_users(None, None)?.users;
                 let flocks = store.list_flocks()?;
                 let settings = store.settings()?;
-                let changes = store.changes_since(now.saturating_sub(WEEK_SECS))?;
+                let (changes, _) = store
+                    .snapshot()?
+                    .newest_changes(now.saturating_sub(WEEK_SECS), usize::MAX)?;
                 let undelivered_mail = store
                     .mail_queue()?
                     .iter()
@@ -165,7 +167,7 @@ impl Summaries {
                 };
                 let mails = snapshot.mails()?;
                 let count = mails.len();
-                let claimed = store.queue_summaries(week, force, mails)?;
+                let claimed = store.queue_summaries(&actor, week, force, mails)?;
                 Ok(claimed.then_some(count))
             })
             .await?;
@@ -199,7 +201,7 @@ impl Summaries {
 struct Snapshot<'a> {
     users: &'a [UserDetails],
     flocks: &'a [Flock],
-    changes: &'a [Change],
+    changes: &'a [AuditEntry],
     settings: Settings,
     undelivered_mail: usize,
     now: u64,
@@ -265,8 +267,14 @@ impl Snapshot<'_> {
             changes: Excerpt::of(
                 self.changes
                     .iter()
-                    .rev()
-                    .map(|change| format!("{}: {}", format_minute(change.at), change.text))
+                    .map(|change| {
+                        format!(
+                            "{}: {} (by {})",
+                            format_minute(change.at),
+                            change.message,
+                            change.actor
+                        )
+                    })
                     .collect(),
             ),
             without_factor: Excerpt::of(emails(&|d| {

@@ -1,4 +1,4 @@
-//! Who is calling: the API key behind the request, and what it may do (API.md, "Access").
+//! Who is calling: the API key behind the request, as a `Principal`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,104 +10,17 @@ use actix_web::{FromRequest, HttpRequest, web};
 use super::error::ApiError;
 use super::params::Params;
 use crate::auth::api_keys;
-use crate::domain::{ApiKeyType, FlockId, FlockKeyType};
+use crate::service::{Principal, Who};
 use crate::state::AppState;
-use crate::store::{ApiKeyRecord, ApiKeyScope};
 
 pub const AUTH_HEADER: &str = "X-Canary-Auth-Token";
 
-#[derive(Debug, Clone)]
-pub enum Caller {
-    Global {
-        key_id: String,
-        key_type: ApiKeyType,
-    },
-    Flock {
-        key_id: String,
-        flock_id: FlockId,
-        key_type: FlockKeyType,
-    },
-}
-
-impl Caller {
-    fn from_key(key: ApiKeyRecord) -> Caller {
-        match key.scope {
-            ApiKeyScope::Global { key_type } => Caller::Global {
-                key_id: key.key_id,
-                key_type,
-            },
-            ApiKeyScope::Flock { flock_id, key_type } => Caller::Flock {
-                key_id: key.key_id,
-                flock_id,
-                key_type,
-            },
-        }
-    }
-
-    /// Global admin keys: every endpoint.
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        match self {
-            Caller::Global {
-                key_type: ApiKeyType::Admin,
-                ..
-            } => Ok(()),
-            _ => Err(ApiError::key_not_allowed()),
-        }
-    }
-
-    /// Any global key: the console-wide read endpoints.
-    pub fn require_global_reader(&self) -> Result<(), ApiError> {
-        match self {
-            Caller::Global { .. } => Ok(()),
-            Caller::Flock { .. } => Err(ApiError::key_not_allowed()),
-        }
-    }
-
-    /// Reading one flock: any global key, or any key bound to that flock.
-    pub fn require_flock_reader(&self, flock: &FlockId) -> Result<(), ApiError> {
-        match self {
-            Caller::Global { .. } => Ok(()),
-            Caller::Flock { flock_id, .. } if flock_id == flock => Ok(()),
-            Caller::Flock { .. } => Err(ApiError::key_not_allowed()),
-        }
-    }
-
-    /// Changing memberships of `flocks`: a global admin key, or a flock admin key when every
-    /// listed flock is its own.
-    pub fn require_membership_admin(&self, flocks: &[FlockId]) -> Result<(), ApiError> {
-        match self {
-            Caller::Flock {
-                flock_id,
-                key_type: FlockKeyType::Admin,
-                ..
-            } if flocks.iter().all(|f| f == flock_id) => Ok(()),
-            _ => self.require_admin(),
-        }
-    }
-
-    /// The one flock a flock key is bound to.
-    pub fn bound_flock(&self) -> Option<&FlockId> {
-        match self {
-            Caller::Global { .. } => None,
-            Caller::Flock { flock_id, .. } => Some(flock_id),
-        }
-    }
-
-    /// How keys created by this caller record their creator.
-    pub fn creator(&self) -> String {
-        match self {
-            Caller::Global { key_id, .. } | Caller::Flock { key_id, .. } => {
-                format!("api key {key_id}")
-            }
-        }
-    }
-}
-
-/// An authenticated API call: its parameters and its caller. Extracting it refuses the request
-/// when the API is disabled, the body is unacceptable or the key is not valid.
+/// An authenticated API call: its parameters and who calls (the key, from where). Extracting it
+/// refuses the request when the API is disabled, the body is unacceptable or the key is not
+/// valid. What the key may do is decided by the service it calls.
 pub struct ApiCall {
     pub params: Params,
-    pub caller: Caller,
+    pub principal: Principal,
 }
 
 impl FromRequest for ApiCall {
@@ -166,9 +79,14 @@ async fn authenticate(req: &HttpRequest, payload: Payload) -> Result<ApiCall, Ap
         if let Some(payload) = payload.take() {
             params.read_body(req, payload).await?;
         }
+        let who = Who::ApiKey {
+            key_id: key.key_id,
+            note: key.note,
+            scope: key.scope,
+        };
         return Ok(ApiCall {
             params,
-            caller: Caller::from_key(key),
+            principal: Principal::new(who, state.origin(req)),
         });
     }
     // A valid key is never slowed down; an address that keeps presenting bad ones is. Guessing a

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::domain::Refusal;
-use crate::state::BlockingError;
+use crate::service::ServiceError;
 use crate::store::StoreError;
 
 /// An API failure: the status and one sentence for the caller. Internal causes are logged, never
@@ -122,18 +122,21 @@ impl From<Refusal> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
-        match error {
-            StoreError::Refused(refusal) => refusal.into(),
-            other => ApiError::internal(other),
-        }
+        ServiceError::from(error).into()
     }
 }
 
-impl From<BlockingError> for ApiError {
-    fn from(error: BlockingError) -> ApiError {
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> ApiError {
         match error {
-            BlockingError::Store(error) => error.into(),
-            BlockingError::Canceled => ApiError::internal(error),
+            ServiceError::Refused(refusal) => refusal.into(),
+            ServiceError::HashingBusy => {
+                ApiError::busy("The server is busy checking passwords. Try again in a moment.")
+            }
+            ServiceError::ScansBusy => {
+                ApiError::busy("Too many lists are being read right now. Try again in a moment.")
+            }
+            other => ApiError::internal(crate::service::error_chain(&other)),
         }
     }
 }

@@ -1,35 +1,31 @@
 //! flock/*, flocks/list and the membership endpoints.
 
-use crate::domain::Refusal;
 use actix_web::web;
 use serde_json::{Map, Value, json};
 
 use super::caller::ApiCall;
 use super::error::ApiError;
-use super::stream::{scan_permit, stream_json};
+use super::users::lists_busy;
 use super::{ApiResult, success, success_msg, success_with};
 use crate::domain::{FlockName, FlockRole, python_repr_list};
+use crate::service::flocks;
 use crate::state::AppState;
-use crate::store::Flock;
+use crate::store::{Flock, UserRef};
+use crate::stream::{scan_permit, stream_json};
 
+/// `flocks`: every flock for a global key; a flock key's own flock; with `email`, the flocks that
+/// user may view (global keys only).
 pub async fn list(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     let email = call
         .params
         .optional("email")
         .map(|_| call.params.email("email"))
         .transpose()?;
-    let bound = call.caller.bound_flock().cloned();
-    if bound.is_some() && email.is_some() {
+    if call.principal.bound_flock().is_some() && email.is_some() {
         return Err(ApiError::key_not_allowed());
     }
-    let flocks = state
-        .blocking(move |store| match (bound, email) {
-            (Some(flock), _) => Ok(vec![store.flock(&flock)?]),
-            (None, Some(email)) => store.flocks_visible_to(&email),
-            (None, None) => store.list_flocks(),
-        })
-        .await?;
-    success_with(json!({ "flocks": flock_map(&flocks) }))
+    let visible = flocks::visible(&state, &call.principal, email.as_ref())?;
+    success_with(json!({ "flocks": flock_map(&visible) }))
 }
 
 fn flock_map(flocks: &[Flock]) -> Value {
@@ -41,32 +37,23 @@ fn flock_map(flocks: &[Flock]) -> Value {
 }
 
 pub async fn create(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_admin()?;
     let name = call.params.parse("name", FlockName::parse)?;
     let managers = call.params.emails("managers", false)?;
     let watchers = call.params.emails("watchers", false)?;
-    let flock = state
-        .write(move |store| store.create_flock(name, &managers, &watchers))
-        .await?;
+    let flock = flocks::create(&state, &call.principal, name, managers, watchers).await?;
     success_with(json!({ "flock_id": flock.id }))
 }
 
 pub async fn rename(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_admin()?;
     let flock_id = call.params.flock_id("flock_id")?;
     let name = call.params.parse("name", FlockName::parse)?;
-    state
-        .write(move |store| store.rename_flock(&flock_id, name))
-        .await?;
+    flocks::rename(&state, &call.principal, flock_id, name).await?;
     success()
 }
 
 pub async fn delete(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_admin()?;
     let flock_id = call.params.flock_id("flock_id")?;
-    state
-        .write(move |store| store.delete_flock(&flock_id))
-        .await?;
+    flocks::delete(&state, &call.principal, flock_id).await?;
     success()
 }
 
@@ -74,11 +61,8 @@ pub async fn delete(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
 /// is read.
 pub async fn users(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     let flock_id = call.params.flock_id("flock_id")?;
-    call.caller.require_flock_reader(&flock_id)?;
-    if !state.read(|store| store.snapshot()?.flock_exists(&flock_id))? {
-        return Err(crate::store::StoreError::Refused(Refusal::FlockNotFound).into());
-    }
-    let permit = scan_permit(&state)?;
+    flocks::require_exists(&state, &call.principal, &flock_id)?;
+    let permit = scan_permit(&state).ok_or_else(lists_busy)?;
     Ok(stream_json(&state, permit, move |store, out| {
         let snapshot = store.snapshot()?;
         out.raw("{")?;
@@ -111,12 +95,8 @@ async fn replace_role_holders(
     role: FlockRole,
 ) -> ApiResult {
     let flock_id = call.params.flock_id("flock_id")?;
-    call.caller
-        .require_membership_admin(std::slice::from_ref(&flock_id))?;
     let emails = call.params.emails("emails", true)?;
-    state
-        .write(move |store| store.replace_role_holders(&flock_id, role, &emails))
-        .await?;
+    flocks::replace_holders(&state, &call.principal, flock_id, role, emails).await?;
     success()
 }
 
@@ -131,27 +111,19 @@ pub async fn user_unassign(call: ApiCall, state: web::Data<AppState>) -> ApiResu
 async fn change_user_roles(call: ApiCall, state: web::Data<AppState>, assign: bool) -> ApiResult {
     let params = &call.params;
     let email = params.email("email")?;
-    let flocks = params.flock_ids("flock_id_list")?;
+    let flock_ids = params.flock_ids("flock_id_list")?;
     let role = params.parse("flock_access_level", FlockRole::parse)?;
-    call.caller.require_membership_admin(&flocks)?;
-    let (target, ids) = (email.clone(), flocks.clone());
-    state
-        .write(move |store| {
-            if assign {
-                store.assign_role(&target, &ids, role)
-            } else {
-                store.unassign_role(&target, &ids, role)
-            }
-        })
-        .await?;
+    let user = UserRef::Email(email.clone());
+    let listed = python_repr_list(&flock_ids);
     let done = if assign {
+        flocks::assign(&state, &call.principal, user, flock_ids, role).await?;
         "assigned to"
     } else {
+        flocks::unassign(&state, &call.principal, user, flock_ids, role).await?;
         "unassigned from"
     };
     success_msg(format!(
-        "User {email} successfully {done} {} flock(s) {}",
+        "User {email} successfully {done} {} flock(s) {listed}",
         role.as_str(),
-        python_repr_list(&flocks)
     ))
 }

@@ -3,15 +3,17 @@
 
 use super::ApiResult;
 use super::caller::ApiCall;
-use super::stream::{scan_permit, stream_json};
+use super::users::lists_busy;
 use super::views::QueuedMailView;
+use crate::service::Permission;
 use crate::state::AppState;
+use crate::stream::{scan_permit, stream_json};
 use actix_web::web;
 
 /// `{"mail_queue":[…],"result":"success"}`, oldest first, streamed as the store is read.
 pub async fn queue(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_admin()?;
-    let permit = scan_permit(&state)?;
+    call.principal.require(Permission::Administer)?;
+    let permit = scan_permit(&state).ok_or_else(lists_busy)?;
     Ok(stream_json(&state, permit, |store, out| {
         out.raw("{")?;
         out.open_list("mail_queue")?;

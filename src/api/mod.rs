@@ -2,6 +2,7 @@
 //! caller, call the store on the blocking pool, and answer JSON.
 
 mod api_keys;
+mod audit;
 pub mod caller;
 pub mod error;
 mod flocks;
@@ -9,7 +10,6 @@ mod mail;
 pub mod params;
 mod sessions;
 mod settings;
-pub mod stream;
 mod users;
 pub mod views;
 
@@ -40,6 +40,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 settings::api_disable,
             ))
             .service(endpoint("/mail/queue", Method::GET, mail::queue))
+            .service(endpoint("/audit_trail/fetch", Method::GET, audit::fetch))
+            .service(endpoint("/audit_trail/purge", Method::POST, audit::purge))
+            .service(endpoint(
+                "/audit_trail/download/json",
+                Method::GET,
+                audit::download_json,
+            ))
             .service(endpoint("/user/add", Method::POST, users::add))
             .service(endpoint("/user/get", Method::GET, users::get))
             .service(endpoint("/user/auth", Method::GET, users::auth))

@@ -1,7 +1,6 @@
 //! user/sessions and user/sessions/revoke: a user's console sessions (Roost extension, global
 //! admin keys only).
 
-use actix_web::http::StatusCode;
 use actix_web::web;
 use serde::Serialize;
 use serde_json::json;
@@ -10,8 +9,9 @@ use super::caller::ApiCall;
 use super::error::ApiError;
 use super::views::timestamp;
 use super::{ApiResult, success_with};
+use crate::service::{Permission, sessions};
 use crate::state::AppState;
-use crate::store::{PUBLIC_ID_CHARS, StoredSession};
+use crate::store::{PUBLIC_ID_CHARS, StoredSession, UserRef};
 
 #[derive(Serialize)]
 struct SessionView<'a> {
@@ -35,40 +35,25 @@ impl<'a> From<&'a StoredSession> for SessionView<'a> {
 }
 
 pub async fn list(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_admin()?;
+    call.principal.require(Permission::Administer)?;
     let email = call.params.email("email")?;
-    let sessions = state.read(move |store| {
-        let user = store.user_by_email(&email)?.user;
-        store.sessions_of(user.id)
-    })?;
-    let views: Vec<SessionView> = sessions.iter().map(SessionView::from).collect();
+    let found = sessions::list(&state, &call.principal, &UserRef::Email(email))?;
+    let views: Vec<SessionView> = found.iter().map(SessionView::from).collect();
     success_with(json!({ "sessions": views }))
 }
 
 pub async fn revoke(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_admin()?;
+    call.principal.require(Permission::Administer)?;
     let email = call.params.email("email")?;
     let session_id = match call.params.optional("session_id") {
         None => None,
         Some(raw) => Some(parse_session_id(raw)?),
     };
-    let target = email.clone();
-    let one = session_id.is_some();
-    let ended = state
-        .write(move |store| {
-            let user = store.user_by_email(&target)?.user;
-            store.end_sessions_of(user.id, session_id.as_deref(), None)
-        })
-        .await?;
-    if one && ended == 0 {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "Session does not exist.",
-        ));
-    }
-    let sessions = if ended == 1 { "session" } else { "sessions" };
+    let user = UserRef::Email(email.clone());
+    let ended = sessions::revoke(&state, &call.principal, user, session_id, None).await?;
+    let noun = if ended == 1 { "session" } else { "sessions" };
     success_with(json!({
-        "msg": format!("{ended} {sessions} of user {email} revoked."),
+        "msg": format!("{ended} {noun} of user {email} revoked."),
         "revoked": ended,
     }))
 }

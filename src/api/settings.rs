@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::caller::ApiCall;
 use super::{ApiResult, success, success_with};
+use crate::service::settings;
 use crate::state::AppState;
 
 pub async fn ping(_call: ApiCall) -> ApiResult {
@@ -12,8 +13,7 @@ pub async fn ping(_call: ApiCall) -> ApiResult {
 }
 
 pub async fn get(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_global_reader()?;
-    let settings = state.read(|store| store.settings())?;
+    let settings = settings::get(&state, &call.principal)?;
     success_with(json!({
         "settings": {
             "globally_enforce_2fa": settings.globally_enforce_2fa,
@@ -23,27 +23,18 @@ pub async fn get(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
 }
 
 pub async fn enforce_2fa_enable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    set_enforce_2fa(call, state, true).await
+    settings::enforce_2fa(&state, &call.principal, true).await?;
+    success()
 }
 
 pub async fn enforce_2fa_disable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    set_enforce_2fa(call, state, false).await
-}
-
-async fn set_enforce_2fa(call: ApiCall, state: web::Data<AppState>, on: bool) -> ApiResult {
-    call.caller.require_admin()?;
-    state
-        .write(move |store| store.update_settings(|s| s.globally_enforce_2fa = on))
-        .await?;
+    settings::enforce_2fa(&state, &call.principal, false).await?;
     success()
 }
 
 /// Turns the whole API off. Only an admin in the browser console can turn it back on.
 pub async fn api_disable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_admin()?;
-    state
-        .write(|store| store.update_settings(|s| s.api_enabled = false))
-        .await?;
-    log::warn!("API access disabled by {}", call.caller.creator());
+    settings::api_access(&state, &call.principal, false).await?;
+    log::warn!("API access disabled by {}", call.principal.name());
     success()
 }

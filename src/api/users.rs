@@ -1,52 +1,54 @@
-//! user/* and users/*: accounts, notes, access levels and factor resets.
+//! user/* and users/*: accounts, notes, access levels and factor resets. Each handler parses its
+//! parameters, calls one action of `service::users`, and answers.
 
 use actix_web::web;
 use serde_json::json;
 
 use super::caller::ApiCall;
 use super::error::ApiError;
-use super::stream::{JsonWriter, StreamError, scan_permit, stream_json};
 use super::views::UserView;
 use super::{ApiResult, success, success_msg, success_with};
-use crate::accounts;
 use crate::domain::{AccessLevel, Note};
+use crate::service::{Permission, users};
 use crate::state::AppState;
-use crate::store::NewUser;
+use crate::store::{NewUser, UserRef};
+use crate::stream::{ChunkSink, JsonWriter, StreamError, scan_permit, stream_json};
 
 const MAX_PAGE: usize = 1000;
 
+/// The 503 of a list past the scan limit.
+pub(super) fn lists_busy() -> ApiError {
+    crate::service::ServiceError::ScansBusy.into()
+}
+
+/// The user named by the `email` parameter.
+fn target(call: &ApiCall) -> Result<UserRef, ApiError> {
+    Ok(UserRef::Email(call.params.email("email")?))
+}
+
 pub async fn add(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_admin()?;
     let params = &call.params;
     let email = params.email("email")?;
-    let access_level = params.parse("access_level", AccessLevel::parse)?;
-    let two_factor_required = params.flag("totp_enabled", false)?;
-    let note = params
-        .parse_optional("note", Note::parse)?
-        .map(Note::into_string);
-    let send_welcome_mail = params.flag("send_welcome_mail", true)?;
-
     let new_user = NewUser {
         email: email.clone(),
-        access_level,
-        note,
-        two_factor_required,
+        access_level: params.parse("access_level", AccessLevel::parse)?,
+        note: params
+            .parse_optional("note", Note::parse)?
+            .map(Note::into_string),
+        two_factor_required: params.flag("totp_enabled", false)?,
     };
-    accounts::add_user(&state, new_user, send_welcome_mail).await?;
+    let welcome = params.flag("send_welcome_mail", true)?;
+    users::add(&state, &call.principal, new_user, welcome).await?;
     success_msg(format!("User ({email}) successfully created."))
 }
 
 pub async fn get(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_global_reader()?;
-    let email = call.params.email("email")?;
-    let details = state.read(move |store| store.user_by_email(&email))?;
+    let details = users::get(&state, &call.principal, &target(&call)?)?;
     success_with(json!({ "user": UserView::from(&details) }))
 }
 
 pub async fn auth(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_global_reader()?;
-    let email = call.params.email("email")?;
-    let details = state.read(move |store| store.user_by_email(&email))?;
+    let details = users::get(&state, &call.principal, &target(&call)?)?;
     success_with(json!({
         "email": details.user.email.as_str(),
         "access_level": details.user.access_level.as_str(),
@@ -71,10 +73,10 @@ fn page_limit(call: &ApiCall) -> Result<Option<usize>, ApiError> {
 /// Streamed as the store is read (`stream`): `{"next_cursor":…,"result":"success","users":[…]}`
 /// with the cursor first (keys in order), so it is found before the users are listed.
 pub async fn list(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_global_reader()?;
+    call.principal.require(Permission::ReadAll)?;
     let limit = page_limit(&call)?;
     let cursor = call.params.optional("cursor").map(str::to_string);
-    let permit = scan_permit(&state)?;
+    let permit = scan_permit(&state).ok_or_else(lists_busy)?;
     Ok(stream_json(&state, permit, move |store, out| {
         let snapshot = store.snapshot()?;
         out.raw("{")?;
@@ -92,7 +94,10 @@ pub async fn list(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
 }
 
 /// `"next_cursor":"…",` when another page follows.
-fn next_cursor_field(out: &mut JsonWriter, next: Option<String>) -> Result<(), StreamError> {
+fn next_cursor_field(
+    out: &mut JsonWriter<&mut ChunkSink>,
+    next: Option<String>,
+) -> Result<(), StreamError> {
     if let Some(next) = next {
         out.value(&"next_cursor")?;
         out.raw(":")?;
@@ -105,11 +110,11 @@ fn next_cursor_field(out: &mut JsonWriter, next: Option<String>) -> Result<(), S
 /// Users whose email or note contains `filter_str`, any case, streamed like `list`; with `limit`
 /// (extension) the matches come in pages with `next_cursor`.
 pub async fn filter(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_global_reader()?;
+    call.principal.require(Permission::ReadAll)?;
     let needle = call.params.non_empty("filter_str")?.to_string();
     let limit = page_limit(&call)?;
     let cursor = call.params.optional("cursor").map(str::to_string);
-    let permit = scan_permit(&state)?;
+    let permit = scan_permit(&state).ok_or_else(lists_busy)?;
     Ok(stream_json(&state, permit, move |store, out| {
         let snapshot = store.snapshot()?;
         out.raw("{")?;
@@ -134,94 +139,79 @@ pub async fn filter(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
 }
 
 pub async fn edit(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_admin()?;
     let email = call.params.email("email")?;
     let note = call.params.parse_optional("note", Note::parse)?;
-    let target = email.clone();
-    state
-        .write(move |store| match note {
-            Some(note) => store.set_note(&target, Some(note.into_string())).map(drop),
-            None => store.user_by_email(&target).map(drop),
-        })
-        .await?;
+    let user = UserRef::Email(email.clone());
+    match note {
+        Some(note) => users::set_note(&state, &call.principal, user, Some(note)).await?,
+        None => users::edit_nothing(&state, &call.principal, user).await?,
+    };
     success_msg(format!("User ({email}) successfully edited."))
 }
 
 pub async fn edit_access_level(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_admin()?;
-    let email = call.params.email("email")?;
+    let user = target(&call)?;
     let level = call.params.parse("access_level", AccessLevel::parse)?;
-    state
-        .write(move |store| store.set_access_level(&email, level))
-        .await?;
+    users::set_access_level(&state, &call.principal, user, level).await?;
     success()
 }
 
 pub async fn disable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_admin()?;
-    let email = call.params.email("email")?;
-    let target = email.clone();
-    state
-        .write(move |store| store.set_disabled(&target, true))
-        .await?;
-    success_msg(format!("User ({email}) successfully disabled."))
+    set_disabled(call, state, true).await
 }
 
 pub async fn enable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_admin()?;
+    set_disabled(call, state, false).await
+}
+
+async fn set_disabled(call: ApiCall, state: web::Data<AppState>, disabled: bool) -> ApiResult {
     let email = call.params.email("email")?;
-    let target = email.clone();
-    state
-        .write(move |store| store.set_disabled(&target, false))
-        .await?;
-    success_msg(format!("User ({email}) successfully enabled."))
+    users::set_disabled(
+        &state,
+        &call.principal,
+        UserRef::Email(email.clone()),
+        disabled,
+    )
+    .await?;
+    let verb = if disabled { "disabled" } else { "enabled" };
+    success_msg(format!("User ({email}) successfully {verb}."))
 }
 
 pub async fn remove(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_admin()?;
     let email = call.params.email("email")?;
-    let target = email.clone();
-    state.write(move |store| store.remove_user(&target)).await?;
+    users::remove(&state, &call.principal, UserRef::Email(email.clone())).await?;
     success_msg(format!("User ({email}) successfully removed."))
 }
 
 pub async fn note_add(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_admin()?;
     let email = call.params.email("email")?;
     let note = call.params.parse("note", Note::parse)?;
-    let target = email.clone();
-    state
-        .write(move |store| store.set_note(&target, Some(note.into_string())))
-        .await?;
+    users::set_note(
+        &state,
+        &call.principal,
+        UserRef::Email(email.clone()),
+        Some(note),
+    )
+    .await?;
     success_msg(format!("User ({email}) note successfully added."))
 }
 
 pub async fn note_delete(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_admin()?;
     let email = call.params.email("email")?;
-    let target = email.clone();
-    state
-        .write(move |store| store.set_note(&target, None))
-        .await?;
+    users::set_note(&state, &call.principal, UserRef::Email(email.clone()), None).await?;
     success_msg(format!("User ({email}) note successfully removed."))
 }
 
 pub async fn totp_disable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_admin()?;
     let email = call.params.email("email")?;
-    let target = email.clone();
-    state.write(move |store| store.clear_totp(&target)).await?;
+    users::reset_totp(&state, &call.principal, UserRef::Email(email.clone())).await?;
     success_msg(format!(
         "Successfully disabled two-factor authentication for user {email}"
     ))
 }
 
 pub async fn webauthn_disable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_admin()?;
-    let email = call.params.email("email")?;
-    state
-        .write(move |store| store.clear_webauthn(&email))
-        .await?;
+    users::reset_webauthn(&state, &call.principal, target(&call)?).await?;
     success()
 }
 
@@ -234,12 +224,14 @@ pub async fn summary_email_disable(call: ApiCall, state: web::Data<AppState>) ->
 }
 
 async fn set_summary_email(call: ApiCall, state: web::Data<AppState>, enabled: bool) -> ApiResult {
-    call.caller.require_admin()?;
     let email = call.params.email("email")?;
-    let target = email.clone();
-    state
-        .write(move |store| store.set_summary_email(&target, enabled))
-        .await?;
+    users::set_summary_email(
+        &state,
+        &call.principal,
+        UserRef::Email(email.clone()),
+        enabled,
+    )
+    .await?;
     let verb = if enabled { "enabled" } else { "disabled" };
     success_msg(format!(
         "Successfully {verb} summary email for email {email}"
@@ -247,8 +239,7 @@ async fn set_summary_email(call: ApiCall, state: web::Data<AppState>, enabled: b
 }
 
 pub async fn password_reset(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
-    call.caller.require_admin()?;
     let email = call.params.email("email")?;
-    accounts::send_password_reset(&state, email.clone()).await?;
+    users::send_password_reset(&state, &call.principal, UserRef::Email(email.clone())).await?;
     success_msg(format!("Password reset email sent to {email}"))
 }

@@ -2,7 +2,8 @@
 //! record; the 256-bit secret is checked against its stored SHA-256 in constant time.
 
 use super::{constant_time_eq, random_hex, sha256_hex};
-use crate::domain::{ApiKeyType, FlockId, FlockKeyType};
+use crate::domain::ApiKeyType;
+use crate::store::audit::Actor;
 use crate::store::{ApiKeyRecord, ApiKeyScope, Store, StoreResult, now_unix};
 
 const PREFIX: &str = "roost_";
@@ -17,6 +18,7 @@ pub struct IssuedKey {
 
 pub fn issue(
     store: &Store,
+    actor: &Actor,
     scope: ApiKeyScope,
     note: &str,
     created_by: &str,
@@ -32,7 +34,7 @@ pub fn issue(
         created_by: created_by.to_string(),
         last_used: None,
     };
-    store.insert_api_key(&record)?;
+    store.insert_api_key(actor, &record)?;
     Ok(IssuedKey {
         record,
         token: format!("{PREFIX}{key_id}_{secret}"),
@@ -40,28 +42,16 @@ pub fn issue(
 }
 
 /// Creates a global key and returns its token (used by `roost token create` and tests).
+/// Creates a global key as the command line does and returns its token (`roost token create`,
+/// tests).
 pub fn issue_global_key(
     store: &Store,
     key_type: ApiKeyType,
     note: &str,
     created_by: &str,
 ) -> StoreResult<String> {
-    Ok(issue(store, ApiKeyScope::Global { key_type }, note, created_by)?.token)
-}
-
-pub fn issue_flock_key(
-    store: &Store,
-    flock_id: FlockId,
-    key_type: FlockKeyType,
-    note: &str,
-    created_by: &str,
-) -> StoreResult<IssuedKey> {
-    issue(
-        store,
-        ApiKeyScope::Flock { flock_id, key_type },
-        note,
-        created_by,
-    )
+    let scope = ApiKeyScope::Global { key_type };
+    Ok(issue(store, &Actor::cli(), scope, note, created_by)?.token)
 }
 
 /// The key a token belongs to, if the token is genuine. Records the use.

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::{random_hex, sha256_hex};
+use crate::store::audit::Actor;
 use crate::store::{OneTimeToken, Store, StoreResult, TokenPurpose, now_unix};
 
 pub const SETUP_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -48,7 +49,7 @@ impl NewLink {
         format!("{}/{path}/{}", base_url.trim_end_matches('/'), self.secret)
     }
 
-    pub fn store(&self, store: &Store) -> StoreResult<()> {
-        store.insert_one_time_token(&self.hash, &self.token)
+    pub fn store(&self, store: &Store, actor: &Actor) -> StoreResult<()> {
+        store.insert_one_time_token(actor, &self.hash, &self.token)
     }
 }

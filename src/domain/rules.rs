@@ -86,7 +86,7 @@ mod tests {
         let ann_upper = Email::parse("ANN@x.io").unwrap();
         let bob = Email::parse("bob@x.io").unwrap();
         assert_eq!(
-            distinct_roles(&[ann.clone()], &[bob.clone(), ann_upper]),
+            distinct_roles(std::slice::from_ref(&ann), &[bob.clone(), ann_upper]),
             Err(Refusal::TwoRolesInOneFlock(ann.clone()))
         );
         assert_eq!(distinct_roles(&[ann], &[bob]), Ok(()));

@@ -1,7 +1,7 @@
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
-use super::changes::{flock_label, record_change};
-use super::records::{decode, encode};
+use super::audit::{Actor, AuditLine, record};
+use super::records::{FlockRecord, decode, encode};
 use super::tables::{API_KEYS, FLOCKS};
 use super::{ApiKeyRecord, Store, StoreError, StoreResult};
 use crate::domain::{FlockId, Refusal};
@@ -12,7 +12,7 @@ pub const LAST_USED_GRANULARITY_SECS: u64 = 60;
 
 impl Store {
     /// Stores a new key; a flock key's flock must exist.
-    pub fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+    pub fn insert_api_key(&self, actor: &Actor, key: &ApiKeyRecord) -> StoreResult<()> {
         let txn = self.db.begin_write()?;
         {
             if let Some(flock) = key.scope.flock_id()
@@ -22,8 +22,7 @@ impl Store {
             }
             txn.open_table(API_KEYS)?
                 .insert(key.key_id.as_str(), encode(key)?.as_slice())?;
-            let text = format!("{} created by {}", describe_key(&txn, key)?, key.created_by);
-            record_change(&txn, text)?;
+            record(&txn, actor, key_line(&txn, key, true)?)?;
         }
         txn.commit()?;
         Ok(())
@@ -89,7 +88,12 @@ impl Store {
 
     /// Removes a key of the given kind (global when `flock_key` is false); a key of the other
     /// kind counts as unknown, so one endpoint can't remove the other's keys.
-    pub fn remove_api_key(&self, key_id: &str, flock_key: bool) -> StoreResult<ApiKeyRecord> {
+    pub fn remove_api_key(
+        &self,
+        actor: &Actor,
+        key_id: &str,
+        flock_key: bool,
+    ) -> StoreResult<ApiKeyRecord> {
         let txn = self.db.begin_write()?;
         let removed = {
             let mut table = txn.open_table(API_KEYS)?;
@@ -101,7 +105,7 @@ impl Store {
                 return Err(StoreError::Refused(Refusal::ApiKeyNotFound));
             }
             table.remove(key_id)?;
-            record_change(&txn, format!("{} revoked", describe_key(&txn, &key)?))?;
+            record(&txn, actor, key_line(&txn, &key, false)?)?;
             key
         };
         txn.commit()?;
@@ -109,10 +113,21 @@ impl Store {
     }
 }
 
-/// "API key nightly export (read-only, flock Ops)"
-fn describe_key(txn: &WriteTransaction, key: &ApiKeyRecord) -> StoreResult<String> {
-    let scope = match key.scope.flock_id() {
-        Some(flock) => flock_label(txn, flock)?,
+/// The audit line of a key created or revoked: "API key nightly export (read-only, flock Ops)
+/// created".
+fn key_line(txn: &WriteTransaction, key: &ApiKeyRecord, created: bool) -> StoreResult<AuditLine> {
+    let flock_name = match key.scope.flock_id() {
+        Some(flock) => Some(
+            txn.open_table(FLOCKS)?
+                .get(flock.as_str())?
+                .map(|bytes| decode::<FlockRecord>(bytes.value()))
+                .transpose()?
+                .map_or_else(|| flock.to_string(), |record| record.name),
+        ),
+        None => None,
+    };
+    let scope = match &flock_name {
+        Some(name) => format!("flock {name}"),
         None => "global".to_string(),
     };
     let note = if key.note.is_empty() {
@@ -120,8 +135,23 @@ fn describe_key(txn: &WriteTransaction, key: &ApiKeyRecord) -> StoreResult<Strin
     } else {
         key.note.as_str()
     };
-    Ok(format!(
-        "API key {note} ({}, {scope})",
-        key.scope.type_name()
-    ))
+    let (action, verb) = match (key.scope.flock_id().is_some(), created) {
+        (false, true) => ("api_key_add", "created"),
+        (false, false) => ("api_key_remove", "revoked"),
+        (true, true) => ("flock_api_key_add", "created"),
+        (true, false) => ("flock_api_key_remove", "revoked"),
+    };
+    let mut line = AuditLine::new(
+        action,
+        format!("API key {note} ({}, {scope}) {verb}", key.scope.type_name()),
+    )
+    .details(serde_json::json!({
+        "key_id": key.key_id,
+        "auth_token_type": key.scope.type_name(),
+        "note": key.note,
+    }));
+    if let Some(flock) = key.scope.flock_id() {
+        line = line.flock(flock);
+    }
+    Ok(line)
 }

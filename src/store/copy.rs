@@ -37,7 +37,8 @@ pub(super) fn copy_database(from: &ReadTransaction, path: &Path) -> StoreResult<
     copied += copy_table(from, &to, API_KEYS)?;
     copied += copy_table(from, &to, ONE_TIME_TOKENS)?;
     copied += copy_table(from, &to, MAIL_QUEUE)?;
-    copied += copy_table(from, &to, CHANGES)?;
+    copied += copy_table(from, &to, AUDIT)?;
+    copied += copy_table(from, &to, AUDIT_BY_ACTION)?;
     copied += copy_table(from, &to, SESSIONS)?;
     copied += copy_table(from, &to, SESSIONS_BY_USER)?;
     copied += copy_table(from, &to, LOGIN_LOCKS)?;

@@ -2,11 +2,13 @@
 //! failure counter it updates share one write transaction, so parallel guesses can't slip past the
 //! limit and a TOTP step can't be accepted twice.
 
+use super::audit::{self, Actor, AuditLine};
 use super::sealing::totp_context;
 use super::tables::USERS;
+use super::users::UserRef;
 use super::users::{read_user, write_user};
-use super::{Store, StoreResult, User, WebauthnCredential};
-use crate::domain::Escalation;
+use super::{Store, StoreError, StoreResult, User, WebauthnCredential};
+use crate::domain::{Escalation, Refusal};
 
 /// Wrong attempts in a row before the factor step locks.
 pub const FACTOR_FAILURE_LIMIT: u32 = 5;
@@ -52,6 +54,7 @@ impl Store {
     /// whether the codes were stored, or `None` for a wrong code.
     pub fn confirm_totp(
         &self,
+        actor: &Actor,
         user_id: u64,
         matched_step: &dyn Fn(&str) -> Option<u64>,
         recovery_hashes: Vec<String>,
@@ -75,6 +78,15 @@ impl Store {
                 user.recovery_code_hashes = recovery_hashes;
             }
             write_user(&mut users, &user)?;
+            audit::record(
+                &txn,
+                actor,
+                AuditLine::new(
+                    "user_totp_enroll",
+                    format!("User ({}) enrolled an authenticator app", user.email),
+                )
+                .target(&user.email),
+            )?;
             (user, codes_stored)
         };
         txn.commit()?;
@@ -86,6 +98,7 @@ impl Store {
     /// within a day lasts twice as long (`Escalation::ACCOUNT`).
     pub fn check_second_factor(
         &self,
+        actor: &Actor,
         user_id: u64,
         attempt: FactorAttempt<'_>,
         now: u64,
@@ -95,6 +108,21 @@ impl Store {
             let mut users = txn.open_table(USERS)?;
             let mut user = read_user(&users, user_id)?;
             if user.factor_locked_until > now {
+                audit::record(
+                    &txn,
+                    actor,
+                    AuditLine::new(
+                        "user_login_factor_locked",
+                        format!(
+                            "Second factor step of user ({}) refused: locked",
+                            user.email
+                        ),
+                    )
+                    .target(&user.email)
+                    .details(serde_json::json!({ "locked_until": user.factor_locked_until })),
+                )?;
+                drop(users);
+                txn.commit()?;
                 return Ok(FactorOutcome::Locked {
                     retry_after_secs: user.factor_locked_until - now,
                 });
@@ -124,13 +152,29 @@ impl Store {
                 FactorOutcome::Accepted(Box::new(user.clone()))
             } else {
                 user.factor_failures += 1;
+                let mut details = serde_json::json!({ "failures": user.factor_failures });
                 if user.factor_failures >= FACTOR_FAILURE_LIMIT {
                     let lock = Escalation::ACCOUNT.next_lock(user.factor_lock(), now);
                     user.factor_failures = 0;
                     user.factor_locked_until = lock.until;
                     user.factor_lockouts = lock.lockouts;
                     user.factor_lockouts_since = lock.since;
+                    details = serde_json::json!({
+                        "failures": FACTOR_FAILURE_LIMIT,
+                        "locked_until": lock.until,
+                        "lockouts_in_series": lock.lockouts,
+                    });
                 }
+                audit::record(
+                    &txn,
+                    actor,
+                    AuditLine::new(
+                        "user_login_factor_failed",
+                        format!("Wrong second factor for user ({})", user.email),
+                    )
+                    .target(&user.email)
+                    .details(details),
+                )?;
                 FactorOutcome::Rejected
             };
             write_user(&mut users, &user)?;
@@ -144,18 +188,26 @@ impl Store {
     /// `recovery_hashes` become theirs. Returns the user and whether the codes were stored.
     pub fn add_webauthn_credential(
         &self,
+        actor: &Actor,
         user_id: u64,
         credential: WebauthnCredential,
         recovery_hashes: Vec<String>,
     ) -> StoreResult<(User, bool)> {
         let mut codes_stored = false;
-        let user = self.change_user_by_id(user_id, |user| {
+        let user = self.update_user(actor, &UserRef::Id(user_id), |user| {
+            let line = AuditLine::new(
+                "user_webauthn_add",
+                format!(
+                    "User ({}) registered security key \"{}\"",
+                    user.email, credential.name
+                ),
+            );
             user.webauthn_credentials.push(credential);
             if user.recovery_code_hashes.is_empty() {
                 user.recovery_code_hashes = recovery_hashes;
                 codes_stored = true;
             }
-            Ok(())
+            Ok(line)
         })?;
         Ok((user, codes_stored))
     }
@@ -163,50 +215,83 @@ impl Store {
     /// Renames one of the user's keys; false if they have no key with that id.
     pub fn rename_webauthn_credential(
         &self,
+        actor: &Actor,
         user_id: u64,
         credential_id: &str,
         name: String,
     ) -> StoreResult<bool> {
         let mut found = false;
-        self.change_user_by_id(user_id, |user| {
-            if let Some(credential) = user
+        self.update_user(actor, &UserRef::Id(user_id), |user| {
+            let credential = user
                 .webauthn_credentials
                 .iter_mut()
                 .find(|c| c.id == credential_id)
-            {
-                credential.name = name;
-                found = true;
-            }
-            Ok(())
-        })?;
-        Ok(found)
+                .ok_or(StoreError::Refused(Refusal::NotAllowed))?;
+            let before = std::mem::replace(&mut credential.name, name);
+            found = true;
+            Ok(AuditLine::new(
+                "user_webauthn_rename",
+                format!(
+                    "User ({}) renamed security key \"{before}\" to \"{}\"",
+                    user.email, credential.name
+                ),
+            ))
+        })
+        .map(|_| found)
+        .or_else(|error| match error {
+            StoreError::Refused(Refusal::NotAllowed) => Ok(false),
+            other => Err(other),
+        })
     }
 
     /// Removes one of the user's keys; false if they have no key with that id. Recovery codes go
     /// with the last factor.
     pub fn remove_webauthn_credential(
         &self,
+        actor: &Actor,
         user_id: u64,
         credential_id: &str,
     ) -> StoreResult<bool> {
-        let mut found = false;
-        self.change_user_by_id(user_id, |user| {
-            let before = user.webauthn_credentials.len();
-            user.webauthn_credentials.retain(|c| c.id != credential_id);
-            found = user.webauthn_credentials.len() < before;
+        let removed = self.update_user(actor, &UserRef::Id(user_id), |user| {
+            let Some(at) = user
+                .webauthn_credentials
+                .iter()
+                .position(|c| c.id == credential_id)
+            else {
+                return Err(StoreError::Refused(Refusal::NotAllowed));
+            };
+            let credential = user.webauthn_credentials.remove(at);
             if !user.has_second_factor() {
                 user.recovery_code_hashes.clear();
             }
-            Ok(())
-        })?;
-        Ok(found)
+            Ok(AuditLine::new(
+                "user_webauthn_remove",
+                format!(
+                    "User ({}) removed security key \"{}\"",
+                    user.email, credential.name
+                ),
+            ))
+        });
+        match removed {
+            Ok(_) => Ok(true),
+            Err(StoreError::Refused(Refusal::NotAllowed)) => Ok(false),
+            Err(other) => Err(other),
+        }
     }
 
     /// Replaces the user's recovery codes (the old ones stop working).
-    pub fn replace_recovery_codes(&self, user_id: u64, hashes: Vec<String>) -> StoreResult<User> {
-        self.change_user_by_id(user_id, |user| {
+    pub fn replace_recovery_codes(
+        &self,
+        actor: &Actor,
+        user_id: u64,
+        hashes: Vec<String>,
+    ) -> StoreResult<User> {
+        self.update_user(actor, &UserRef::Id(user_id), |user| {
             user.recovery_code_hashes = hashes;
-            Ok(())
+            Ok(AuditLine::new(
+                "user_recovery_codes_regenerate",
+                format!("User ({}) made new recovery codes", user.email),
+            ))
         })
     }
 

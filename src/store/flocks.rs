@@ -1,11 +1,11 @@
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
-use super::changes::{record_change, record_role_change};
+use super::audit::{self, Actor, AuditLine};
 use super::records::{FlockRecord, decode, encode};
 use super::tables::{API_KEYS, FLOCKS, ROLES_BY_FLOCK, ROLES_BY_USER, USER_ID_BY_EMAIL, USERS};
-use super::users::{read_user, user_id_of, user_ids_of};
-use super::{ApiKeyRecord, Flock, FlockMembers, Store, StoreError, StoreResult, now_unix};
-use crate::domain::{AccessLevel, Email, FlockId, FlockName, FlockRole, Refusal};
+use super::users::{UserRef, read_user, resolve, user_ids_of};
+use super::{ApiKeyRecord, Flock, FlockMembers, Store, StoreError, StoreResult, User, now_unix};
+use crate::domain::{AccessLevel, Email, FlockId, FlockName, FlockRole, Refusal, rules};
 
 pub(super) fn ensure_default_flock(txn: &WriteTransaction) -> StoreResult<()> {
     let mut flocks = txn.open_table(FLOCKS)?;
@@ -63,18 +63,12 @@ impl Store {
     /// Creates a flock with its first managers and watchers; an unknown email creates nothing.
     pub fn create_flock(
         &self,
+        actor: &Actor,
         name: FlockName,
         managers: &[Email],
         watchers: &[Email],
     ) -> StoreResult<Flock> {
-        if let Some(both) = managers
-            .iter()
-            .find(|m| watchers.iter().any(|w| w.key() == m.key()))
-        {
-            return Err(StoreError::Refused(Refusal::TwoRolesInOneFlock(
-                both.clone(),
-            )));
-        }
+        rules::distinct_roles(managers, watchers)?;
         let id = FlockId::generate();
         let record = FlockRecord {
             name: name.into_string(),
@@ -87,17 +81,26 @@ impl Store {
             let watcher_ids = user_ids_of(&by_email, watchers)?;
             txn.open_table(FLOCKS)?
                 .insert(id.as_str(), encode(&record)?.as_slice())?;
-            record_change(&txn, format!("flock {} created", record.name))?;
+            audit::record(
+                &txn,
+                actor,
+                AuditLine::new("flock_create", format!("Flock ({}) created", record.name))
+                    .flock(&id)
+                    .details(serde_json::json!({
+                        "name": record.name,
+                        "managers": managers,
+                        "watchers": watchers,
+                    })),
+            )?;
             let mut by_user = txn.open_table(ROLES_BY_USER)?;
             let mut by_flock = txn.open_table(ROLES_BY_FLOCK)?;
-            for (ids, emails, role) in [
-                (manager_ids, managers, FlockRole::Manager),
-                (watcher_ids, watchers, FlockRole::Watcher),
+            for (ids, role) in [
+                (manager_ids, FlockRole::Manager),
+                (watcher_ids, FlockRole::Watcher),
             ] {
-                for (user, email) in ids.into_iter().zip(emails) {
+                for user in ids {
                     by_user.insert((user, id.as_str()), role.to_byte())?;
                     by_flock.insert((id.as_str(), user), role.to_byte())?;
-                    record_role_change(&txn, email, &id, None, Some(role))?;
                 }
             }
         }
@@ -109,7 +112,7 @@ impl Store {
         })
     }
 
-    pub fn rename_flock(&self, id: &FlockId, name: FlockName) -> StoreResult<Flock> {
+    pub fn rename_flock(&self, actor: &Actor, id: &FlockId, name: FlockName) -> StoreResult<Flock> {
         let txn = self.db.begin_write()?;
         let flock = {
             let mut table = txn.open_table(FLOCKS)?;
@@ -119,9 +122,19 @@ impl Store {
             };
             let old_name = std::mem::replace(&mut record.name, name.into_string());
             table.insert(id.as_str(), encode(&record)?.as_slice())?;
-            if old_name != record.name {
-                record_change(&txn, format!("flock {old_name} renamed to {}", record.name))?;
-            }
+            audit::record(
+                &txn,
+                actor,
+                AuditLine::new(
+                    "flock_rename",
+                    format!("Flock ({old_name}) renamed to ({})", record.name),
+                )
+                .flock(id)
+                .details(serde_json::json!({
+                    "before": { "name": old_name },
+                    "after": { "name": record.name },
+                })),
+            )?;
             Flock {
                 id: id.clone(),
                 name: record.name,
@@ -133,12 +146,12 @@ impl Store {
     }
 
     /// Deletes an empty flock other than the default one, with the API keys bound to it.
-    pub fn delete_flock(&self, id: &FlockId) -> StoreResult<()> {
+    pub fn delete_flock(&self, actor: &Actor, id: &FlockId) -> StoreResult<Flock> {
         if id.is_default() {
             return Err(StoreError::Refused(Refusal::DefaultFlock));
         }
         let txn = self.db.begin_write()?;
-        {
+        let deleted = {
             let mut table = txn.open_table(FLOCKS)?;
             let record: FlockRecord = match table.get(id.as_str())? {
                 Some(bytes) => decode(bytes.value())?,
@@ -153,15 +166,34 @@ impl Store {
                 return Err(StoreError::Refused(Refusal::FlockNotEmpty));
             }
             table.remove(id.as_str())?;
-            record_change(&txn, format!("flock {} deleted", record.name))?;
+            let mut keys_removed = 0;
             txn.open_table(API_KEYS)?.retain(|_, bytes| {
-                serde_json::from_slice::<ApiKeyRecord>(bytes)
+                let keep = serde_json::from_slice::<ApiKeyRecord>(bytes)
                     .map(|key| key.scope.flock_id() != Some(id))
-                    .unwrap_or(true)
+                    .unwrap_or(true);
+                if !keep {
+                    keys_removed += 1;
+                }
+                keep
             })?;
-        }
+            audit::record(
+                &txn,
+                actor,
+                AuditLine::new("flock_delete", format!("Flock ({}) deleted", record.name))
+                    .flock(id)
+                    .details(serde_json::json!({
+                        "name": record.name,
+                        "api_keys_removed": keys_removed,
+                    })),
+            )?;
+            Flock {
+                id: id.clone(),
+                name: record.name,
+                created: record.created,
+            }
+        };
         txn.commit()?;
-        Ok(())
+        Ok(deleted)
     }
 
     pub fn flock_members(&self, id: &FlockId) -> StoreResult<FlockMembers> {
@@ -187,83 +219,105 @@ impl Store {
     }
 
     /// Gives the user `role` in every listed flock (replacing another role there), or, if any
-    /// flock is unknown, changes nothing.
+    /// flock is unknown, changes nothing. Returns the user and each flock's role before and after.
     pub fn assign_role(
         &self,
-        email: &Email,
+        actor: &Actor,
+        user: &UserRef,
         flocks: &[FlockId],
         role: FlockRole,
-    ) -> StoreResult<()> {
-        self.change_roles(email, flocks, |_| Some(role))
+    ) -> StoreResult<(User, Vec<RoleChange>)> {
+        self.change_roles(actor, user, flocks, role, true)
     }
 
     /// Takes `role` away in every listed flock where the user holds it; other roles stay.
     pub fn unassign_role(
         &self,
-        email: &Email,
+        actor: &Actor,
+        user: &UserRef,
         flocks: &[FlockId],
         role: FlockRole,
-    ) -> StoreResult<()> {
-        self.change_roles(email, flocks, |current| match current {
-            Some(held) if held == role => None,
-            other => other,
-        })
+    ) -> StoreResult<(User, Vec<RoleChange>)> {
+        self.change_roles(actor, user, flocks, role, false)
     }
 
     fn change_roles(
         &self,
-        email: &Email,
+        actor: &Actor,
+        user: &UserRef,
         flocks: &[FlockId],
-        next_role: impl Fn(Option<FlockRole>) -> Option<FlockRole>,
-    ) -> StoreResult<()> {
+        role: FlockRole,
+        assign: bool,
+    ) -> StoreResult<(User, Vec<RoleChange>)> {
         let txn = self.db.begin_write()?;
-        {
-            let user = user_id_of(&txn.open_table(USER_ID_BY_EMAIL)?, email)?;
-            {
-                let table = txn.open_table(FLOCKS)?;
-                for flock in flocks {
-                    if table.get(flock.as_str())?.is_none() {
-                        return Err(StoreError::Refused(Refusal::FlockNotFound));
-                    }
-                }
-            }
+        let outcome = {
+            let id = resolve(&txn, user)?;
+            let user = read_user(&txn.open_table(USERS)?, id)?;
+            let names = flock_names(&txn, flocks)?;
             let mut by_user = txn.open_table(ROLES_BY_USER)?;
             let mut by_flock = txn.open_table(ROLES_BY_FLOCK)?;
+            let mut changes = Vec::new();
             for flock in flocks {
-                let current = by_user
-                    .get((user, flock.as_str()))?
+                let before = by_user
+                    .get((id, flock.as_str()))?
                     .and_then(|v| FlockRole::from_byte(v.value()));
-                let next = next_role(current);
-                record_role_change(&txn, email, flock, current, next)?;
-                match next {
+                let after = if assign {
+                    rules::role_after_assign(before, role)
+                } else {
+                    rules::role_after_unassign(before, role)
+                };
+                match after {
                     Some(role) => {
-                        by_user.insert((user, flock.as_str()), role.to_byte())?;
-                        by_flock.insert((flock.as_str(), user), role.to_byte())?;
+                        by_user.insert((id, flock.as_str()), role.to_byte())?;
+                        by_flock.insert((flock.as_str(), id), role.to_byte())?;
                     }
                     None => {
-                        by_user.remove((user, flock.as_str()))?;
-                        by_flock.remove((flock.as_str(), user))?;
+                        by_user.remove((id, flock.as_str()))?;
+                        by_flock.remove((flock.as_str(), id))?;
                     }
                 }
+                changes.push(RoleChange {
+                    flock: flock.clone(),
+                    before,
+                    after,
+                });
             }
-        }
+            let action = if assign {
+                "flock_assign"
+            } else {
+                "flock_unassign"
+            };
+            let what: Vec<String> = changes
+                .iter()
+                .zip(&names)
+                .map(|(change, name)| describe_role_change(change, role, name))
+                .collect();
+            let mut line =
+                AuditLine::new(action, format!("User ({}) {}", user.email, what.join("; ")))
+                    .target(&user.email)
+                    .details(serde_json::json!({ "role": role.as_str(), "changes": changes }));
+            if let [single] = flocks {
+                line = line.flock(single);
+            }
+            audit::record(&txn, actor, line)?;
+            (user, changes)
+        };
         txn.commit()?;
-        Ok(())
+        Ok(outcome)
     }
 
     /// Makes `emails` exactly the holders of `role` in the flock: listed users get the role
     /// (leaving the other one), unlisted holders lose it.
     pub fn replace_role_holders(
         &self,
+        actor: &Actor,
         flock: &FlockId,
         role: FlockRole,
         emails: &[Email],
     ) -> StoreResult<()> {
         let txn = self.db.begin_write()?;
         {
-            if txn.open_table(FLOCKS)?.get(flock.as_str())?.is_none() {
-                return Err(StoreError::Refused(Refusal::FlockNotFound));
-            }
+            let names = flock_names(&txn, std::slice::from_ref(flock))?;
             let wanted = user_ids_of(&txn.open_table(USER_ID_BY_EMAIL)?, emails)?;
             let mut by_user = txn.open_table(ROLES_BY_USER)?;
             let mut by_flock = txn.open_table(ROLES_BY_FLOCK)?;
@@ -275,24 +329,89 @@ impl Store {
                 }
             }
             let users = txn.open_table(USERS)?;
-            for user in current_holders.into_iter().filter(|u| !wanted.contains(u)) {
-                by_user.remove((user, flock.as_str()))?;
-                by_flock.remove((flock.as_str(), user))?;
-                let email = read_user(&users, user)?.email;
-                record_role_change(&txn, &email, flock, Some(role), None)?;
+            let mut removed = Vec::new();
+            for user in current_holders.iter().filter(|u| !wanted.contains(u)) {
+                by_user.remove((*user, flock.as_str()))?;
+                by_flock.remove((flock.as_str(), *user))?;
+                removed.push(read_user(&users, *user)?.email);
             }
+            let mut added = Vec::new();
             for (user, email) in wanted.into_iter().zip(emails) {
                 let current = by_user
                     .get((user, flock.as_str()))?
                     .and_then(|v| FlockRole::from_byte(v.value()));
                 by_user.insert((user, flock.as_str()), role.to_byte())?;
                 by_flock.insert((flock.as_str(), user), role.to_byte())?;
-                record_role_change(&txn, email, flock, current, Some(role))?;
+                if current != Some(role) {
+                    added.push(serde_json::json!({
+                        "user": email,
+                        "before": current.map(FlockRole::as_str),
+                    }));
+                }
             }
+            let action = match role {
+                FlockRole::Manager => "flock_assign_managers",
+                FlockRole::Watcher => "flock_assign_watchers",
+            };
+            audit::record(
+                &txn,
+                actor,
+                AuditLine::new(
+                    action,
+                    format!(
+                        "{} of flock ({}) set to {} user(s)",
+                        role.as_str(),
+                        names.join(", "),
+                        emails.len()
+                    ),
+                )
+                .flock(flock)
+                .details(serde_json::json!({
+                    "role": role.as_str(),
+                    "holders": emails,
+                    "added": added,
+                    "removed": removed,
+                })),
+            )?;
         }
         txn.commit()?;
         Ok(())
     }
+}
+
+/// A flock's role of one user, before and after a change.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RoleChange {
+    pub flock: FlockId,
+    pub before: Option<FlockRole>,
+    pub after: Option<FlockRole>,
+}
+
+/// What happened to one user's role in one flock, for people.
+fn describe_role_change(change: &RoleChange, asked: FlockRole, flock_name: &str) -> String {
+    match (change.before, change.after) {
+        (None, Some(after)) => format!("made {} of flock ({flock_name})", after.as_str()),
+        (Some(before), None) => format!("no longer {} of flock ({flock_name})", before.as_str()),
+        (Some(before), Some(after)) if before != after => format!(
+            "changed from {} to {} in flock ({flock_name})",
+            before.as_str(),
+            after.as_str()
+        ),
+        (Some(same), Some(_)) => format!("already {} of flock ({flock_name})", same.as_str()),
+        (None, None) => format!("not {} of flock ({flock_name})", asked.as_str()),
+    }
+}
+
+/// The names of `flocks`, in their order; an unknown flock refuses the whole change.
+fn flock_names(txn: &WriteTransaction, flocks: &[FlockId]) -> StoreResult<Vec<String>> {
+    let table = txn.open_table(FLOCKS)?;
+    flocks
+        .iter()
+        .map(|flock| match table.get(flock.as_str())? {
+            Some(bytes) => Ok(decode::<FlockRecord>(bytes.value())?.name),
+            None => Err(Refusal::FlockNotFound.into()),
+        })
+        .collect()
 }
 
 fn flock_from(id: &str, bytes: &[u8]) -> StoreResult<Flock> {

@@ -8,6 +8,7 @@
 use redb::{ReadableTable, WriteTransaction};
 use serde_json::Value;
 
+use super::audit::{Actor, AuditLine, record_at};
 use super::sealing::{SealedSecret, Sealer, totp_context};
 use super::tables::{META, SCHEMA_VERSION_KEY, USERS};
 use super::{StoreError, StoreResult};
@@ -20,11 +21,59 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first; the last one's `to` is `SCHEMA_VERSION`.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    to: 2,
-    what: "seal TOTP secrets (enrolled and pending) with the secrets key",
-    apply: seal_totp_secrets,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        to: 2,
+        what: "seal TOTP secrets (enrolled and pending) with the secrets key",
+        apply: seal_totp_secrets,
+    },
+    Migration {
+        to: 3,
+        what: "move the change log into the audit trail",
+        apply: change_log_into_audit_trail,
+    },
+];
+
+/// What the change log of schemas 1 and 2 kept of each change.
+#[derive(serde::Deserialize)]
+struct LoggedChange {
+    at: u64,
+    text: String,
+}
+
+/// The change log of schemas 1–2, table `changes`: id -> JSON {at, text}.
+const CHANGES: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("changes");
+
+/// 2 -> 3: every change-log line becomes an audit entry at its own time. The log didn't say who
+/// acted; the entries say so.
+fn change_log_into_audit_trail(txn: &WriteTransaction, _: &Sealer) -> StoreResult<()> {
+    let changes = match txn.open_table(CHANGES) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(error) => return Err(error.into()),
+    };
+    let mut logged = Vec::new();
+    for entry in changes.iter()? {
+        let (_, bytes) = entry?;
+        logged.push(serde_json::from_slice::<LoggedChange>(bytes.value())?);
+    }
+    drop(changes);
+    let actor = Actor::named(LEGACY_ACTOR);
+    for change in logged {
+        record_at(
+            txn,
+            &actor,
+            AuditLine::new(LEGACY_ACTION, change.text),
+            change.at,
+        )?;
+    }
+    txn.delete_table(CHANGES)?;
+    Ok(())
+}
+
+/// How entries moved from the change log name their actor and action.
+pub const LEGACY_ACTOR: &str = "unknown (change log before the audit trail)";
+pub const LEGACY_ACTION: &str = "change_log";
 
 /// Records `version` as the file's schema version, inside the migration's transaction.
 pub(super) fn record_version(txn: &WriteTransaction, version: u64) -> StoreResult<()> {
@@ -108,7 +157,10 @@ mod tests {
             txn.commit().unwrap();
         }
         let store = super::super::Store::open(dir.path()).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
+        assert_eq!(
+            store.schema_version().unwrap(),
+            super::super::SCHEMA_VERSION
+        );
         let bytes = std::fs::read(&path).unwrap();
         let leftovers = bytes.windows(11).filter(|w| w == b"CLEARSECRET").count();
         assert_eq!(leftovers, 0);
@@ -128,8 +180,9 @@ mod tests {
         let versions: Vec<u64> = MIGRATIONS.iter().map(|m| m.to).collect();
         let expected: Vec<u64> = (2..=super::super::SCHEMA_VERSION).collect();
         assert_eq!(versions, expected);
-        assert_eq!(pending(1, 2).unwrap().len(), 1);
-        assert!(pending(2, 2).unwrap().is_empty());
+        assert_eq!(pending(1, 3).unwrap().len(), 2);
+        assert_eq!(pending(2, 3).unwrap().len(), 1);
+        assert!(pending(3, 3).unwrap().is_empty());
         assert!(matches!(
             pending(3, 2),
             Err(StoreError::NewerSchema {

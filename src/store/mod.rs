@@ -2,7 +2,7 @@
 //! transaction, committed durably before it returns; handlers never see tables or keys.
 
 mod api_keys;
-mod changes;
+pub mod audit;
 mod copy;
 mod factors;
 mod flocks;
@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
-pub use changes::Change;
 pub use factors::{FACTOR_FAILURE_LIMIT, FactorAttempt, FactorOutcome};
+pub use flocks::RoleChange;
 pub use mail_queue::{MailContent, QueuedMail};
 pub use records::{
     ApiKeyRecord, ApiKeyScope, Flock, FlockMembers, OneTimeToken, Settings, TokenPurpose, User,
@@ -32,13 +32,13 @@ pub use records::{
 };
 pub use sessions::{PUBLIC_ID_CHARS, SessionRecord, StoredSession, public_id};
 pub use snapshot::Snapshot;
-pub use users::{NewUser, UserPage};
+pub use users::{NewUser, UserPage, UserRef};
 
 use crate::domain::Refusal;
 
 /// The schema this build reads and writes. An older file is migrated at open (`migrations`); a
 /// file written by a newer build is refused rather than misread.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// Where copies of the database are kept (before a migration; scheduled backups).
 pub const BACKUPS_DIR: &str = "backups";
@@ -244,7 +244,6 @@ impl Store {
         self.check_secrets_key(&txn, key_file, new_key)?;
         flocks::ensure_default_flock(&txn)?;
         tokens::sweep_dead_tokens(&txn, now_unix())?;
-        changes::sweep_old_changes(&txn, now_unix())?;
         txn.commit()?;
         Ok(())
     }

@@ -9,10 +9,11 @@
 use redb::{Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
+use super::audit::{Actor, AuditLine, record};
 use super::records::{decode, encode};
 use super::tables::{LOGIN_LOCKS, SESSIONS, SESSIONS_BY_USER, USERS};
-use super::users::read_user;
-use super::{Store, StoreError, StoreResult, User};
+use super::users::{UserRef, read_user, resolve};
+use super::{Store, StoreError, StoreResult, User, UserDetails};
 use crate::domain::{Email, Lock, Refusal};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,32 +50,55 @@ pub fn public_id(hash: &str) -> &str {
 }
 
 impl Store {
-    /// Stores a new session of an enabled user.
-    pub fn create_session(&self, hash: &str, record: &SessionRecord) -> StoreResult<()> {
+    /// Stores a new session of an enabled user and records the login (`how`: "password",
+    /// "authenticator app", …) in the same transaction.
+    pub fn create_session(
+        &self,
+        actor: &Actor,
+        hash: &str,
+        session: &SessionRecord,
+        how: &str,
+    ) -> StoreResult<()> {
         let txn = self.db.begin_write()?;
         {
-            let user = read_user(&txn.open_table(USERS)?, record.user_id)?;
+            let user = read_user(&txn.open_table(USERS)?, session.user_id)?;
             if user.disabled {
                 return Err(StoreError::Refused(Refusal::UserDisabled));
             }
             txn.open_table(SESSIONS)?
-                .insert(hash, encode(record)?.as_slice())?;
+                .insert(hash, encode(session)?.as_slice())?;
             txn.open_table(SESSIONS_BY_USER)?
-                .insert((record.user_id, hash), ())?;
+                .insert((session.user_id, hash), ())?;
+            record(
+                &txn,
+                actor,
+                AuditLine::new("user_login", format!("User ({}) logged in", user.email))
+                    .target(&user.email)
+                    .details(serde_json::json!({
+                        "method": how,
+                        "session": public_id(hash),
+                    })),
+            )?;
         }
         txn.commit()?;
         Ok(())
     }
 
-    /// The session stored under `hash` and its user, read together; `None` once it has ended.
-    pub fn session_with_user(&self, hash: &str) -> StoreResult<Option<(SessionRecord, User)>> {
+    /// The session stored under `hash` and its user with their roles, read together; `None`
+    /// once it has ended.
+    pub fn session_with_user(
+        &self,
+        hash: &str,
+    ) -> StoreResult<Option<(SessionRecord, UserDetails)>> {
         let txn = self.db.begin_read()?;
         let Some(bytes) = txn.open_table(SESSIONS)?.get(hash)? else {
             return Ok(None);
         };
         let record: SessionRecord = decode(bytes.value())?;
-        match read_user(&txn.open_table(USERS)?, record.user_id) {
-            Ok(user) => Ok(Some((record, user))),
+        let users = txn.open_table(USERS)?;
+        let roles = txn.open_table(super::tables::ROLES_BY_USER)?;
+        match super::users::details_of(&users, &roles, record.user_id) {
+            Ok(details) => Ok(Some((record, details))),
             Err(StoreError::Refused(Refusal::UserNotFound)) => Ok(None),
             Err(error) => Err(error),
         }
@@ -102,7 +126,7 @@ impl Store {
     }
 
     /// Ends one session (logout); false if it had already ended.
-    pub fn end_session(&self, hash: &str) -> StoreResult<bool> {
+    pub fn end_session(&self, actor: &Actor, hash: &str) -> StoreResult<bool> {
         let txn = self.db.begin_write()?;
         let ended = {
             let mut sessions = txn.open_table(SESSIONS)?;
@@ -111,9 +135,19 @@ impl Store {
                 .map(|bytes| decode(bytes.value()))
                 .transpose()?;
             match removed {
-                Some(record) => {
+                Some(session) => {
                     txn.open_table(SESSIONS_BY_USER)?
-                        .remove((record.user_id, hash))?;
+                        .remove((session.user_id, hash))?;
+                    let email = read_user(&txn.open_table(USERS)?, session.user_id)
+                        .map(|user| user.email.to_string())
+                        .unwrap_or_default();
+                    record(
+                        &txn,
+                        actor,
+                        AuditLine::new("user_logout", format!("User ({email}) logged out"))
+                            .target(&email)
+                            .details(serde_json::json!({ "session": public_id(hash) })),
+                    )?;
                     true
                 }
                 None => false,
@@ -121,6 +155,25 @@ impl Store {
         };
         txn.commit()?;
         Ok(ended)
+    }
+
+    /// Deletes the session stored under `hash` without a record on the trail: it ended by time
+    /// (idle, lifetime) or with its account, not by anyone's action.
+    pub fn end_sessions_by_hash(&self, hash: &str) -> StoreResult<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut sessions = txn.open_table(SESSIONS)?;
+            let removed: Option<SessionRecord> = sessions
+                .remove(hash)?
+                .map(|bytes| decode(bytes.value()))
+                .transpose()?;
+            if let Some(session) = removed {
+                txn.open_table(SESSIONS_BY_USER)?
+                    .remove((session.user_id, hash))?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     /// The user's sessions, most recently used first.
@@ -144,15 +197,44 @@ impl Store {
     }
 
     /// Ends the user's sessions whose public id is `public_id` (or all when `None`), except the
-    /// one stored under `keep`. Returns how many ended.
+    /// one stored under `keep`. Returns how many ended; a `public_id` the user doesn't have is
+    /// refused.
     pub fn end_sessions_of(
         &self,
-        user_id: u64,
+        actor: &Actor,
+        user: &UserRef,
         public_id: Option<&str>,
         keep: Option<&str>,
     ) -> StoreResult<usize> {
         let txn = self.db.begin_write()?;
-        let ended = end_sessions_in(&txn, user_id, public_id, keep)?;
+        let ended = {
+            let user_id = resolve(&txn, user)?;
+            let user = read_user(&txn.open_table(USERS)?, user_id)?;
+            let ended = end_sessions_in(&txn, user_id, public_id, keep)?;
+            if public_id.is_some() && ended == 0 {
+                return Err(Refusal::SessionNotFound.into());
+            }
+            let which = match (public_id, keep.is_some()) {
+                (Some(id), _) => format!("session {id}"),
+                (None, true) => "other sessions".to_string(),
+                (None, false) => "sessions".to_string(),
+            };
+            record(
+                &txn,
+                actor,
+                AuditLine::new(
+                    "session_revoke",
+                    format!("{which} of user ({}) ended: {ended}", user.email),
+                )
+                .target(&user.email)
+                .details(serde_json::json!({
+                    "session": public_id,
+                    "kept_current": keep.is_some(),
+                    "ended": ended,
+                })),
+            )?;
+            ended
+        };
         txn.commit()?;
         Ok(ended)
     }
@@ -205,7 +287,7 @@ impl Store {
 
     /// Keeps the login lock of the account with `email`, so a restart doesn't lift it. Only
     /// accounts that exist are kept (unknown addresses have nothing to protect).
-    pub fn set_login_lock(&self, email: &Email, lock: Lock) -> StoreResult<()> {
+    pub fn set_login_lock(&self, actor: &Actor, email: &Email, lock: Lock) -> StoreResult<()> {
         let txn = self.db.begin_write()?;
         {
             let key = email.key();
@@ -216,6 +298,19 @@ impl Store {
             if exists {
                 txn.open_table(LOGIN_LOCKS)?
                     .insert(key.as_str(), encode(&lock)?.as_slice())?;
+                record(
+                    &txn,
+                    actor,
+                    AuditLine::new(
+                        "user_login_locked",
+                        format!("User ({email}) locked out after repeated wrong passwords"),
+                    )
+                    .target(email)
+                    .details(serde_json::json!({
+                        "locked_until": lock.until,
+                        "lockouts_in_series": lock.lockouts,
+                    })),
+                )?;
             }
         }
         txn.commit()?;
@@ -246,9 +341,10 @@ impl Store {
     }
 
     /// Lifts the account's login lock and its second-factor lock, forgetting both series.
-    pub fn unlock_account(&self, user_id: u64) -> StoreResult<User> {
+    pub fn unlock_account(&self, actor: &Actor, user: &UserRef) -> StoreResult<User> {
         let txn = self.db.begin_write()?;
         let user = {
+            let user_id = resolve(&txn, user)?;
             let mut users = txn.open_table(USERS)?;
             let mut user = read_user(&users, user_id)?;
             user.factor_failures = 0;
@@ -258,6 +354,12 @@ impl Store {
             super::users::write_user(&mut users, &user)?;
             txn.open_table(LOGIN_LOCKS)?
                 .remove(user.email.key().as_str())?;
+            record(
+                &txn,
+                actor,
+                AuditLine::new("user_unlock", format!("User ({}) unlocked", user.email))
+                    .target(&user.email),
+            )?;
             user
         };
         txn.commit()?;

@@ -1,6 +1,6 @@
 use redb::{ReadableDatabase, ReadableTable};
 
-use super::changes::record_change;
+use super::audit::{Actor, AuditLine, record};
 use super::records::{decode, encode};
 use super::tables::{META, SETTINGS_KEY};
 use super::{Settings, Store, StoreResult};
@@ -17,7 +17,13 @@ impl Store {
     }
 
     /// Applies `change` to the settings in one transaction and returns the result.
-    pub fn update_settings(&self, change: impl FnOnce(&mut Settings)) -> StoreResult<Settings> {
+    /// Applies `change` and records `line` (what was asked) in one transaction.
+    pub fn update_settings(
+        &self,
+        actor: &Actor,
+        line: AuditLine,
+        change: impl FnOnce(&mut Settings),
+    ) -> StoreResult<Settings> {
         let txn = self.db.begin_write()?;
         let (before, settings) = {
             let mut meta = txn.open_table(META)?;
@@ -31,22 +37,11 @@ impl Store {
             meta.insert(SETTINGS_KEY, encode(&settings)?.as_slice())?;
             (before, settings)
         };
-        if before.globally_enforce_2fa != settings.globally_enforce_2fa {
-            let text = if settings.globally_enforce_2fa {
-                "two-factor authentication enforced for everyone"
-            } else {
-                "two-factor authentication no longer enforced for everyone"
-            };
-            record_change(&txn, text.to_string())?;
-        }
-        if before.api_enabled != settings.api_enabled {
-            let text = if settings.api_enabled {
-                "API access turned on"
-            } else {
-                "API access turned off"
-            };
-            record_change(&txn, text.to_string())?;
-        }
+        record(
+            &txn,
+            actor,
+            line.details(serde_json::json!({ "before": before, "after": settings })),
+        )?;
         txn.commit()?;
         Ok(settings)
     }

@@ -8,10 +8,10 @@ use redb::{
     ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
 };
 
-use super::changes::Change;
+use super::audit::{AuditEntry, is_change};
 use super::mail_queue::QueuedMail;
 use super::records::decode;
-use super::tables::{CHANGES, MAIL_QUEUE, ROLES_BY_FLOCK, ROLES_BY_USER, USER_ID_BY_EMAIL, USERS};
+use super::tables::{AUDIT, MAIL_QUEUE, ROLES_BY_FLOCK, ROLES_BY_USER, USER_ID_BY_EMAIL, USERS};
 use super::users::{details_of, read_user, roles_of};
 use super::{Store, StoreError, StoreResult, UserDetails};
 use crate::domain::{Email, FlockId, FlockRole, Refusal};
@@ -278,22 +278,32 @@ impl Snapshot {
         Ok((page, next, total))
     }
 
-    /// The newest changes made at or after `since` (at most `limit`, newest first) and how many
-    /// there are in all.
-    pub fn newest_changes(&self, since: u64, limit: usize) -> StoreResult<(Vec<Change>, usize)> {
-        let table = self.txn.open_table(CHANGES)?;
+    /// The newest changes made at or after `since` (at most `limit`, newest first; sign-in
+    /// events left out) and how many there are in all.
+    pub fn newest_changes(
+        &self,
+        since: u64,
+        limit: usize,
+    ) -> StoreResult<(Vec<AuditEntry>, usize)> {
+        let table = self.txn.open_table(AUDIT)?;
         let mut newest = Vec::new();
         let mut total = 0;
-        // Ids grow with time: walk back from the newest and stop at the first older change.
+        // Ids grow with time: walk back from the newest and stop at the first older entry.
         for entry in table.iter()?.rev() {
-            let (_, bytes) = entry?;
-            let change: Change = decode(bytes.value())?;
-            if change.at < since {
+            let (id, bytes) = entry?;
+            let entry = AuditEntry {
+                id: id.value(),
+                ..decode(bytes.value())?
+            };
+            if entry.at < since {
                 break;
+            }
+            if !is_change(&entry.action_type) {
+                continue;
             }
             total += 1;
             if newest.len() < limit {
-                newest.push(change);
+                newest.push(entry);
             }
         }
         Ok((newest, total))

@@ -3,6 +3,7 @@
 
 use redb::{ReadableDatabase, ReadableTable};
 
+use super::audit::{Actor, AuditLine, record};
 use super::mail_queue::enqueue;
 use super::records::decode_u64;
 use super::tables::META;
@@ -27,6 +28,7 @@ impl Store {
     /// With `force` (an admin asked) the mails are queued even if the week went out already.
     pub fn queue_summaries(
         &self,
+        actor: &Actor,
         week: u64,
         force: bool,
         mails: Vec<(Email, MailContent)>,
@@ -49,9 +51,19 @@ impl Store {
             txn.abort()?;
             return Ok(false);
         }
+        let count = mails.len();
         for (to, content) in mails {
             enqueue(&txn, &to, content)?;
         }
+        record(
+            &txn,
+            actor,
+            AuditLine::new(
+                "summaries_send",
+                format!("Weekly summary queued for {count} user(s)"),
+            )
+            .details(serde_json::json!({ "week": week, "mails": count, "forced": force })),
+        )?;
         txn.commit()?;
         Ok(true)
     }

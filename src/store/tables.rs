@@ -12,7 +12,7 @@ pub const SCHEMA_VERSION_KEY: &str = "schema_version";
 pub const NEXT_USER_ID_KEY: &str = "next_user_id";
 pub const SETTINGS_KEY: &str = "settings";
 pub const NEXT_MAIL_ID_KEY: &str = "next_mail_id";
-pub const NEXT_CHANGE_ID_KEY: &str = "next_change_id";
+pub const NEXT_AUDIT_ID_KEY: &str = "next_audit_id";
 /// A value sealed with the secrets key, to recognise the right key at open.
 pub const SECRETS_KEY_CHECK_KEY: &str = "secrets_key_check";
 
@@ -39,9 +39,6 @@ pub const ONE_TIME_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("
 /// mail id -> JSON `QueuedMail`: messages not yet accepted by a transport.
 pub const MAIL_QUEUE: TableDefinition<u64, &[u8]> = TableDefinition::new("mail_queue");
 
-/// change id (grows with time) -> JSON `Change`: the change log.
-pub const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
-
 /// SHA-256 (hex) of a console session's id -> JSON `SessionRecord`.
 pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 /// (user id, session hash) -> (): a user's sessions, to end them all in one transaction.
@@ -49,6 +46,12 @@ pub const SESSIONS_BY_USER: TableDefinition<(u64, &str), ()> =
     TableDefinition::new("sessions_by_user");
 /// lowercase email -> JSON `Lock`: login locks that outlive a restart.
 pub const LOGIN_LOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("login_locks");
+
+/// audit entry id (grows with time) -> JSON `AuditEntry`: the audit trail.
+pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// (action type, audit entry id) -> (): the trail by action, for `action_filter`.
+pub const AUDIT_BY_ACTION: TableDefinition<(&str, u64), ()> =
+    TableDefinition::new("audit_by_action");
 
 /// Takes the next id of the sequence kept under `key` in `META` (users, mails, changes), inside
 /// the caller's transaction; sequences start at 1.
@@ -74,9 +77,10 @@ pub fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(API_KEYS)?;
     txn.open_table(ONE_TIME_TOKENS)?;
     txn.open_table(MAIL_QUEUE)?;
-    txn.open_table(CHANGES)?;
     txn.open_table(SESSIONS)?;
     txn.open_table(SESSIONS_BY_USER)?;
     txn.open_table(LOGIN_LOCKS)?;
+    txn.open_table(AUDIT)?;
+    txn.open_table(AUDIT_BY_ACTION)?;
     Ok(())
 }

@@ -1,17 +1,23 @@
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
+use super::audit::{Actor, AuditLine, record};
 use super::mail_queue::enqueue;
 use super::records::{decode, encode};
 use super::sessions::end_sessions_in;
-use super::tables::{ONE_TIME_TOKENS, USER_ID_BY_EMAIL, USERS};
-use super::users::{NewUser, insert_new_user, read_user, user_id_of, write_user};
+use super::tables::{ONE_TIME_TOKENS, USERS};
+use super::users::{NewUser, UserRef, insert_new_user, read_user, resolve, write_user};
 use super::{MailContent, OneTimeToken, Store, StoreError, StoreResult, TokenPurpose, User};
 use crate::domain::{AccessLevel, Email, Refusal};
 
 impl Store {
     /// Stores a one-time link under the hash of its secret. A new `Setup` link replaces any
     /// earlier unused one, so only the link printed last works.
-    pub fn insert_one_time_token(&self, hash: &str, token: &OneTimeToken) -> StoreResult<()> {
+    pub fn insert_one_time_token(
+        &self,
+        actor: &Actor,
+        hash: &str,
+        token: &OneTimeToken,
+    ) -> StoreResult<()> {
         let txn = self.db.begin_write()?;
         {
             let mut table = txn.open_table(ONE_TIME_TOKENS)?;
@@ -23,6 +29,15 @@ impl Store {
                 })?;
             }
             table.insert(hash, encode(token)?.as_slice())?;
+            record(
+                &txn,
+                actor,
+                AuditLine::new(
+                    "one_time_link_issue",
+                    format!("One-time {} link issued", purpose_name(token.purpose)),
+                )
+                .details(serde_json::json!({ "purpose": token.purpose, "expires": token.expires })),
+            )?;
         }
         txn.commit()?;
         Ok(())
@@ -39,14 +54,15 @@ impl Store {
         live_token(&txn.open_table(ONE_TIME_TOKENS)?, hash, purposes, now)
     }
 
-    /// Stores a one-time link for the user with `email`, in the transaction that finds them.
+    /// Stores a one-time link for `user`, in the transaction that finds them.
     pub fn insert_user_token(
         &self,
-        email: &Email,
+        actor: &Actor,
+        user: &UserRef,
         hash: &str,
         token: OneTimeToken,
     ) -> StoreResult<User> {
-        self.insert_user_token_with_mail(email, hash, token, None, false)
+        self.insert_user_token_with_mail(actor, user, hash, token, None, false)
     }
 
     /// Stores a one-time link for the user with `email` and queues the mail that carries it, in
@@ -54,7 +70,8 @@ impl Store {
     /// (`UserDisabled`).
     pub fn insert_user_token_with_mail(
         &self,
-        email: &Email,
+        actor: &Actor,
+        user: &UserRef,
         hash: &str,
         mut token: OneTimeToken,
         mail: Option<MailContent>,
@@ -62,7 +79,7 @@ impl Store {
     ) -> StoreResult<User> {
         let txn = self.db.begin_write()?;
         let user = {
-            let id = user_id_of(&txn.open_table(USER_ID_BY_EMAIL)?, email)?;
+            let id = resolve(&txn, user)?;
             let user = read_user(&txn.open_table(USERS)?, id)?;
             if only_if_enabled && user.disabled {
                 return Err(StoreError::Refused(Refusal::UserDisabled));
@@ -70,9 +87,30 @@ impl Store {
             token.user_id = Some(id);
             txn.open_table(ONE_TIME_TOKENS)?
                 .insert(hash, encode(&token)?.as_slice())?;
+            let mailed = mail.is_some();
             if let Some(mail) = mail {
                 enqueue(&txn, &user.email, mail)?;
             }
+            let line = if only_if_enabled {
+                AuditLine::new(
+                    "user_password_reset_request",
+                    format!("Password reset link requested for user ({})", user.email),
+                )
+            } else {
+                AuditLine::new(
+                    "user_password_reset",
+                    format!("Password reset email sent to {}", user.email),
+                )
+            };
+            record(
+                &txn,
+                actor,
+                line.target(&user.email).details(serde_json::json!({
+                    "purpose": token.purpose,
+                    "expires": token.expires,
+                    "mail_queued": mailed,
+                })),
+            )?;
             user
         };
         txn.commit()?;
@@ -85,6 +123,7 @@ impl Store {
     /// their other sessions, all in one transaction.
     pub fn set_password_with_token(
         &self,
+        actor: &Actor,
         hash: &str,
         purposes: &[TokenPurpose],
         password_hash: String,
@@ -104,6 +143,20 @@ impl Store {
             user.session_generation += 1;
             write_user(&mut users, &user)?;
             end_sessions_in(&txn, id, None, None)?;
+            record(
+                &txn,
+                actor,
+                AuditLine::new(
+                    "user_password_set",
+                    format!(
+                        "User ({}) set a password with a {} link",
+                        user.email,
+                        purpose_name(token.purpose)
+                    ),
+                )
+                .target(&user.email)
+                .details(serde_json::json!({ "purpose": token.purpose })),
+            )?;
             let used = OneTimeToken {
                 used: true,
                 ..token
@@ -119,6 +172,7 @@ impl Store {
     /// exists, so the link can't mint a second admin later.
     pub fn complete_setup(
         &self,
+        actor: &Actor,
         hash: &str,
         email: Email,
         password_hash: String,
@@ -140,6 +194,16 @@ impl Store {
             let mut user = insert_new_user(&txn, new_admin)?;
             user.password_hash = Some(password_hash);
             write_user(&mut txn.open_table(USERS)?, &user)?;
+            record(
+                &txn,
+                actor,
+                AuditLine::new(
+                    "user_add",
+                    format!("User ({}) created as admin with the setup link", user.email),
+                )
+                .target(&user.email)
+                .details(serde_json::json!({ "access_level": "admin", "setup": true })),
+            )?;
             let used = OneTimeToken {
                 used: true,
                 ..token
@@ -155,6 +219,7 @@ impl Store {
     /// under `keep` (the one that asked), and any login half-way through the factor step.
     pub fn change_password(
         &self,
+        actor: &Actor,
         user_id: u64,
         password_hash: String,
         keep: Option<&str>,
@@ -166,7 +231,17 @@ impl Store {
             user.password_hash = Some(password_hash);
             user.session_generation += 1;
             write_user(&mut users, &user)?;
-            end_sessions_in(&txn, user_id, None, keep)?;
+            let ended = end_sessions_in(&txn, user_id, None, keep)?;
+            record(
+                &txn,
+                actor,
+                AuditLine::new(
+                    "user_password_change",
+                    format!("User ({}) changed their password", user.email),
+                )
+                .target(&user.email)
+                .details(serde_json::json!({ "other_sessions_ended": ended })),
+            )?;
             user
         };
         txn.commit()?;
@@ -198,4 +273,12 @@ pub(super) fn sweep_dead_tokens(txn: &WriteTransaction, now: u64) -> StoreResult
             .unwrap_or(false)
     })?;
     Ok(())
+}
+
+fn purpose_name(purpose: TokenPurpose) -> &'static str {
+    match purpose {
+        TokenPurpose::Setup => "setup",
+        TokenPurpose::SetPassword => "welcome",
+        TokenPurpose::PasswordReset => "password reset",
+    }
 }

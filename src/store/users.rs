@@ -2,7 +2,7 @@ use std::ops::Bound;
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 
-use super::changes::record_change;
+use super::audit::{Actor, AuditLine, record};
 use super::mail_queue::enqueue;
 use super::records::{decode, encode};
 use super::sessions::{end_sessions_in, forget_login_lock};
@@ -13,7 +13,7 @@ use super::tables::{
 use super::{
     MailContent, OneTimeToken, Store, StoreError, StoreResult, User, UserDetails, now_unix,
 };
-use crate::domain::{AccessLevel, Email, FlockId, FlockRole, Refusal};
+use crate::domain::{AccessLevel, Email, FlockId, FlockRole, Refusal, rules};
 
 /// What `user/add` asks for.
 #[derive(Debug, Clone)]
@@ -22,6 +22,28 @@ pub struct NewUser {
     pub access_level: AccessLevel,
     pub note: Option<String>,
     pub two_factor_required: bool,
+}
+
+/// A user named by id (the console) or by email (the API), resolved inside the transaction that
+/// changes them: a removed and re-added address can't receive a change meant for the old user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserRef {
+    Id(u64),
+    Email(Email),
+}
+
+impl From<&Email> for UserRef {
+    fn from(email: &Email) -> UserRef {
+        UserRef::Email(email.clone())
+    }
+}
+
+/// The id `user` names, in the caller's transaction.
+pub(super) fn resolve(txn: &WriteTransaction, user: &UserRef) -> StoreResult<u64> {
+    match user {
+        UserRef::Id(id) => Ok(*id),
+        UserRef::Email(email) => user_id_of(&txn.open_table(USER_ID_BY_EMAIL)?, email),
+    }
 }
 
 /// One page of users in email order; `next_cursor` is set when more follow.
@@ -38,8 +60,13 @@ impl Store {
     }
 
     /// Adds a user, and in the same transaction the one-time link of their welcome mail, if any.
-    pub fn add_user(&self, new: NewUser, link: Option<(&str, OneTimeToken)>) -> StoreResult<User> {
-        self.add_user_with_mail(new, link.map(|(hash, token)| (hash, token, None)))
+    pub fn add_user(
+        &self,
+        actor: &Actor,
+        new: NewUser,
+        link: Option<(&str, OneTimeToken)>,
+    ) -> StoreResult<User> {
+        self.add_user_with_mail(actor, new, link.map(|(hash, token)| (hash, token, None)))
     }
 
     /// Adds a user and, in the same transaction, the one-time link of their welcome mail and the
@@ -47,12 +74,29 @@ impl Store {
     /// user and link.
     pub fn add_user_with_mail(
         &self,
+        actor: &Actor,
         new: NewUser,
         link: Option<(&str, OneTimeToken, Option<MailContent>)>,
     ) -> StoreResult<User> {
         let txn = self.db.begin_write()?;
         let user = {
             let user = insert_new_user(&txn, new)?;
+            let welcome = link.as_ref().is_some_and(|(_, _, mail)| mail.is_some());
+            record(
+                &txn,
+                actor,
+                AuditLine::new(
+                    "user_add",
+                    format!("User ({}) created as {}", user.email, user.access_level),
+                )
+                .target(&user.email)
+                .details(serde_json::json!({
+                    "access_level": user.access_level.as_str(),
+                    "two_factor_required": user.two_factor_required,
+                    "note": user.note.is_some(),
+                    "welcome_mail": welcome,
+                })),
+            )?;
             if let Some((hash, mut token, mail)) = link {
                 token.user_id = Some(user.id);
                 txn.open_table(ONE_TIME_TOKENS)?
@@ -70,6 +114,22 @@ impl Store {
     pub fn user_by_email(&self, email: &Email) -> StoreResult<UserDetails> {
         let txn = self.db.begin_read()?;
         let id = user_id_of(&txn.open_table(USER_ID_BY_EMAIL)?, email)?;
+        let user = read_user(&txn.open_table(USERS)?, id)?;
+        let (managed_flocks, watched_flocks) = roles_of(&txn.open_table(ROLES_BY_USER)?, id)?;
+        Ok(UserDetails {
+            user,
+            managed_flocks,
+            watched_flocks,
+        })
+    }
+
+    /// The user `user` names, with their flock roles.
+    pub fn user_details(&self, user: &UserRef) -> StoreResult<UserDetails> {
+        let txn = self.db.begin_read()?;
+        let id = match user {
+            UserRef::Id(id) => *id,
+            UserRef::Email(email) => user_id_of(&txn.open_table(USER_ID_BY_EMAIL)?, email)?,
+        };
         let user = read_user(&txn.open_table(USERS)?, id)?;
         let (managed_flocks, watched_flocks) = roles_of(&txn.open_table(ROLES_BY_USER)?, id)?;
         Ok(UserDetails {
@@ -140,83 +200,151 @@ impl Store {
         Ok(found)
     }
 
-    pub fn set_note(&self, email: &Email, note: Option<String>) -> StoreResult<User> {
-        self.update_user(email, |user| {
+    /// Sets or (with `None`) removes the note.
+    pub fn set_note(
+        &self,
+        actor: &Actor,
+        user: &UserRef,
+        note: Option<String>,
+    ) -> StoreResult<User> {
+        let action = if note.is_some() {
+            "user_note_add"
+        } else {
+            "user_note_remove"
+        };
+        self.update_user(actor, user, |user| {
+            let had = user.note.is_some();
             user.note = note;
-            Ok(())
+            let message = match &user.note {
+                Some(_) => format!("User ({}) note set", user.email),
+                None => format!("User ({}) note removed", user.email),
+            };
+            Ok(AuditLine::new(action, message)
+                .details(serde_json::json!({ "had_note": had, "has_note": user.note.is_some() })))
         })
     }
 
     /// Disabling also stops summary mail and ends the user's sessions; enabling turns summary mail
     /// back on.
-    pub fn set_disabled(&self, email: &Email, disabled: bool) -> StoreResult<User> {
-        self.update_user(email, |user| {
+    pub fn set_disabled(&self, actor: &Actor, user: &UserRef, disabled: bool) -> StoreResult<User> {
+        self.update_user(actor, user, |user| {
+            let was = user.disabled;
             if disabled && !user.disabled {
                 user.session_generation += 1;
             }
             user.disabled = disabled;
             user.summary_email_enabled = !disabled;
-            Ok(())
+            let (action, verb) = if disabled {
+                ("user_disable", "disabled")
+            } else {
+                ("user_enable", "enabled")
+            };
+            Ok(AuditLine::new(action, format!("User ({}) {verb}", user.email))
+                .details(serde_json::json!({ "before": { "disabled": was }, "after": { "disabled": disabled } })))
         })
     }
 
-    pub fn set_access_level(&self, email: &Email, level: AccessLevel) -> StoreResult<User> {
-        self.update_user(email, |user| {
-            if user.access_level == AccessLevel::Admin && level == AccessLevel::User {
+    pub fn set_access_level(
+        &self,
+        actor: &Actor,
+        user: &UserRef,
+        level: AccessLevel,
+    ) -> StoreResult<User> {
+        self.update_user(actor, user, |user| {
+            let before = user.access_level;
+            if before == AccessLevel::Admin && level == AccessLevel::User {
                 user.session_generation += 1;
             }
             user.access_level = level;
-            Ok(())
+            Ok(AuditLine::new(
+                "user_edit_access_level",
+                format!(
+                    "User ({}) access level changed from {before} to {level}",
+                    user.email
+                ),
+            )
+            .details(serde_json::json!({
+                "before": { "access_level": before.as_str() },
+                "after": { "access_level": level.as_str() },
+            })))
         })
     }
 
-    pub fn set_summary_email(&self, email: &Email, enabled: bool) -> StoreResult<User> {
-        self.update_user(email, |user| {
+    pub fn set_summary_email(
+        &self,
+        actor: &Actor,
+        user: &UserRef,
+        enabled: bool,
+    ) -> StoreResult<User> {
+        self.update_user(actor, user, |user| {
+            let before = user.summary_email_enabled;
             user.summary_email_enabled = enabled;
-            Ok(())
+            let (action, verb) = if enabled {
+                ("user_summary_email_enable", "enabled")
+            } else {
+                ("user_summary_email_disable", "disabled")
+            };
+            Ok(AuditLine::new(
+                action,
+                format!("Summary email {verb} for user ({})", user.email),
+            )
+            .details(serde_json::json!({
+                "before": { "summary_email_enabled": before },
+                "after": { "summary_email_enabled": enabled },
+            })))
         })
     }
 
     /// Removes TOTP and ends the user's sessions, so they can log in with the password alone.
-    pub fn clear_totp(&self, email: &Email) -> StoreResult<User> {
-        self.update_user(email, |user| {
+    pub fn clear_totp(&self, actor: &Actor, user: &UserRef) -> StoreResult<User> {
+        self.update_user(actor, user, |user| {
+            let had = user.totp_enabled();
             user.totp_secret = None;
             user.pending_totp_secret = None;
             if !user.has_second_factor() {
                 user.recovery_code_hashes.clear();
             }
             user.session_generation += 1;
-            Ok(())
+            Ok(AuditLine::new(
+                "user_2fa_disable",
+                format!(
+                    "Two-factor authentication (TOTP) disabled for user ({})",
+                    user.email
+                ),
+            )
+            .details(serde_json::json!({ "had_totp": had })))
         })
     }
 
     /// Removes every WebAuthn credential and ends the user's sessions.
-    pub fn clear_webauthn(&self, email: &Email) -> StoreResult<User> {
-        self.update_user(email, |user| {
+    pub fn clear_webauthn(&self, actor: &Actor, user: &UserRef) -> StoreResult<User> {
+        self.update_user(actor, user, |user| {
+            let removed = user.webauthn_credentials.len();
             user.webauthn_credentials.clear();
             if !user.has_second_factor() {
                 user.recovery_code_hashes.clear();
             }
             user.session_generation += 1;
-            Ok(())
+            Ok(AuditLine::new(
+                "user_webauthn_disable",
+                format!("Security keys removed for user ({})", user.email),
+            )
+            .details(serde_json::json!({ "removed": removed })))
         })
     }
 
     /// Removes the user, their flock roles, sessions and pending links. Keys they created stay.
-    pub fn remove_user(&self, email: &Email) -> StoreResult<User> {
+    pub fn remove_user(&self, actor: &Actor, user: &UserRef) -> StoreResult<User> {
         let txn = self.db.begin_write()?;
         let user = {
+            let id = resolve(&txn, user)?;
             let mut by_email = txn.open_table(USER_ID_BY_EMAIL)?;
-            let id = user_id_of(&by_email, email)?;
             let mut users = txn.open_table(USERS)?;
             let user = read_user(&users, id)?;
             let mut admins = txn.open_table(ENABLED_ADMINS)?;
-            if user.is_enabled_admin() && admins.len()? <= 1 {
-                return Err(StoreError::Refused(Refusal::LastEnabledAdmin));
-            }
-            record_change(&txn, format!("{} removed", user.email))?;
+            rules::keeps_an_enabled_admin(admins.len()?, user.is_enabled_admin(), false)?;
             admins.remove(id)?;
-            by_email.remove(email.key().as_str())?;
+            by_email.remove(user.email.key().as_str())?;
             users.remove(id)?;
             let mut by_user = txn.open_table(ROLES_BY_USER)?;
             let mut by_flock = txn.open_table(ROLES_BY_FLOCK)?;
@@ -225,7 +353,19 @@ impl Store {
                 by_user.remove((id, flock.as_str()))?;
                 by_flock.remove((flock.as_str(), id))?;
             }
-            end_sessions_in(&txn, id, None, None)?;
+            let sessions = end_sessions_in(&txn, id, None, None)?;
+            record(
+                &txn,
+                actor,
+                AuditLine::new("user_remove", format!("User ({}) removed", user.email))
+                    .target(&user.email)
+                    .details(serde_json::json!({
+                        "access_level": user.access_level.as_str(),
+                        "managed_flocks": managed,
+                        "watched_flocks": watched,
+                        "sessions_ended": sessions,
+                    })),
+            )?;
             forget_login_lock(&txn, &user.email)?;
             let mut tokens = txn.open_table(ONE_TIME_TOKENS)?;
             tokens.retain(|_, bytes| {
@@ -239,41 +379,39 @@ impl Store {
         Ok(user)
     }
 
-    /// Read-modify-write of one user in one transaction, keeping the enabled-admin index right and
-    /// refusing any change that would leave the console without an enabled admin.
-    fn update_user(
+    /// Read-modify-write of one user in one transaction, keeping the enabled-admin index right,
+    /// refusing any change that would leave the console without an enabled admin, ending the
+    /// user's sessions when the change bumps their generation, and recording the audit line the
+    /// change returns (with the user as its target).
+    pub(super) fn update_user(
         &self,
-        email: &Email,
-        change: impl FnOnce(&mut User) -> StoreResult<()>,
+        actor: &Actor,
+        user: &UserRef,
+        change: impl FnOnce(&mut User) -> StoreResult<AuditLine>,
     ) -> StoreResult<User> {
         let txn = self.db.begin_write()?;
         let user = {
-            let id = user_id_of(&txn.open_table(USER_ID_BY_EMAIL)?, email)?;
+            let id = resolve(&txn, user)?;
             let mut users = txn.open_table(USERS)?;
             let mut user = read_user(&users, id)?;
             let before = user.clone();
-            let was_enabled_admin = user.is_enabled_admin();
-            change(&mut user)?;
-            for text in administrative_changes(&before, &user) {
-                record_change(&txn, text)?;
+            let line = change(&mut user)?;
+            let mut admins = txn.open_table(ENABLED_ADMINS)?;
+            rules::keeps_an_enabled_admin(
+                admins.len()?,
+                before.is_enabled_admin(),
+                user.is_enabled_admin(),
+            )?;
+            if user.is_enabled_admin() {
+                admins.insert(id, ())?;
+            } else {
+                admins.remove(id)?;
             }
             if user.session_generation != before.session_generation {
                 end_sessions_in(&txn, id, None, None)?;
             }
-            let mut admins = txn.open_table(ENABLED_ADMINS)?;
-            match (was_enabled_admin, user.is_enabled_admin()) {
-                (true, false) => {
-                    if admins.len()? <= 1 {
-                        return Err(StoreError::Refused(Refusal::LastEnabledAdmin));
-                    }
-                    admins.remove(id)?;
-                }
-                (false, true) => {
-                    admins.insert(id, ())?;
-                }
-                _ => {}
-            }
             write_user(&mut users, &user)?;
+            record(&txn, actor, line.target(&user.email))?;
             user
         };
         txn.commit()?;
@@ -283,31 +421,6 @@ impl Store {
 
 /// Inserts a new enabled user with its email index entry (and admin index entry), refusing a
 /// taken email.
-/// What an admin would want to know changed between two versions of a user (not notes or
-/// summary preferences).
-fn administrative_changes(before: &User, after: &User) -> Vec<String> {
-    let email = &after.email;
-    let mut changes = Vec::new();
-    match (before.disabled, after.disabled) {
-        (false, true) => changes.push(format!("{email} disabled")),
-        (true, false) => changes.push(format!("{email} enabled")),
-        _ => {}
-    }
-    if before.access_level != after.access_level {
-        changes.push(format!(
-            "{email} changed from {} to {}",
-            before.access_level, after.access_level
-        ));
-    }
-    if before.totp_enabled() && !after.totp_enabled() {
-        changes.push(format!("{email}: authenticator app (TOTP) removed"));
-    }
-    if before.webauthn_enabled() && !after.webauthn_enabled() {
-        changes.push(format!("{email}: security keys removed"));
-    }
-    changes
-}
-
 pub(super) fn insert_new_user(txn: &WriteTransaction, new: NewUser) -> StoreResult<User> {
     let mut by_email = txn.open_table(USER_ID_BY_EMAIL)?;
     let key = new.email.key();
@@ -338,10 +451,6 @@ pub(super) fn insert_new_user(txn: &WriteTransaction, new: NewUser) -> StoreResu
     };
     by_email.insert(key.as_str(), id)?;
     write_user(&mut txn.open_table(USERS)?, &user)?;
-    record_change(
-        txn,
-        format!("{} added as {}", user.email, user.access_level),
-    )?;
     if user.is_enabled_admin() {
         txn.open_table(ENABLED_ADMINS)?.insert(id, ())?;
     }

@@ -1,19 +1,22 @@
 //! The signed-in user's own account: password, summary email, flocks.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 use askama::Template;
 use serde::Deserialize;
 
 use super::csrf::CsrfForm;
 use super::error::WebError;
-use super::login::{keep_login_lock, too_many_attempts};
+use super::forms::ToggleForm;
+use super::login::too_many_attempts;
 use super::page::{PageContext, PageResult, flash_success, ok, render, see_other};
 use super::session::SignedIn;
 use super::sessions::{SessionRow, session_rows};
 use crate::domain::NewPassword;
+use crate::service::sign_in::{self, PasswordChange};
+use crate::service::users;
 use crate::state::AppState;
-use crate::store::now_unix;
+use crate::store::UserRef;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/account", web::get().to(show))
@@ -106,57 +109,43 @@ pub struct PasswordForm {
 /// Checks the current password under the same limits as the login form (it is a password guess
 /// like any other), then sets the new one and ends every other session of the user.
 async fn change_password(
-    req: HttpRequest,
     signed_in: SignedIn,
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> PageResult {
-    let now = now_unix();
-    let email = signed_in.user.email.clone();
-    let attempt = match state
-        .login_throttles
-        .begin(state.client_address(&req), &email.key(), now)
-    {
-        Ok(attempt) => attempt,
-        Err(refused) => {
-            let error = format!("Current password: {}", too_many_attempts(refused));
-            let page = account_page(&signed_in, &state, Some(error)).await?;
-            return render(StatusCode::TOO_MANY_REQUESTS, &page);
-        }
-    };
-    let stored = signed_in.user.password_hash.as_deref();
-    let current_ok = match state.hasher.verify(&form.current, stored).await {
-        Ok(matches) => matches,
-        Err(error) => {
-            attempt.cancelled();
-            return Err(error.into());
-        }
-    };
-    if !current_ok {
-        if let Some(lock) = attempt.failed(now) {
-            keep_login_lock(&state, email, lock).await?;
-        }
-        let error = "Current password: it is not your current password.".to_string();
-        return refuse_password(&signed_in, &state, error).await;
-    }
-    attempt.succeeded();
     let password = match NewPassword::parse(&form.password, &form.confirm, &signed_in.user.email) {
         Ok(password) => password,
         Err(rule) => {
             return refuse_password(&signed_in, &state, format!("New password: {rule}")).await;
         }
     };
-    let hash = state.hasher.hash(password.expose()).await?;
-    let user_id = signed_in.user.id;
-    let keep = signed_in.session_hash.clone();
-    state
-        .write(move |store| store.change_password(user_id, hash, Some(&keep)))
-        .await?;
-    flash_success(
-        &signed_in.session,
-        "Password changed. Your other sessions have ended.",
-    );
-    Ok(see_other("/account"))
+    let changed = sign_in::change_password(
+        &state,
+        &signed_in.principal,
+        &signed_in.user,
+        &form.current,
+        password,
+        signed_in.session_hash.clone(),
+    )
+    .await?;
+    match changed {
+        PasswordChange::Changed(_) => {
+            flash_success(
+                &signed_in.session,
+                "Password changed. Your other sessions have ended.",
+            );
+            Ok(see_other("/account"))
+        }
+        PasswordChange::WrongCurrent => {
+            let error = "Current password: it is not your current password.".to_string();
+            refuse_password(&signed_in, &state, error).await
+        }
+        PasswordChange::Throttled(refused) => {
+            let error = format!("Current password: {}", too_many_attempts(refused));
+            let page = account_page(&signed_in, &state, Some(error)).await?;
+            render(StatusCode::TOO_MANY_REQUESTS, &page)
+        }
+    }
 }
 
 /// The account page again, with the password form's error.
@@ -165,21 +154,16 @@ async fn refuse_password(signed_in: &SignedIn, state: &AppState, error: String) 
     render(StatusCode::BAD_REQUEST, &page)
 }
 
-#[derive(Deserialize)]
-pub struct SummaryEmailForm {
-    enabled: String,
-}
-
 async fn summary_email(
     signed_in: SignedIn,
     state: web::Data<AppState>,
-    CsrfForm(form): CsrfForm<SummaryEmailForm>,
+    CsrfForm(form): CsrfForm<ToggleForm>,
 ) -> PageResult {
-    let enabled = form.enabled == "on";
-    let email = signed_in.user.email.clone();
-    state
-        .write(move |store| store.set_summary_email(&email, enabled))
-        .await?;
+    let enabled = form
+        .parse()
+        .ok_or_else(|| WebError::BadRequest("Weekly summary email: choose on or off.".into()))?;
+    let own = UserRef::Id(signed_in.user.id);
+    users::set_summary_email(&state, &signed_in.principal, own, enabled).await?;
     flash_success(
         &signed_in.session,
         if enabled {

@@ -5,9 +5,8 @@ use actix_web::http::header::{LOCATION, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
-use crate::auth::passwords::HashError;
 use crate::domain::Refusal;
-use crate::state::BlockingError;
+use crate::service::ServiceError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -148,29 +147,18 @@ impl From<Refusal> for WebError {
 
 impl From<StoreError> for WebError {
     fn from(error: StoreError) -> WebError {
-        match error {
-            StoreError::Refused(refusal) => refusal.into(),
-            other => WebError::internal(other),
-        }
+        ServiceError::from(error).into()
     }
 }
 
-impl From<BlockingError> for WebError {
-    fn from(error: BlockingError) -> WebError {
+impl From<ServiceError> for WebError {
+    fn from(error: ServiceError) -> WebError {
         match error {
-            BlockingError::Store(error) => error.into(),
-            BlockingError::Canceled => WebError::internal(error),
-        }
-    }
-}
-
-impl From<HashError> for WebError {
-    fn from(error: HashError) -> WebError {
-        match error {
-            HashError::Busy => WebError::Busy {
+            ServiceError::Refused(refusal) => refusal.into(),
+            ServiceError::HashingBusy | ServiceError::ScansBusy => WebError::Busy {
                 retry_after_secs: 1,
             },
-            other => WebError::internal(other),
+            other => WebError::internal(crate::service::error_chain(&other)),
         }
     }
 }

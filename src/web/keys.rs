@@ -1,7 +1,6 @@
 //! Global API keys (admins only): list, create, revoke. A new key's secret appears once, on the
 //! page that answers the create form, and never in the session, a flash or a later page.
 
-use crate::domain::Refusal;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, PRAGMA};
 use actix_web::{HttpResponse, web};
@@ -12,10 +11,11 @@ use super::csrf::{CsrfForm, EmptyForm};
 use super::error::WebError;
 use super::page::{PageContext, PageResult, flash_error, flash_success, ok, render, see_other};
 use super::session::SignedIn;
-use crate::auth::api_keys::{self, IssuedKey};
-use crate::domain::{ApiKeyType, Note};
-use crate::state::{AppState, BlockingError};
-use crate::store::{ApiKeyRecord, ApiKeyScope, StoreError};
+use crate::auth::api_keys::IssuedKey;
+use crate::domain::{ApiKeyType, Note, Refusal};
+use crate::service::{ServiceError, api_keys};
+use crate::state::AppState;
+use crate::store::ApiKeyRecord;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api-keys", web::get().to(list))
@@ -102,10 +102,8 @@ pub struct KeyForm {
 }
 
 /// The note of a key form, or the message for the form.
-pub fn parse_note(raw: &str) -> Result<String, String> {
-    Note::parse(raw.trim())
-        .map(Note::into_string)
-        .map_err(|error| format!("Note: {error}"))
+pub fn parse_note(raw: &str) -> Result<Note, String> {
+    Note::parse(raw.trim()).map_err(|error| format!("Note: {error}"))
 }
 
 async fn create(
@@ -129,10 +127,7 @@ async fn create(
             return render(StatusCode::BAD_REQUEST, &page);
         }
     };
-    let creator = signed_in.user.email.to_string();
-    let issued = state.read(move |store| {
-        api_keys::issue(store, ApiKeyScope::Global { key_type }, &note, &creator)
-    })?;
+    let issued = api_keys::create_global(&state, &signed_in.principal, key_type, note).await?;
     log::info!(
         "global {} API key {} created by {}",
         issued.record.scope.type_name(),
@@ -151,11 +146,7 @@ async fn revoke(
 ) -> PageResult {
     signed_in.require_admin()?;
     let key_id = path.into_inner();
-    let id = key_id.clone();
-    match state
-        .write(move |store| store.remove_api_key(&id, false))
-        .await
-    {
+    match api_keys::revoke_global(&state, &signed_in.principal, key_id.clone()).await {
         Ok(_) => {
             log::info!(
                 "global API key {key_id} revoked by {}",
@@ -163,7 +154,7 @@ async fn revoke(
             );
             flash_success(&signed_in.session, format!("API key {key_id} revoked."));
         }
-        Err(BlockingError::Store(StoreError::Refused(Refusal::ApiKeyNotFound))) => {
+        Err(ServiceError::Refused(Refusal::ApiKeyNotFound)) => {
             flash_error(
                 &signed_in.session,
                 format!("API key {key_id} does not exist (already revoked?)."),

@@ -1,7 +1,6 @@
 //! Signing in and out, the first-run setup link, and the set-password links of welcome and reset
 //! mails.
 
-use crate::domain::Refusal;
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
@@ -16,8 +15,10 @@ use super::page::{PageContext, PageResult, flash_error, flash_success, ok, rende
 use super::session::{self, SignedIn};
 use crate::auth::sha256_hex;
 use crate::auth::throttle::Refused;
-use crate::domain::{Email, Lock, NewPassword};
-use crate::state::{AppState, BlockingError};
+use crate::domain::{Email, NewPassword, Refusal};
+use crate::service::sign_in::{self, PasswordCheck};
+use crate::service::{Principal, ServiceError, Who};
+use crate::state::AppState;
 use crate::store::{StoreError, TokenPurpose, User, now_unix};
 
 pub async fn home(signed_in: SignedIn) -> PageResult {
@@ -79,96 +80,41 @@ pub async fn login_submit(
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> PageResult {
     let next = same_site_path(form.next.as_deref());
-    let email = Email::parse(&form.email).ok();
-    let account = throttle_key(email.as_ref(), &form.email);
-    let refuse = |status: StatusCode, error: String| {
+    let refuse = |status: StatusCode, error: &str| {
         render(
             status,
             &LoginPage {
                 page: PageContext::anonymous(&session, "Log in"),
                 email: form.email.clone(),
                 next: next.clone(),
-                error: Some(error),
+                error: Some(error.to_string()),
                 notice: None,
             },
         )
     };
-
-    // The slot is taken before the password is checked: parallel guesses can't pass together.
-    let now = now_unix();
-    let attempt = match state
-        .login_throttles
-        .begin(state.client_address(&req), &account, now)
-    {
-        Ok(attempt) => attempt,
-        Err(refused) => {
-            return refuse(StatusCode::TOO_MANY_REQUESTS, too_many_attempts(refused));
+    let who = anonymous(&state, &req);
+    match sign_in::check_password(&state, &who, &form.email, &form.password).await? {
+        PasswordCheck::Verified(user) => {
+            let enforced = state.read(|store| store.settings())?.globally_enforce_2fa;
+            after_password(&req, &session, &state, &user, &next, enforced).await
         }
-    };
-    let lookup = email.clone();
-    let (user, globally_enforced) = state.read(move |store| {
-        let user = match lookup {
-            Some(email) => match store.user_by_email(&email) {
-                Ok(details) => Some(details.user),
-                Err(StoreError::Refused(Refusal::UserNotFound)) => None,
-                Err(error) => return Err(error),
-            },
-            None => None,
-        };
-        Ok((user, store.settings()?.globally_enforce_2fa))
-    })?;
-    // Always one argon2 computation, against a dummy when there is nothing to verify, so an
-    // unknown email takes as long as a wrong password.
-    let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
-    let matches = match state.hasher.verify(&form.password, stored).await {
-        Ok(matches) => matches,
-        Err(error) => {
-            attempt.cancelled();
-            return Err(error.into());
-        }
-    };
-    match user.filter(|_| matches) {
-        Some(user) => {
-            attempt.succeeded();
-            if user.disabled {
-                return refuse(
-                    StatusCode::FORBIDDEN,
-                    "This account is disabled. Ask an administrator to enable it.".to_string(),
-                );
-            }
-            after_password(&req, &session, &state, &user, &next, globally_enforced).await
-        }
-        None => {
-            if let (Some(lock), Some(email)) = (attempt.failed(now), email) {
-                keep_login_lock(&state, email, lock).await?;
-            }
-            refuse(
-                StatusCode::UNAUTHORIZED,
-                "The email or the password is wrong.".to_string(),
-            )
+        PasswordCheck::Disabled => refuse(
+            StatusCode::FORBIDDEN,
+            "This account is disabled. Ask an administrator to enable it.",
+        ),
+        PasswordCheck::Wrong => refuse(
+            StatusCode::UNAUTHORIZED,
+            "The email or the password is wrong.",
+        ),
+        PasswordCheck::Throttled(refused) => {
+            refuse(StatusCode::TOO_MANY_REQUESTS, &too_many_attempts(refused))
         }
     }
 }
 
-/// The account a login attempt counts against: the address's canonical form, or for something
-/// that isn't an address a fixed-size digest of it (a throttle key must not grow with the input).
-fn throttle_key(email: Option<&Email>, raw: &str) -> String {
-    match email {
-        Some(email) => email.key(),
-        None => format!("unparsed:{}", sha256_hex(&raw.trim().to_lowercase())),
-    }
-}
-
-/// Stores a login lock that just engaged, so a restart doesn't lift it.
-pub async fn keep_login_lock(state: &AppState, email: Email, lock: Lock) -> Result<(), WebError> {
-    log::warn!(
-        "login locked for {email} until {} after repeated wrong passwords",
-        crate::api::views::timestamp(lock.until)
-    );
-    state
-        .write(move |store| store.set_login_lock(&email, lock))
-        .await?;
-    Ok(())
+/// Somebody not signed in, from where the request came.
+fn anonymous(state: &AppState, req: &HttpRequest) -> Principal {
+    Principal::new(Who::Anonymous { claimed: None }, state.origin(req))
 }
 
 /// Once a password is proven (login or a set-password link): the factor step if the user has a
@@ -181,11 +127,12 @@ async fn after_password(
     next: &str,
     globally_enforced: bool,
 ) -> PageResult {
+    let how = "password";
     if user.has_second_factor() {
         session::start_pending(session, user, next)?;
         return Ok(see_other(FACTOR_STEP_PATH));
     }
-    session::start(req, session, state, user).await?;
+    session::start(req, session, state, user, how).await?;
     log::info!("user {} logged in", user.email);
     if globally_enforced || user.two_factor_required {
         // Signed in, but the gate lets them reach nothing but enrollment until done.
@@ -197,10 +144,15 @@ async fn after_password(
 
 pub async fn logout(
     session: Session,
+    signed_in: Option<SignedIn>,
     state: web::Data<AppState>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> PageResult {
-    session::end(&session, &state).await?;
+    match signed_in {
+        Some(signed_in) => session::end(&signed_in, &state).await?,
+        // Half-way through the factor step, or already ended: only the cookie to drop.
+        None => session::forget(&session),
+    }
     Ok(see_other("/login?logged_out=1"))
 }
 
@@ -231,8 +183,8 @@ pub struct ForgotForm {
 
 /// Answers the same whether or not the address has an account, and sends in the background so the
 /// answer takes the same time either way. Requests have limits of their own per account and per
-/// client address (`LoginThrottles::allow_forgot_password`): past them no mail goes out, the page
-/// still says the same, and logging in is never affected.
+/// client address: past them no mail goes out, the page still says the same, and logging in is
+/// never affected.
 pub async fn forgot_submit(
     req: HttpRequest,
     session: Session,
@@ -249,26 +201,7 @@ pub async fn forgot_submit(
         let error = "Email: enter a valid email address.".to_string();
         return render(StatusCode::BAD_REQUEST, &page(false, Some(error)));
     };
-    let client = state.client_address(&req);
-    if !state
-        .login_throttles
-        .allow_forgot_password(client, &email.key(), now_unix())
-    {
-        log::info!("forgot-password request over its limit: no mail sent");
-        return ok(&page(true, None));
-    }
-    let background = state.get_ref().clone();
-    actix_web::rt::spawn(async move {
-        // A disabled account gets no self-service link; an admin can still send one.
-        match crate::accounts::send_self_service_reset(&background, email).await {
-            Ok(_)
-            | Err(BlockingError::Store(
-                StoreError::Refused(Refusal::UserNotFound)
-                | StoreError::Refused(Refusal::UserDisabled),
-            )) => {}
-            Err(error) => log::error!("forgot-password request failed: {error}"),
-        }
-    });
+    sign_in::forgot_password(&state, &anonymous(&state, &req), email);
     ok(&page(true, None))
 }
 
@@ -321,22 +254,8 @@ pub async fn link_form(
 ) -> PageResult {
     let (purpose, secret) = path.into_inner();
     let (purpose, heading, token_purpose) = link_purposes(&purpose).ok_or(WebError::NotFound)?;
-    let hash = sha256_hex(&secret);
-    let looked_up = state.read(move |store| {
-        let token = store.live_one_time_token(&hash, &[token_purpose], now_unix())?;
-        if token_purpose == TokenPurpose::Setup && store.user_count()? > 0 {
-            return Err(StoreError::Refused(Refusal::LinkInvalid));
-        }
-        token.user_id.map(|id| store.user_by_id(id)).transpose()
-    });
-    let user: Option<User> = match looked_up {
-        Ok(user) => user,
-        Err(BlockingError::Store(
-            StoreError::Refused(Refusal::LinkInvalid) | StoreError::Refused(Refusal::UserNotFound),
-        )) => {
-            return link_invalid(&session);
-        }
-        Err(error) => return Err(error.into()),
+    let Some(user) = link_user(&state, &secret, token_purpose)? else {
+        return link_invalid(&session);
     };
     ok(&SetPasswordPage {
         page: PageContext::anonymous(&session, heading),
@@ -346,6 +265,28 @@ pub async fn link_form(
         email: user.map(|u| u.email.to_string()).unwrap_or_default(),
         error: None,
     })
+}
+
+/// Whose link this is: `Some(None)` for a live setup link (while there are no users),
+/// `Some(Some(user))` for a live link of a user, `None` if the link can't be used.
+fn link_user(
+    state: &AppState,
+    secret: &str,
+    purpose: TokenPurpose,
+) -> Result<Option<Option<User>>, WebError> {
+    let hash = sha256_hex(secret);
+    let found = state.read(|store| {
+        let token = store.live_one_time_token(&hash, &[purpose], now_unix())?;
+        if purpose == TokenPurpose::Setup && store.user_count()? > 0 {
+            return Err(Refusal::LinkInvalid.into());
+        }
+        token.user_id.map(|id| store.user_by_id(id)).transpose()
+    });
+    match found {
+        Ok(user) => Ok(Some(user)),
+        Err(StoreError::Refused(Refusal::LinkInvalid | Refusal::UserNotFound)) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -364,31 +305,14 @@ pub async fn link_submit(
 ) -> PageResult {
     let (purpose, secret) = path.into_inner();
     let (purpose, heading, token_purpose) = link_purposes(&purpose).ok_or(WebError::NotFound)?;
-    let hash = sha256_hex(&secret);
-    let now = now_unix();
-
     // Whose password: typed on the setup page, else the link's user.
-    let email = if token_purpose == TokenPurpose::Setup {
-        form.email.clone().unwrap_or_default()
-    } else {
-        let hash = hash.clone();
-        let looked_up = state.read(move |store| {
-            let token = store.live_one_time_token(&hash, &[token_purpose], now)?;
-            let id = token
-                .user_id
-                .ok_or(StoreError::Refused(Refusal::LinkInvalid))?;
-            store.user_by_id(id)
-        });
-        match looked_up {
-            Ok(user) => user.email.to_string(),
-            Err(BlockingError::Store(
-                StoreError::Refused(Refusal::LinkInvalid)
-                | StoreError::Refused(Refusal::UserNotFound),
-            )) => {
-                return link_invalid(&session);
-            }
-            Err(error) => return Err(error.into()),
+    let email = match link_user(&state, &secret, token_purpose)? {
+        None => return link_invalid(&session),
+        Some(Some(user)) => user.email.to_string(),
+        Some(None) if token_purpose == TokenPurpose::Setup => {
+            form.email.clone().unwrap_or_default()
         }
+        Some(None) => return link_invalid(&session),
     };
     let form_error = |error: String| {
         render(
@@ -410,28 +334,20 @@ pub async fn link_submit(
         Ok(password) => password,
         Err(rule) => return form_error(format!("Password: {rule}")),
     };
-    let password_hash = state.hasher.hash(password.expose()).await?;
-
-    let outcome = state
-        .write(move |store| {
-            let user = if token_purpose == TokenPurpose::Setup {
-                store.complete_setup(&hash, parsed_email, password_hash, now)?
-            } else {
-                store.set_password_with_token(&hash, &[token_purpose], password_hash, now)?
-            };
-            Ok((user, store.settings()?.globally_enforce_2fa))
-        })
-        .await;
-    let (user, globally_enforced) = match outcome {
-        Ok(found) => found,
-        Err(BlockingError::Store(StoreError::Refused(Refusal::LinkInvalid))) => {
-            return link_invalid(&session);
-        }
-        Err(BlockingError::Store(StoreError::Refused(Refusal::UserExists(_)))) => {
+    let who = anonymous(&state, &req);
+    let hash = sha256_hex(&secret);
+    let outcome =
+        sign_in::set_password_with_link(&state, &who, hash, token_purpose, parsed_email, password)
+            .await;
+    let user = match outcome {
+        Ok(user) => user,
+        Err(ServiceError::Refused(Refusal::LinkInvalid)) => return link_invalid(&session),
+        Err(ServiceError::Refused(Refusal::UserExists(_))) => {
             return form_error("Email: this address already has an account.".to_string());
         }
         Err(error) => return Err(error.into()),
     };
+    let globally_enforced = state.read(|store| store.settings())?.globally_enforce_2fa;
     // A link proves the password step only: a user with a second factor still owes it.
     if user.disabled {
         // The link was valid and the password is set, but a disabled account signs nobody in.

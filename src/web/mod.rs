@@ -7,6 +7,7 @@ pub mod assets;
 pub mod csrf;
 pub mod error;
 mod flocks;
+mod forms;
 pub mod gate;
 mod keys;
 mod login;

@@ -13,11 +13,13 @@ use super::csrf::{self, CsrfForm, EmptyForm};
 use super::error::WebError;
 use super::page::{PageResult, flash_error, flash_success, see_other};
 use super::session::{self, SignedIn};
-use super::two_factor::pending_user;
+use super::two_factor::{pending_principal, pending_user};
+use crate::auth::random_hex;
 use crate::auth::webauthn::{Ceremony, user_handle};
-use crate::auth::{random_hex, recovery_codes};
+use crate::service::account;
+use crate::service::sign_in::{self, FactorProof};
 use crate::state::AppState;
-use crate::store::{FactorAttempt, FactorOutcome, WebauthnCredential, now_unix};
+use crate::store::{FactorOutcome, WebauthnCredential, now_unix};
 
 const CEREMONY_KEY: &str = "webauthn_ceremony";
 const MAX_NAME_CHARS: usize = 64;
@@ -207,13 +209,10 @@ async fn register_finish(
         sign_count: 0,
         passkey,
     };
-    let (codes, hashes) = recovery_codes::generate();
-    let (user, codes_stored) = state
-        .write(move |store| store.add_webauthn_credential(user_id, credential, hashes))
-        .await?;
+    let (user, recovery_codes) =
+        account::add_security_key(&state, &signed_in.principal, user_id, credential).await?;
     session::enrollment_done(&signed_in.session);
     log::info!("user {} registered a security key", user.email);
-    let recovery_codes = codes_stored.then_some(codes);
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(json!({ "recovery_codes": recovery_codes, "next": "/account/two-factor" })))
@@ -236,9 +235,8 @@ async fn rename(
         return Ok(see_other("/account/two-factor"));
     }
     let (user_id, id) = (signed_in.user.id, path.into_inner());
-    let found = state
-        .write(move |store| store.rename_webauthn_credential(user_id, &id, name))
-        .await?;
+    let found =
+        account::rename_security_key(&state, &signed_in.principal, user_id, id, name).await?;
     if found {
         flash_success(&signed_in.session, "Security key renamed.");
     } else {
@@ -254,9 +252,7 @@ async fn delete(
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> PageResult {
     let (user_id, id) = (signed_in.user.id, path.into_inner());
-    let found = state
-        .write(move |store| store.remove_webauthn_credential(user_id, &id))
-        .await?;
+    let found = account::remove_security_key(&state, &signed_in.principal, user_id, id).await?;
     if found {
         flash_success(&signed_in.session, "Security key removed.");
     } else {
@@ -310,9 +306,9 @@ async fn login_finish(
     body: web::Json<PublicKeyCredential>,
 ) -> PageResult {
     csrf::verify_header(&req)?;
-    let Some(webauthn) = state.webauthn.clone() else {
+    if state.webauthn.is_none() {
         return Ok(unavailable());
-    };
+    }
     let Some(user) = pending_user(&session, &state).await? else {
         return Ok(json_error(
             StatusCode::UNAUTHORIZED,
@@ -335,40 +331,16 @@ async fn login_finish(
             "The login expired. Start again.",
         ));
     }
-    let assertion = body.into_inner();
-    let now = now_unix();
-    let outcome = state
-        .write(move |store| {
-            // Runs inside the factor transaction, against the stored credentials: the counter
-            // is compared with what is stored now, not with the copy taken when the login began.
-            let verify = |credentials: &mut [WebauthnCredential]| {
-                let Ok(result) =
-                    webauthn.finish_passkey_authentication(&assertion, &authentication)
-                else {
-                    return false;
-                };
-                let Some(credential) = credentials
-                    .iter_mut()
-                    .find(|c| c.passkey.cred_id() == result.cred_id())
-                else {
-                    return false;
-                };
-                let counter = result.counter();
-                if (counter > 0 || credential.sign_count > 0) && counter <= credential.sign_count {
-                    log::warn!("security key counter went backwards: a cloned key?");
-                    return false;
-                }
-                credential.sign_count = counter;
-                credential.passkey.update_credential(&result);
-                true
-            };
-            store.check_second_factor(user_id, FactorAttempt::WebAuthn(&verify), now)
-        })
-        .await?;
+    let proof = FactorProof::SecurityKey {
+        credential: Box::new(body.into_inner()),
+        authentication: Box::new(authentication),
+    };
+    let who = pending_principal(&state, &req, &user);
+    let outcome = sign_in::check_second_factor(&state, &who, user_id, proof).await?;
     match outcome {
         FactorOutcome::Accepted(user) => {
             let next = session::pending_next(&session);
-            session::start(&req, &session, &state, &user).await?;
+            session::start(&req, &session, &state, &user, "password and security key").await?;
             log::info!("user {} logged in with a security key", user.email);
             Ok(HttpResponse::Ok().json(json!({ "next": next })))
         }

@@ -15,10 +15,11 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use super::csrf;
 use super::error::WebError;
-use crate::auth::{random_hex, sha256_hex};
+use crate::auth::sha256_hex;
 use crate::domain::AccessLevel;
+use crate::service::{Principal, Who};
 use crate::state::AppState;
-use crate::store::{SessionRecord, User, now_unix};
+use crate::store::{User, now_unix};
 
 /// How long a console session lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,40 +88,37 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Starts a session for `user`: a fresh cookie (no state carried over from before login), a new
-/// session record with the client's address and browser, a new CSRF token.
+/// Starts a session for `user` who proved who they are (`how`): a fresh cookie (no state carried
+/// over from before login), a new session record (the login is recorded with it), a new CSRF
+/// token.
 pub async fn start(
     req: &HttpRequest,
     session: &Session,
     state: &AppState,
     user: &User,
+    how: &'static str,
 ) -> Result<(), WebError> {
     // Not `purge`: a purged session drops every later insert in this request.
     session.clear();
     session.renew();
-    let id = random_hex(32);
-    let hash = sha256_hex(&id);
-    let now = now_unix();
-    let record = SessionRecord {
-        user_id: user.id,
-        created: now,
-        last_seen: now,
-        ip: state.client_address(req).map(|ip| ip.to_string()),
-        user_agent: user_agent_of(req),
-    };
-    state
-        .write(move |store| store.create_session(&hash, &record))
-        .await?;
-    session.insert(SESSION_ID, id).map_err(WebError::internal)?;
+    let who = Principal::new(
+        Who::Anonymous {
+            claimed: Some(user.email.clone()),
+        },
+        state.origin(req),
+    );
+    let opened = crate::service::sessions::open(state, &who, user.id, how).await?;
+    session
+        .insert(SESSION_ID, opened.id)
+        .map_err(WebError::internal)?;
     csrf::rotate(session)
 }
 
-/// Ends the session: its record goes, and the cookie with it.
-pub async fn end(session: &Session, state: &AppState) -> Result<(), WebError> {
-    if let Some(hash) = session_hash(session) {
-        state.write(move |store| store.end_session(&hash)).await?;
-    }
-    session.purge();
+/// Ends the session (logout): its record goes, and the cookie with it.
+pub async fn end(signed_in: &SignedIn, state: &AppState) -> Result<(), WebError> {
+    crate::service::sessions::close(state, &signed_in.principal, signed_in.session_hash.clone())
+        .await?;
+    signed_in.session.purge();
     Ok(())
 }
 
@@ -136,22 +134,6 @@ fn session_hash(session: &Session) -> Option<String> {
         .ok()
         .flatten()
         .map(|id| sha256_hex(&id))
-}
-
-/// Longest User-Agent kept with a session.
-const USER_AGENT_CHARS: usize = 256;
-
-/// The request's User-Agent, cut and without control characters, for the sessions list.
-fn user_agent_of(req: &HttpRequest) -> String {
-    let raw = req
-        .headers()
-        .get(actix_web::http::header::USER_AGENT)
-        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
-        .unwrap_or_default();
-    raw.chars()
-        .filter(|c| !c.is_control())
-        .take(USER_AGENT_CHARS)
-        .collect()
 }
 
 /// After a correct password for a user with a second factor: a fresh session that only records
@@ -208,6 +190,8 @@ pub fn enrollment_done(session: &Session) {
 /// A request from a signed-in, enabled user whose session is still valid.
 pub struct SignedIn {
     pub user: User,
+    /// The user as the services see them: who, with their roles, from where.
+    pub principal: Principal,
     pub session: Session,
     /// The hash this session is stored under (to mark "this one", to keep it on a password
     /// change).
@@ -259,7 +243,7 @@ async fn signed_in(req: &HttpRequest) -> Result<SignedIn, WebError> {
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| WebError::internal("AppState missing from the app"))?;
     let lookup = hash.clone();
-    let Some((record, user)) = state.read(move |store| store.session_with_user(&lookup))? else {
+    let Some((record, details)) = state.read(move |store| store.session_with_user(&lookup))? else {
         forget(&session);
         return Err(login_required());
     };
@@ -267,8 +251,14 @@ async fn signed_in(req: &HttpRequest) -> Result<SignedIn, WebError> {
     let now = now_unix();
     let timed_out = now.saturating_sub(record.created) > limits.absolute_secs
         || now.saturating_sub(record.last_seen) > limits.idle_secs;
-    if timed_out || user.disabled {
-        end(&session, state).await?;
+    let principal = Principal::console_user(&details, state.origin(req));
+    if timed_out || details.user.disabled {
+        // Ended by time, not by anyone: no logout on the trail.
+        let ended = hash.clone();
+        state
+            .write(move |store| store.end_sessions_by_hash(&ended))
+            .await?;
+        forget(&session);
         return Err(login_required());
     }
     if now.saturating_sub(record.last_seen) >= limits.seen_granularity_secs() {
@@ -278,7 +268,8 @@ async fn signed_in(req: &HttpRequest) -> Result<SignedIn, WebError> {
             .await?;
     }
     Ok(SignedIn {
-        user,
+        user: details.user,
+        principal,
         session,
         session_hash: hash,
     })

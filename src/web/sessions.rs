@@ -9,8 +9,9 @@ use super::csrf::{CsrfForm, EmptyForm};
 use super::error::WebError;
 use super::page::{PageResult, flash_success, see_other};
 use super::session::{self, SignedIn};
+use crate::service::{sessions, users};
 use crate::state::AppState;
-use crate::store::{PUBLIC_ID_CHARS, StoredSession, User, now_unix};
+use crate::store::{PUBLIC_ID_CHARS, StoredSession, User, UserRef, now_unix};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/account/sessions/end", web::post().to(end_own))
@@ -144,16 +145,11 @@ async fn end_own(
 ) -> PageResult {
     let public_id = parse_public_id(form.session_id.as_deref().unwrap_or(""))?;
     if crate::store::public_id(&signed_in.session_hash) == public_id {
-        session::end(&signed_in.session, &state).await?;
+        session::end(&signed_in, &state).await?;
         return Ok(see_other("/login?logged_out=1"));
     }
-    let user_id = signed_in.user.id;
-    let ended = state
-        .write(move |store| store.end_sessions_of(user_id, Some(&public_id), None))
-        .await?;
-    if ended == 0 {
-        return Err(WebError::NotFound);
-    }
+    let own = UserRef::Id(signed_in.user.id);
+    sessions::revoke(&state, &signed_in.principal, own, Some(public_id), None).await?;
     flash_success(&signed_in.session, "The session has ended.");
     Ok(see_other("/account#sessions"))
 }
@@ -163,11 +159,9 @@ async fn end_own_others(
     state: web::Data<AppState>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> PageResult {
-    let user_id = signed_in.user.id;
-    let keep = signed_in.session_hash.clone();
-    let ended = state
-        .write(move |store| store.end_sessions_of(user_id, None, Some(&keep)))
-        .await?;
+    let own = UserRef::Id(signed_in.user.id);
+    let keep = Some(signed_in.session_hash.clone());
+    let ended = sessions::revoke(&state, &signed_in.principal, own, None, keep).await?;
     flash_success(&signed_in.session, ended_message(ended, "other "));
     Ok(see_other("/account#sessions"))
 }
@@ -185,20 +179,9 @@ async fn end_users(
         Some(raw) => Some(parse_public_id(raw)?),
         None => None,
     };
-    let (email, ended) = state
-        .write(move |store| {
-            let user = store.user_by_id(id)?;
-            let ended = store.end_sessions_of(id, public_id.as_deref(), None)?;
-            Ok((user.email, ended))
-        })
-        .await?;
-    flash_success(
-        &signed_in.session,
-        format!(
-            "{} of {email}.",
-            ended_message(ended, "").trim_end_matches('.')
-        ),
-    );
+    let user = UserRef::Id(id);
+    let ended = sessions::revoke(&state, &signed_in.principal, user, public_id, None).await?;
+    flash_success(&signed_in.session, ended_message(ended, ""));
     Ok(see_other(&format!(
         "{}#sessions",
         super::users::user_path(id)
@@ -220,10 +203,8 @@ async fn unlock(
     path: web::Path<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> PageResult {
-    signed_in.require_admin()?;
     let id = super::users::parse_user_id(&path)?;
-    let user = state.write(move |store| store.unlock_account(id)).await?;
-    state.login_throttles.unlock(&user.email.key());
+    let user = users::unlock(&state, &signed_in.principal, UserRef::Id(id)).await?;
     log::info!("{} unlocked {}", signed_in.user.email, user.email);
     flash_success(
         &signed_in.session,

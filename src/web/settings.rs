@@ -3,12 +3,13 @@
 
 use actix_web::web;
 use askama::Template;
-use serde::Deserialize;
 
 use super::csrf::{CsrfForm, EmptyForm};
 use super::error::WebError;
+use super::forms::ToggleForm;
 use super::page::{PageContext, PageResult, flash_success, ok, see_other};
 use super::session::SignedIn;
+use crate::service::settings;
 use crate::state::AppState;
 use crate::store::now_unix;
 use crate::summaries;
@@ -32,7 +33,7 @@ struct SettingsPage {
     mail_queue_more: usize,
     summary_weekday: String,
     /// The past week's change log, newest first: (when, what).
-    recent_changes: Vec<(String, String)>,
+    recent_changes: Vec<ChangeRow>,
     recent_changes_more: usize,
     /// The Monday of the last week whose summaries were queued.
     last_summary_week: Option<String>,
@@ -50,6 +51,13 @@ struct QueuedMailRow {
     attempts: u32,
     next_attempt: String,
     last_error: String,
+}
+
+/// A change as the Settings card lists it: when, what, by whom.
+pub struct ChangeRow {
+    pub at: String,
+    pub message: String,
+    pub actor: String,
 }
 
 fn format_time_ms(unix_ms: u64) -> String {
@@ -80,7 +88,11 @@ async fn show(signed_in: SignedIn, state: web::Data<AppState>) -> PageResult {
     let recent_changes_more = change_count.saturating_sub(changes.len());
     let recent_changes = changes
         .into_iter()
-        .map(|change| (summaries::format_minute(change.at), change.text))
+        .map(|change| ChangeRow {
+            at: summaries::format_minute(change.at),
+            message: change.message,
+            actor: change.actor,
+        })
         .collect();
     let mail_queue_more = usize::try_from(queue_len)
         .unwrap_or(usize::MAX)
@@ -117,20 +129,10 @@ async fn show(signed_in: SignedIn, state: web::Data<AppState>) -> PageResult {
     })
 }
 
-#[derive(Deserialize)]
-pub struct ToggleForm {
-    enabled: String,
-}
-
 /// `on` or `off`, as the toggle buttons send it; anything else is a tampered form.
 fn parse_toggle(form: &ToggleForm) -> Result<bool, WebError> {
-    match form.enabled.as_str() {
-        "on" => Ok(true),
-        "off" => Ok(false),
-        _ => Err(WebError::BadRequest(
-            "The setting must be turned 'on' or 'off'.".into(),
-        )),
-    }
+    form.parse()
+        .ok_or_else(|| WebError::BadRequest("The setting must be turned 'on' or 'off'.".into()))
 }
 
 async fn enforce_2fa(
@@ -140,9 +142,7 @@ async fn enforce_2fa(
 ) -> PageResult {
     signed_in.require_admin()?;
     let on = parse_toggle(&form)?;
-    state
-        .write(move |store| store.update_settings(|s| s.globally_enforce_2fa = on))
-        .await?;
+    settings::enforce_2fa(&state, &signed_in.principal, on).await?;
     log::info!(
         "two-factor enforcement turned {} by {}",
         if on { "on" } else { "off" },
@@ -166,9 +166,7 @@ async fn api_access(
 ) -> PageResult {
     signed_in.require_admin()?;
     let on = parse_toggle(&form)?;
-    state
-        .write(move |store| store.update_settings(|s| s.api_enabled = on))
-        .await?;
+    settings::api_access(&state, &signed_in.principal, on).await?;
     // Warn, like `settings/api/disable`: every script using the API is affected.
     log::warn!(
         "API access turned {} by {}",
@@ -194,11 +192,7 @@ async fn send_summaries(
     _form: CsrfForm<EmptyForm>,
 ) -> PageResult {
     signed_in.require_admin()?;
-    let queued = state
-        .summaries
-        .queue_now(now_unix())
-        .await
-        .map_err(|error| WebError::internal(format!("weekly summaries: {error}")))?;
+    let queued = settings::send_summaries_now(&state, &signed_in.principal).await?;
     log::info!(
         "weekly summaries queued by hand by {} for {queued} users",
         signed_in.user.email

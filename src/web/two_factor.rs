@@ -1,6 +1,5 @@
 //! The factor step of login, and enrolling TOTP and recovery codes from the account.
 
-use crate::domain::Refusal;
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::http::header::CACHE_CONTROL;
@@ -13,9 +12,12 @@ use super::error::WebError;
 use super::gate::{ENROLLMENT_PATH, FACTOR_STEP_PATH};
 use super::page::{PageContext, PageResult, flash_success, ok, render, see_other};
 use super::session::{self, SignedIn};
-use crate::auth::{recovery_codes, totp};
+use crate::auth::totp;
+use crate::domain::Refusal;
+use crate::service::sign_in::{self, FactorProof};
+use crate::service::{Principal, Who, account};
 use crate::state::AppState;
-use crate::store::{FactorAttempt, FactorOutcome, now_unix};
+use crate::store::{FactorOutcome, StoreError, User};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(FACTOR_STEP_PATH, web::get().to(factor_form))
@@ -42,19 +44,25 @@ struct FactorStepPage {
 pub(super) async fn pending_user(
     session: &Session,
     state: &AppState,
-) -> Result<Option<crate::store::User>, WebError> {
+) -> Result<Option<User>, WebError> {
     let Some((user_id, generation)) = session::pending(session) else {
         return Ok(None);
     };
-    let user = state.read(move |store| store.user_by_id(user_id));
-    match user {
+    match state.read(|store| store.user_by_id(user_id)) {
         Ok(user) if !user.disabled && user.session_generation == generation => Ok(Some(user)),
-        Ok(_)
-        | Err(crate::state::BlockingError::Store(crate::store::StoreError::Refused(
-            Refusal::UserNotFound,
-        ))) => Ok(None),
+        Ok(_) | Err(StoreError::Refused(Refusal::UserNotFound)) => Ok(None),
         Err(error) => Err(error.into()),
     }
+}
+
+/// Somebody half-way through logging in as `user`, from where the request came.
+pub(super) fn pending_principal(state: &AppState, req: &HttpRequest, user: &User) -> Principal {
+    Principal::new(
+        Who::Anonymous {
+            claimed: Some(user.email.clone()),
+        },
+        state.origin(req),
+    )
 }
 
 async fn factor_form(session: Session, state: web::Data<AppState>) -> PageResult {
@@ -86,21 +94,18 @@ async fn factor_submit(
         session::forget(&session);
         return Ok(see_other("/login"));
     };
-    let code = form.code.unwrap_or_default().trim().to_string();
-    let recovery_code = form.recovery_code.unwrap_or_default().trim().to_string();
-    let user_id = user.id;
-    let now = now_unix();
-    let outcome = state
-        .write(move |store| {
-            if !recovery_code.is_empty() {
-                let attempt = FactorAttempt::RecoveryCode(recovery_codes::hash(&recovery_code));
-                store.check_second_factor(user_id, attempt, now)
-            } else {
-                let matched = |secret: &str| totp::matched_step(secret, &code, now);
-                store.check_second_factor(user_id, FactorAttempt::Totp(&matched), now)
-            }
-        })
-        .await?;
+    let recovery_code = form.recovery_code.unwrap_or_default();
+    let (proof, how) = if recovery_code.trim().is_empty() {
+        let code = form.code.unwrap_or_default();
+        (FactorProof::Totp(code), "password and authenticator app")
+    } else {
+        (
+            FactorProof::RecoveryCode(recovery_code),
+            "password and recovery code",
+        )
+    };
+    let who = pending_principal(&state, &req, &user);
+    let outcome = sign_in::check_second_factor(&state, &who, user.id, proof).await?;
     let refuse = |status: StatusCode, error: String| {
         render(
             status,
@@ -115,7 +120,7 @@ async fn factor_submit(
     match outcome {
         FactorOutcome::Accepted(user) => {
             let next = session::pending_next(&session);
-            session::start(&req, &session, &state, &user).await?;
+            session::start(&req, &session, &state, &user, how).await?;
             log::info!("user {} logged in with a second factor", user.email);
             Ok(see_other(&next))
         }
@@ -158,18 +163,8 @@ async fn enrollment_page(
     state: &AppState,
     error: Option<String>,
 ) -> Result<EnrollmentPage, WebError> {
-    let mut user = signed_in.user.clone();
-    if !user.totp_enabled() && user.pending_totp_secret.is_none() {
-        let user_id = user.id;
-        user = state
-            .write(move |store| store.set_pending_totp(user_id, totp::new_secret()))
-            .await?;
-    }
-    let pending = if user.totp_enabled() {
-        None
-    } else {
-        state.read(|store| store.reveal_pending_totp(&user))?
-    };
+    let user = &signed_in.user;
+    let pending = account::pending_totp_secret(state, &signed_in.principal, user).await?;
     let (secret, qr_svg) = match pending.as_deref() {
         Some(secret) => {
             let uri =
@@ -187,7 +182,7 @@ async fn enrollment_page(
         .map(|c| CredentialRow {
             id: c.id.clone(),
             name: c.name.clone(),
-            created: crate::api::views::timestamp(c.created),
+            created: super::format_time(c.created),
         })
         .collect();
     Ok(EnrollmentPage {
@@ -244,17 +239,9 @@ async fn confirm_totp(
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> PageResult {
-    let (codes, hashes) = recovery_codes::generate();
-    let user_id = signed_in.user.id;
-    let now = now_unix();
-    let code = form.code.clone();
-    let confirmed = state
-        .write(move |store| {
-            let matched = |secret: &str| totp::matched_step(secret, &code, now);
-            store.confirm_totp(user_id, &matched, hashes)
-        })
-        .await?;
-    let Some((user, codes_stored)) = confirmed else {
+    let confirmed =
+        account::confirm_totp(&state, &signed_in.principal, signed_in.user.id, form.code).await?;
+    let Some((user, new_codes)) = confirmed else {
         let error =
             "Code: it does not match. Check the time on your phone and type the current code.";
         let page = enrollment_page(&signed_in, &state, Some(error.to_string())).await?;
@@ -262,7 +249,7 @@ async fn confirm_totp(
     };
     session::enrollment_done(&signed_in.session);
     log::info!("user {} enrolled TOTP", user.email);
-    if codes_stored {
+    if let Some(codes) = new_codes {
         return show_recovery_codes(&signed_in, codes);
     }
     flash_success(&signed_in.session, "Authenticator app enrolled.");
@@ -279,10 +266,7 @@ async fn regenerate_recovery_codes(
             "Enroll a second factor before making recovery codes.".into(),
         ));
     }
-    let (codes, hashes) = recovery_codes::generate();
-    let user_id = signed_in.user.id;
-    state
-        .write(move |store| store.replace_recovery_codes(user_id, hashes))
-        .await?;
+    let codes =
+        account::new_recovery_codes(&state, &signed_in.principal, signed_in.user.id).await?;
     show_recovery_codes(&signed_in, codes)
 }

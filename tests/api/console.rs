@@ -214,7 +214,9 @@ impl TestApp {
         tokio::task::spawn_blocking(move || {
             let id = store.user_by_email(&email).expect("user").user.id;
             let hash = hash_password(PASSWORD).expect("hash");
-            store.change_password(id, hash, None).expect("set password");
+            store
+                .change_password(&Actor::named("test"), id, hash, None)
+                .expect("set password");
         })
         .await
         .expect("blocking");
@@ -468,7 +470,8 @@ fn setup_link(app: &TestApp) -> String {
     use roost::auth::links::NewLink;
     use roost::store::TokenPurpose;
     let link = NewLink::new(TokenPurpose::Setup, None);
-    link.store(&app.store).expect("store setup link");
+    link.store(&app.store, &Actor::named("test"))
+        .expect("store setup link");
     link.url(&app.address)
         .trim_start_matches(&app.address)
         .to_string()
@@ -778,7 +781,12 @@ async fn expired_links_are_refused() {
         let mut link = NewLink::new(TokenPurpose::PasswordReset, None);
         link.token.expires = link.token.created - 1;
         store
-            .insert_user_token(&email, &link.hash, link.token.clone())
+            .insert_user_token(
+                &Actor::named("test"),
+                &UserRef::Email(email.clone()),
+                &link.hash,
+                link.token.clone(),
+            )
             .expect("store link");
         link.url("").to_string()
     })

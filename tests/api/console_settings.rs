@@ -316,15 +316,22 @@ async fn the_settings_page_shows_the_past_weeks_changes_newest_first() {
     page.assert_contains("id=\"recent-changes-table\"");
     let enforced = page
         .body
-        .find("two-factor authentication enforced for everyone")
+        .find("<td>Two-factor authentication enforced for everyone</td>")
         .expect("the settings change");
     let disabled = page
         .body
-        .find(&format!("{USER} disabled"))
+        .find(&format!("<td>User ({USER}) disabled</td>"))
         .expect("the disable");
     let added = page
         .body
-        .find(&format!("{USER} added as user"))
+        .find(&format!("<td>User ({USER}) created as user</td>"))
         .expect("the add");
     assert!(enforced < disabled && disabled < added, "newest first");
+    // Each names its actor: the admin in the console, the API key the test harness made.
+    page.assert_contains(&format!(
+        "<td>Two-factor authentication enforced for everyone</td><td>{ADMIN}</td>"
+    ));
+    page.assert_contains(&format!(
+        "<td>User ({USER}) disabled</td><td>API key tests ("
+    ));
 }

@@ -49,7 +49,9 @@ async fn add_users_in_store(app: &TestApp, emails: Vec<String>) {
                 note: None,
                 two_factor_required: false,
             };
-            store.add_user(new, None).expect("add user");
+            store
+                .add_user(&Actor::named("test"), new, None)
+                .expect("add user");
         }
     })
     .await
@@ -482,7 +484,7 @@ async fn user_page_shows_the_facts_and_a_form_per_action() {
         .set_pending_totp(id, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".to_string())
         .expect("pending secret");
     app.store
-        .confirm_totp(id, &|_| Some(1), Vec::new())
+        .confirm_totp(&Actor::named("test"), id, &|_| Some(1), Vec::new())
         .expect("confirm")
         .expect("confirmed");
     let page = console.get(&format!("/users/{id}")).await;

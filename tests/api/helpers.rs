@@ -6,6 +6,8 @@ use roost::auth::api_keys::issue_global_key;
 use roost::config::Config;
 use roost::domain::ApiKeyType;
 use roost::startup::Application;
+pub use roost::store::UserRef;
+pub use roost::store::audit::{Actor, AuditFilter, AuditFrom};
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

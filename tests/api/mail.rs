@@ -8,7 +8,7 @@ use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig, respo
 use roost::domain::{AccessLevel, Email};
 use roost::store::{MailContent, NewUser, QueuedMail, Store};
 
-use crate::helpers::{TestApp, spawn_app_in};
+use crate::helpers::{Actor, TestApp, spawn_app_in};
 
 /// One message as the SMTP server received it.
 #[derive(Debug, Clone)]
@@ -391,7 +391,9 @@ async fn queued_mail_survives_a_restart() {
             note: None,
             two_factor_required: false,
         };
-        store.add_user(new, None).expect("add user");
+        store
+            .add_user(&Actor::named("test"), new, None)
+            .expect("add user");
         let content = MailContent {
             kind: "welcome".to_string(),
             subject: "Queued before the restart".to_string(),
@@ -446,7 +448,13 @@ async fn weekly_summaries_wait_out_an_smtp_outage_and_go_out_once() {
         app.post("user/add", &params).await.ok();
     }
     let now = now_unix();
-    assert_eq!(app.summaries.queue_now(now).await.expect("queue"), 2);
+    assert_eq!(
+        app.summaries
+            .queue_now(Actor::named("test"), now)
+            .await
+            .expect("queue"),
+        2
+    );
 
     // Both wait in the queue after a failed attempt; the week counts as sent all the same, so
     // the scheduler won't queue it a second time while the server is down.

@@ -225,6 +225,7 @@ async fn a_lock_kept_before_a_restart_holds_after_it_and_an_admin_unlocks_it() {
         let store = Store::open(dir.path()).expect("store");
         store
             .add_user(
+                &Actor::named("test"),
                 roost::store::NewUser {
                     email: Email::parse("ann@x.io").unwrap(),
                     access_level: roost::domain::AccessLevel::User,
@@ -240,14 +241,20 @@ async fn a_lock_kept_before_a_restart_holds_after_it_and_an_admin_unlocks_it() {
             .user
             .id;
         let hash = roost::auth::passwords::hash_password(PASSWORD).unwrap();
-        store.change_password(id, hash, None).unwrap();
+        store
+            .change_password(&Actor::named("test"), id, hash, None)
+            .unwrap();
         let lock = Lock {
             until: now() + 3600,
             lockouts: 3,
             since: now() - 600,
         };
         store
-            .set_login_lock(&Email::parse("ann@x.io").unwrap(), lock)
+            .set_login_lock(
+                &Actor::named("test"),
+                &Email::parse("ann@x.io").unwrap(),
+                lock,
+            )
             .unwrap();
     }
     let app = spawn_app_in(dir, |_| {}).await;
@@ -681,14 +688,21 @@ async fn repeated_factor_lockouts_grow() {
     let reject = |_: &str| None;
     for _ in 0..5 {
         app.store
-            .check_second_factor(id, FactorAttempt::Totp(&reject), later)
+            .check_second_factor(
+                &Actor::named("test"),
+                id,
+                FactorAttempt::Totp(&reject),
+                later,
+            )
             .unwrap();
     }
     let second = app.store.user_by_id(id).unwrap();
     assert_eq!(second.factor_lockouts, 2);
     assert_eq!(second.factor_locked_until - later, 120);
     // An admin's unlock lifts it and forgets the series.
-    app.store.unlock_account(id).unwrap();
+    app.store
+        .unlock_account(&Actor::named("test"), &UserRef::Id(id))
+        .unwrap();
     let unlocked = app.store.user_by_id(id).unwrap();
     assert_eq!(
         (unlocked.factor_lockouts, unlocked.factor_locked_until),

@@ -27,7 +27,9 @@ fn sandbox_with_users(count: usize) -> (Sandbox, String) {
             note: Some(note.clone()),
             two_factor_required: false,
         };
-        store.add_user(new, None).expect("add user");
+        store
+            .add_user(&Actor::named("test"), new, None)
+            .expect("add user");
     }
     let token = issue_global_key(&store, ApiKeyType::ReadOnly, "big", "tests").expect("key");
     (sandbox, token)

@@ -159,11 +159,23 @@ async fn summaries_go_once_a_week_to_enabled_users_who_opted_in() {
     // The next week is due again; by hand it goes out whatever the day, even twice.
     let next_wednesday = wednesday + 7 * DAY;
     assert_eq!(summaries.queue_if_due(next_wednesday).await.unwrap(), 2);
-    assert_eq!(summaries.queue_now(next_wednesday).await.unwrap(), 2);
+    assert_eq!(
+        summaries
+            .queue_now(Actor::named("test"), next_wednesday)
+            .await
+            .unwrap(),
+        2
+    );
     assert_eq!(summary_mails(&app).await.len(), 6);
     // A manual run on Monday counts for its week: the scheduler skips that week's Wednesday.
     let later_monday = FUTURE_MONDAY + 14 * DAY;
-    assert_eq!(summaries.queue_now(later_monday).await.unwrap(), 2);
+    assert_eq!(
+        summaries
+            .queue_now(Actor::named("test"), later_monday)
+            .await
+            .unwrap(),
+        2
+    );
     assert_eq!(
         summaries
             .queue_if_due(later_monday + 2 * DAY)
@@ -177,7 +189,13 @@ async fn summaries_go_once_a_week_to_enabled_users_who_opted_in() {
 async fn a_summary_is_multipart_with_the_headers_a_mail_client_needs() {
     let app = spawn_app().await;
     add(&app, "admin@x.io", "admin").await;
-    assert_eq!(app.summaries.queue_now(now_unix()).await.unwrap(), 1);
+    assert_eq!(
+        app.summaries
+            .queue_now(Actor::named("test"), now_unix())
+            .await
+            .unwrap(),
+        1
+    );
     let mails = summary_mails(&app).await;
     let mail = &mails[0];
     for header in [
@@ -217,11 +235,11 @@ async fn a_summary_is_multipart_with_the_headers_a_mail_client_needs() {
         .unwrap_or_else(|| panic!("no change list of 2: {text}"));
     let lines: Vec<&str> = changes.lines().take(2).collect();
     assert!(
-        lines[0].ends_with(" UTC: admin@x.io added as admin"),
+        lines[0].contains(" UTC: User (admin@x.io) created as admin (by API key tests ("),
         "{text}"
     );
     assert!(
-        lines[1].ends_with(" UTC: API key tests (admin, global) created by tests"),
+        lines[1].ends_with(" UTC: API key tests (admin, global) created (by cli)"),
         "{text}"
     );
     // Links lead to the console that sent it.
@@ -243,7 +261,10 @@ async fn the_admin_summary_names_who_lacks_a_second_factor_and_stays_short() {
         add(&app, &format!("user{n:02}@x.io"), "user").await;
     }
     app.create_flock("<b>Night</b> & day").await;
-    app.summaries.queue_now(now_unix()).await.unwrap();
+    app.summaries
+        .queue_now(Actor::named("test"), now_unix())
+        .await
+        .unwrap();
     let mails = summary_mails(&app).await;
     let admin = mails
         .iter()
@@ -256,8 +277,11 @@ async fn the_admin_summary_names_who_lacks_a_second_factor_and_stays_short() {
     );
     // 28 changes (a key, 26 users, a flock): the newest twenty are listed, the rest counted.
     assert!(text.contains("Changes in the past week: 28"), "{text}");
-    assert!(text.contains("user06@x.io added as user"), "{text}");
-    assert!(!text.contains("user05@x.io added"), "{text}");
+    assert!(
+        text.contains("User (user06@x.io) created as user"),
+        "{text}"
+    );
+    assert!(!text.contains("User (user05@x.io) created"), "{text}");
     assert!(text.contains("… and 8 earlier"), "{text}");
     // Likewise the users without a second factor, by email.
     assert!(text.contains("  - user18@x.io\n  … and 6 more"), "{text}");
@@ -270,14 +294,14 @@ async fn the_admin_summary_names_who_lacks_a_second_factor_and_stays_short() {
         "{text}"
     );
     assert!(
-        text.contains("UTC: flock <b>Night</b> & day created"),
+        text.contains("UTC: Flock (<b>Night</b> & day) created"),
         "{text}"
     );
     // The HTML part escapes what users typed.
     let html = admin.html();
     assert!(!html.contains("<b>Night</b>"), "{html}");
     assert!(
-        html.contains("flock &#60;b&#62;Night&#60;/b&#62; &#38; day created"),
+        html.contains("Flock (&#60;b&#62;Night&#60;/b&#62; &#38; day) created"),
         "{html}"
     );
 }
@@ -325,29 +349,37 @@ async fn the_admin_summary_lists_every_kind_of_change_and_no_refused_one() {
         .await
         .err_status(409);
 
-    app.summaries.queue_now(now_unix()).await.unwrap();
+    app.summaries
+        .queue_now(Actor::named("test"), now_unix())
+        .await
+        .unwrap();
     let mails = summary_mails(&app).await;
     let text = mails[0].text();
     for change in [
-        "boss@x.io added as admin",
-        "ann@x.io added as user",
-        "flock Ops created",
-        "ann@x.io made watcher of flock Ops",
-        "ann@x.io changed from watcher to manager in flock Ops",
-        "ann@x.io no longer manager of flock Ops",
-        "flock Ops renamed to Night shift",
-        "ann@x.io changed from user to admin",
-        "ann@x.io disabled",
-        "ann@x.io enabled",
-        "API key test key (read-only, global) created by",
+        "User (boss@x.io) created as admin",
+        "User (ann@x.io) created as user",
+        "Flock (Ops) created",
+        "User (ann@x.io) made watcher of flock (Ops)",
+        "User (ann@x.io) changed from watcher to manager in flock (Ops)",
+        "User (ann@x.io) no longer manager of flock (Ops)",
+        "Flock (Ops) renamed to (Night shift)",
+        "User (ann@x.io) access level changed from user to admin",
+        "User (ann@x.io) disabled",
+        "User (ann@x.io) enabled",
+        "API key test key (read-only, global) created (by",
         "API key test key (read-only, global) revoked",
-        "two-factor authentication enforced for everyone",
-        "flock Night shift deleted",
-        "ann@x.io removed",
+        "Two-factor authentication enforced for everyone",
+        "Flock (Night shift) deleted",
+        "User (ann@x.io) removed",
     ] {
         assert!(text.contains(&format!("UTC: {change}")), "{change}: {text}");
     }
-    assert!(!text.contains("boss@x.io disabled"), "{text}");
+    assert!(!text.contains("User (boss@x.io) disabled"), "{text}");
+    // Each change names who made it.
+    assert!(
+        text.contains("UTC: User (ann@x.io) removed (by API key tests ("),
+        "{text}"
+    );
 }
 
 #[tokio::test]

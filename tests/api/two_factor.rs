@@ -237,7 +237,9 @@ async fn a_user_created_with_totp_enabled_must_enroll_at_first_login() {
         let email = roost::domain::Email::parse("bob@x.io").unwrap();
         let id = store.user_by_email(&email).unwrap().user.id;
         let hash = roost::auth::passwords::hash_password(PASSWORD).unwrap();
-        store.change_password(id, hash, None).unwrap();
+        store
+            .change_password(&Actor::named("test"), id, hash, None)
+            .unwrap();
     })
     .await
     .unwrap();

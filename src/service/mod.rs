@@ -1,0 +1,73 @@
+//! Every action of the console, whichever door it comes through (API, console, CLI, the
+//! scheduler): one function each, taking the acting `Principal` and parsed domain input. It
+//! checks the permission (`Principal::require`, the one table), makes the change through the
+//! store in one transaction that also writes its audit entry, and returns a typed result. The
+//! handlers in `api` and `web` parse, call one of these, and render.
+
+pub mod account;
+pub mod api_keys;
+pub mod audit;
+pub mod flocks;
+pub mod principal;
+pub mod sessions;
+pub mod settings;
+pub mod sign_in;
+pub mod users;
+
+pub use principal::{Origin, Permission, Principal, Who};
+
+use crate::auth::passwords::HashError;
+use crate::domain::Refusal;
+use crate::store::StoreError;
+
+/// Why an action didn't happen: a rule refused it (the edge chooses the words), or something
+/// failed (logged with its cause, answered generically).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("refused: {0}")]
+    Refused(#[from] Refusal),
+    #[error("the store failed")]
+    Store(#[source] StoreError),
+    /// Every password hashing worker is busy and the queue is full: try again in a moment.
+    #[error("password hashing is busy")]
+    HashingBusy,
+    /// As many scans as allowed are running (`--max-concurrent-scans`): try again in a moment.
+    #[error("too many scans are running")]
+    ScansBusy,
+    #[error("password hashing failed")]
+    Hashing(#[source] HashError),
+    #[error("the weekly summary failed")]
+    Summary(#[source] crate::summaries::SummaryError),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> ServiceError {
+        match error {
+            StoreError::Refused(refusal) => ServiceError::Refused(refusal),
+            other => ServiceError::Store(other),
+        }
+    }
+}
+
+impl From<HashError> for ServiceError {
+    fn from(error: HashError) -> ServiceError {
+        match error {
+            HashError::Busy => ServiceError::HashingBusy,
+            other => ServiceError::Hashing(other),
+        }
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// The error and its causes, one per line, for a log line.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(source) = cause {
+        text.push_str(": ");
+        text.push_str(&source.to_string());
+        cause = source.source();
+    }
+    text
+}

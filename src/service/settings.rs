@@ -1,0 +1,67 @@
+//! The console's switches, and the weekly summaries sent by hand.
+
+use super::{Permission, Principal, ServiceError, ServiceResult};
+use crate::state::AppState;
+use crate::store::audit::AuditLine;
+use crate::store::{Settings, now_unix};
+
+pub fn get(state: &AppState, who: &Principal) -> ServiceResult<Settings> {
+    who.require(Permission::ReadAll)?;
+    Ok(state.read(|store| store.settings())?)
+}
+
+/// Demands a second factor of everyone (at their next login) or stops demanding it.
+pub async fn enforce_2fa(state: &AppState, who: &Principal, on: bool) -> ServiceResult<Settings> {
+    let line = if on {
+        AuditLine::new(
+            "settings_2fa_enforce_enable",
+            "Two-factor authentication enforced for everyone",
+        )
+    } else {
+        AuditLine::new(
+            "settings_2fa_enforce_disable",
+            "Two-factor authentication no longer enforced for everyone",
+        )
+    };
+    update(state, who, line, move |settings| {
+        settings.globally_enforce_2fa = on
+    })
+    .await
+}
+
+/// Turns the API on or off (off: every call is answered 403 until an admin turns it on in the
+/// console).
+pub async fn api_access(state: &AppState, who: &Principal, on: bool) -> ServiceResult<Settings> {
+    let line = if on {
+        AuditLine::new("settings_api_enable", "API access turned on")
+    } else {
+        AuditLine::new("settings_api_disable", "API access turned off")
+    };
+    update(state, who, line, move |settings| settings.api_enabled = on).await
+}
+
+async fn update(
+    state: &AppState,
+    who: &Principal,
+    line: AuditLine,
+    change: impl FnOnce(&mut Settings) + Send + 'static,
+) -> ServiceResult<Settings> {
+    who.require(Permission::Administer)?;
+    let actor = who.actor();
+    Ok(state
+        .write(move |store| store.update_settings(&actor, line, change))
+        .await?)
+}
+
+/// Queues this week's summaries now, whatever the day; returns how many.
+pub async fn send_summaries_now(state: &AppState, who: &Principal) -> ServiceResult<usize> {
+    who.require(Permission::Administer)?;
+    state
+        .summaries
+        .queue_now(who.actor(), now_unix())
+        .await
+        .map_err(|error| match error {
+            crate::summaries::SummaryError::Store(store) => ServiceError::from(store),
+            other => ServiceError::Summary(other),
+        })
+}

@@ -1,0 +1,299 @@
+//! The forms of one user's page: each parses its fields, calls the service as the signed-in
+//! admin, and goes back to the user's page with what happened.
+
+use actix_web::web;
+use serde::Deserialize;
+
+use super::{note_too_long, parse_user_id, user_path};
+use crate::domain::{AccessLevel, FlockId, FlockRole, Note, Refusal};
+use crate::service::{ServiceError, ServiceResult, flocks, users};
+use crate::state::AppState;
+use crate::store::{User, UserRef};
+use crate::web::csrf::{CsrfForm, EmptyForm};
+use crate::web::error::refusal_message;
+use crate::web::forms::ToggleForm;
+use crate::web::page::{PageResult, flash_error, flash_success, see_other};
+use crate::web::session::SignedIn;
+
+/// Back to the user's page with the outcome as a flash. A refusal the admin can act on (the
+/// last-admin rule, a flock deleted meanwhile) is shown there; anything else, an unknown user
+/// included, is an error page.
+fn back_to_user<T>(
+    signed_in: &SignedIn,
+    id: u64,
+    outcome: ServiceResult<T>,
+    done: impl FnOnce(T) -> String,
+) -> PageResult {
+    match outcome {
+        Ok(value) => flash_success(&signed_in.session, done(value)),
+        Err(ServiceError::Refused(
+            refusal @ (Refusal::LastEnabledAdmin
+            | Refusal::FlockNotFound
+            | Refusal::TwoRolesInOneFlock(_)),
+        )) => flash_error(&signed_in.session, refusal_message(&refusal)),
+        Err(error) => return Err(error.into()),
+    }
+    Ok(see_other(&user_path(id)))
+}
+
+/// A form value that can't be used: back to the user's page with the reason. The user is looked
+/// up first so that an unknown id is a 404 here too.
+fn refuse_input(signed_in: &SignedIn, state: &AppState, id: u64, message: &str) -> PageResult {
+    users::get(state, &signed_in.principal, &UserRef::Id(id))?;
+    flash_error(&signed_in.session, message);
+    Ok(see_other(&user_path(id)))
+}
+
+/// The admin and the user id of an action's path.
+fn target(signed_in: &SignedIn, path: &str) -> Result<u64, crate::web::error::WebError> {
+    signed_in.require_admin()?;
+    parse_user_id(path)
+}
+
+#[derive(Deserialize)]
+pub struct AccessLevelForm {
+    #[serde(default)]
+    access_level: String,
+}
+
+pub(super) async fn access_level(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm<AccessLevelForm>,
+) -> PageResult {
+    let id = target(&signed_in, &path)?;
+    let Ok(level) = AccessLevel::parse(&form.access_level) else {
+        return refuse_input(
+            &signed_in,
+            &state,
+            id,
+            "Access level: choose admin or user.",
+        );
+    };
+    let outcome =
+        users::set_access_level(&state, &signed_in.principal, UserRef::Id(id), level).await;
+    back_to_user(&signed_in, id, outcome, |user: User| {
+        format!("Access level of {} set to {level}.", user.email)
+    })
+}
+
+pub(super) async fn disable(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> PageResult {
+    let id = target(&signed_in, &path)?;
+    let outcome = users::set_disabled(&state, &signed_in.principal, UserRef::Id(id), true).await;
+    back_to_user(&signed_in, id, outcome, |user: User| {
+        format!("User {} disabled. Their sessions have ended.", user.email)
+    })
+}
+
+pub(super) async fn enable(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> PageResult {
+    let id = target(&signed_in, &path)?;
+    let outcome = users::set_disabled(&state, &signed_in.principal, UserRef::Id(id), false).await;
+    back_to_user(&signed_in, id, outcome, |user: User| {
+        format!("User {} enabled.", user.email)
+    })
+}
+
+#[derive(Deserialize)]
+pub struct NoteForm {
+    #[serde(default)]
+    note: String,
+}
+
+pub(super) async fn note_edit(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm<NoteForm>,
+) -> PageResult {
+    let id = target(&signed_in, &path)?;
+    let Ok(note) = Note::parse(&form.note) else {
+        return refuse_input(&signed_in, &state, id, &note_too_long());
+    };
+    // An emptied note is no note, as the list and the API show it.
+    let note = Some(note).filter(|note| !note.as_str().is_empty());
+    let saved = note.is_some();
+    let outcome = users::set_note(&state, &signed_in.principal, UserRef::Id(id), note).await;
+    back_to_user(&signed_in, id, outcome, |user: User| {
+        if saved {
+            format!("Note of {} saved.", user.email)
+        } else {
+            format!("Note of {} deleted.", user.email)
+        }
+    })
+}
+
+pub(super) async fn note_delete(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> PageResult {
+    let id = target(&signed_in, &path)?;
+    let outcome = users::set_note(&state, &signed_in.principal, UserRef::Id(id), None).await;
+    back_to_user(&signed_in, id, outcome, |user: User| {
+        format!("Note of {} deleted.", user.email)
+    })
+}
+
+pub(super) async fn summary_email(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm<ToggleForm>,
+) -> PageResult {
+    let id = target(&signed_in, &path)?;
+    let Some(enabled) = form.parse() else {
+        let message = "Weekly summary email: choose on or off.";
+        return refuse_input(&signed_in, &state, id, message);
+    };
+    let outcome =
+        users::set_summary_email(&state, &signed_in.principal, UserRef::Id(id), enabled).await;
+    back_to_user(&signed_in, id, outcome, |user: User| {
+        let state = if enabled { "on" } else { "off" };
+        format!("Weekly summary email turned {state} for {}.", user.email)
+    })
+}
+
+pub(super) async fn totp_reset(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> PageResult {
+    let id = target(&signed_in, &path)?;
+    let outcome = users::reset_totp(&state, &signed_in.principal, UserRef::Id(id)).await;
+    back_to_user(&signed_in, id, outcome, |user: User| {
+        format!(
+            "Authenticator app (TOTP) of {} removed. Their sessions have ended.",
+            user.email
+        )
+    })
+}
+
+pub(super) async fn webauthn_reset(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> PageResult {
+    let id = target(&signed_in, &path)?;
+    let outcome = users::reset_webauthn(&state, &signed_in.principal, UserRef::Id(id)).await;
+    back_to_user(&signed_in, id, outcome, |user: User| {
+        format!(
+            "Security keys (WebAuthn) of {} removed. Their sessions have ended.",
+            user.email
+        )
+    })
+}
+
+pub(super) async fn password_reset(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> PageResult {
+    let id = target(&signed_in, &path)?;
+    let outcome = users::send_password_reset(&state, &signed_in.principal, UserRef::Id(id)).await;
+    back_to_user(&signed_in, id, outcome, |user: User| {
+        format!(
+            "Password reset mail sent to {}. Its link works once, within 1 hour; until then the current password keeps working.",
+            user.email
+        )
+    })
+}
+
+#[derive(Deserialize)]
+pub struct FlockRoleForm {
+    #[serde(default)]
+    flock_id: String,
+    #[serde(default)]
+    role: String,
+}
+
+impl FlockRoleForm {
+    fn parse(&self) -> Option<(FlockId, FlockRole)> {
+        Some((
+            FlockId::parse(&self.flock_id).ok()?,
+            FlockRole::parse(&self.role).ok()?,
+        ))
+    }
+}
+
+const BAD_FLOCK_ROLE: &str = "Flock role: choose a flock and a role (manager or watcher).";
+
+pub(super) async fn flock_assign(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm<FlockRoleForm>,
+) -> PageResult {
+    flock_role(signed_in, state, path, form, true).await
+}
+
+pub(super) async fn flock_unassign(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm<FlockRoleForm>,
+) -> PageResult {
+    flock_role(signed_in, state, path, form, false).await
+}
+
+async fn flock_role(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: FlockRoleForm,
+    assign: bool,
+) -> PageResult {
+    let id = target(&signed_in, &path)?;
+    let Some((flock, role)) = form.parse() else {
+        return refuse_input(&signed_in, &state, id, BAD_FLOCK_ROLE);
+    };
+    let who = &signed_in.principal;
+    let name = match flocks::get(&state, who, &flock) {
+        Ok(flock) => flock.name,
+        // The admin's list of flocks was stale: say so on the user's page.
+        Err(error) => return back_to_user(&signed_in, id, Err::<(), _>(error), |_| String::new()),
+    };
+    let (user, flocks) = (UserRef::Id(id), vec![flock]);
+    let outcome = if assign {
+        flocks::assign(&state, who, user, flocks, role).await
+    } else {
+        flocks::unassign(&state, who, user, flocks, role).await
+    };
+    back_to_user(&signed_in, id, outcome, |(user, _)| {
+        if assign {
+            format!("{} is now {} of {name}.", user.email, role.as_str())
+        } else {
+            format!("{} is no longer {} of {name}.", user.email, role.as_str())
+        }
+    })
+}
+
+pub(super) async fn remove(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> PageResult {
+    let id = target(&signed_in, &path)?;
+    match users::remove(&state, &signed_in.principal, UserRef::Id(id)).await {
+        Ok(user) => {
+            flash_success(&signed_in.session, format!("User {} removed.", user.email));
+            Ok(see_other("/users"))
+        }
+        outcome => back_to_user(&signed_in, id, outcome, |_| String::new()),
+    }
+}

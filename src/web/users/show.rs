@@ -1,0 +1,151 @@
+//! One user's page (their facts, roles, sessions and locks, with a form per action) and the page
+//! that confirms their removal.
+
+use actix_web::web;
+use askama::Template;
+
+use super::parse_user_id;
+use crate::domain::{FlockId, FlockRole};
+use crate::service::{flocks, sessions, users};
+use crate::state::AppState;
+use crate::store::UserRef;
+use crate::web::format_time;
+use crate::web::page::{PageContext, PageResult, ok};
+use crate::web::session::SignedIn;
+use crate::web::sessions::{LockFacts, SessionRow, session_rows};
+
+pub struct UserFacts {
+    pub id: u64,
+    pub email: String,
+    pub access_level: &'static str,
+    pub disabled: bool,
+    pub summary_email_enabled: bool,
+    pub totp_enabled: bool,
+    pub webauthn_enabled: bool,
+    pub two_factor_required: bool,
+    pub note: Option<String>,
+    pub created: String,
+    /// The audit trail filtered to entries about this user.
+    pub activity_href: String,
+}
+
+pub struct RoleRow {
+    pub flock_id: String,
+    /// The flock id made safe for an HTML id and a CSS selector (no colon).
+    pub dom_id: String,
+    pub name: String,
+    pub role: &'static str,
+}
+
+pub struct FlockChoice {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Template)]
+#[template(path = "users/show.html")]
+struct UserPage {
+    page: PageContext,
+    user: UserFacts,
+    roles: Vec<RoleRow>,
+    flocks: Vec<FlockChoice>,
+    is_self: bool,
+    sessions: Vec<SessionRow>,
+    lock: LockFacts,
+}
+
+pub(super) async fn show(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> PageResult {
+    signed_in.require_admin()?;
+    let target = UserRef::Id(parse_user_id(&path)?);
+    let who = &signed_in.principal;
+    let details = users::get(&state, who, &target)?;
+    let all_flocks = flocks::visible(&state, who, None)?;
+    let user_sessions = sessions::list(&state, who, &target)?;
+    let name_of = |id: &FlockId| {
+        all_flocks
+            .iter()
+            .find(|flock| &flock.id == id)
+            .map(|flock| flock.name.clone())
+            .unwrap_or_else(|| id.to_string())
+    };
+    let role_row = |id: &FlockId, role: FlockRole| RoleRow {
+        flock_id: id.to_string(),
+        dom_id: id.as_str().replace(':', "-"),
+        name: name_of(id),
+        role: role.as_str(),
+    };
+    let roles = details
+        .managed_flocks
+        .iter()
+        .map(|id| role_row(id, FlockRole::Manager))
+        .chain(
+            details
+                .watched_flocks
+                .iter()
+                .map(|id| role_row(id, FlockRole::Watcher)),
+        )
+        .collect();
+    let user = details.user;
+    let is_self = user.id == signed_in.user.id;
+    ok(&UserPage {
+        page: PageContext::signed_in(&signed_in, user.email.to_string()),
+        user: UserFacts {
+            id: user.id,
+            email: user.email.to_string(),
+            access_level: user.access_level.as_str(),
+            disabled: user.disabled,
+            summary_email_enabled: user.summary_email_enabled,
+            totp_enabled: user.totp_enabled(),
+            webauthn_enabled: user.webauthn_enabled(),
+            two_factor_required: user.two_factor_required,
+            note: user.note.clone().filter(|note| !note.is_empty()),
+            created: format_time(user.created),
+            activity_href: format!(
+                "/audit?target={}",
+                crate::web::error::encode_query_value(user.email.as_str())
+            ),
+        },
+        roles,
+        flocks: all_flocks
+            .iter()
+            .map(|flock| FlockChoice {
+                id: flock.id.to_string(),
+                name: flock.name.clone(),
+            })
+            .collect(),
+        is_self,
+        sessions: session_rows(&user_sessions, Some(&signed_in.session_hash)),
+        lock: LockFacts::of(&state, &user),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "users/remove.html")]
+struct RemovePage {
+    page: PageContext,
+    id: u64,
+    email: String,
+    flock_count: usize,
+    is_self: bool,
+}
+
+pub(super) async fn remove_confirm(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> PageResult {
+    signed_in.require_admin()?;
+    let id = parse_user_id(&path)?;
+    let details = users::get(&state, &signed_in.principal, &UserRef::Id(id))?;
+    ok(&RemovePage {
+        page: PageContext::signed_in(&signed_in, "Remove user"),
+        id,
+        email: details.user.email.to_string(),
+        flock_count: details.managed_flocks.len() + details.watched_flocks.len(),
+        is_self: id == signed_in.user.id,
+    })
+}
