@@ -32,6 +32,12 @@ pub async fn purge(state: &AppState, who: &Principal, id: u64) -> ServiceResult<
         .await?)
 }
 
+/// The action types the trail holds (for the console's filter).
+pub fn actions(state: &AppState, who: &Principal) -> ServiceResult<Vec<String>> {
+    who.require(Permission::Administer)?;
+    Ok(state.read(|store| store.audit_actions())?)
+}
+
 /// May `who` read the trail (for the streamed downloads, which read the store themselves)?
 pub fn require_reader(who: &Principal) -> ServiceResult<()> {
     Ok(who.require(Permission::Administer)?)

@@ -50,11 +50,7 @@ pub async fn assign(
     flocks: Vec<FlockId>,
     role: FlockRole,
 ) -> ServiceResult<(User, Vec<RoleChange>)> {
-    who.require(Permission::ChangeMembers(&flocks))?;
-    let actor = who.actor();
-    Ok(state
-        .write(move |store| store.assign_role(&actor, &user, &flocks, role))
-        .await?)
+    change_role(state, who, user, flocks, role, true).await
 }
 
 /// Takes `role` away from `user` in each of `flocks` where they hold it.
@@ -65,10 +61,27 @@ pub async fn unassign(
     flocks: Vec<FlockId>,
     role: FlockRole,
 ) -> ServiceResult<(User, Vec<RoleChange>)> {
+    change_role(state, who, user, flocks, role, false).await
+}
+
+async fn change_role(
+    state: &AppState,
+    who: &Principal,
+    user: UserRef,
+    flocks: Vec<FlockId>,
+    role: FlockRole,
+    assign: bool,
+) -> ServiceResult<(User, Vec<RoleChange>)> {
     who.require(Permission::ChangeMembers(&flocks))?;
     let actor = who.actor();
     Ok(state
-        .write(move |store| store.unassign_role(&actor, &user, &flocks, role))
+        .write(move |store| {
+            if assign {
+                store.assign_role(&actor, &user, &flocks, role)
+            } else {
+                store.unassign_role(&actor, &user, &flocks, role)
+            }
+        })
         .await?)
 }
 

@@ -466,6 +466,30 @@ impl Store {
         Ok(swept)
     }
 
+    /// The action types the trail holds, in order: one index lookup per type, however many
+    /// entries each has.
+    pub fn audit_actions(&self) -> StoreResult<Vec<String>> {
+        let txn = self.db.begin_read()?;
+        let by_action = txn.open_table(AUDIT_BY_ACTION)?;
+        let mut actions: Vec<String> = Vec::new();
+        loop {
+            let next = match actions.last() {
+                None => by_action.first()?,
+                Some(last) => {
+                    let after = (
+                        std::ops::Bound::Excluded((last.as_str(), u64::MAX)),
+                        std::ops::Bound::Unbounded,
+                    );
+                    by_action.range::<(&str, u64)>(after)?.next().transpose()?
+                }
+            };
+            match next {
+                Some((key, _)) => actions.push(key.value().0.to_string()),
+                None => return Ok(actions),
+            }
+        }
+    }
+
     /// How many entries the trail holds.
     pub fn audit_len(&self) -> StoreResult<u64> {
         let txn = self.db.begin_read()?;

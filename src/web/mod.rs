@@ -4,6 +4,7 @@
 
 mod account;
 pub mod assets;
+mod audit;
 pub mod csrf;
 pub mod error;
 mod flocks;
@@ -52,7 +53,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(users::routes)
         .configure(flocks::routes)
         .configure(keys::routes)
-        .configure(settings::routes);
+        .configure(settings::routes)
+        .configure(audit::routes);
 }
 
 /// A time as pages show it: `2026-12-01 16:30:12 UTC`.

@@ -7,6 +7,7 @@ mod browser;
 pub mod cli;
 mod concurrency;
 mod console;
+mod console_audit;
 mod console_flocks;
 mod console_settings;
 mod console_users;

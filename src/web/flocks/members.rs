@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::page::{FlockForms, refuse_form};
 use super::{Access, access_to, flock_id_from, flock_path};
-use crate::domain::{Email, FlockKeyType, FlockRole, Refusal};
+use crate::domain::{Email, FlockId, FlockKeyType, FlockRole, Refusal};
 use crate::service::{ServiceError, api_keys, flocks};
 use crate::state::AppState;
 use crate::store::UserRef;
@@ -112,6 +112,17 @@ pub struct MemberForm {
     role: String,
 }
 
+/// The flock of the path and the signed-in person's access to it, if they may change its members.
+fn member_changer(signed_in: &SignedIn, path: &str) -> Result<(FlockId, Access), WebError> {
+    let id = flock_id_from(path)?;
+    let access = access_to(signed_in, &id)?;
+    if access.may_change_members() {
+        Ok((id, access))
+    } else {
+        Err(WebError::Forbidden)
+    }
+}
+
 /// Email and role of a member form, or the message for the form.
 fn parse_member_form(form: &MemberForm) -> Result<(Email, FlockRole), String> {
     let email =
@@ -127,11 +138,7 @@ pub(super) async fn add_member(
     path: web::Path<String>,
     CsrfForm(form): CsrfForm<MemberForm>,
 ) -> PageResult {
-    let id = flock_id_from(&path)?;
-    let access = access_to(&signed_in, &id)?;
-    if !access.may_change_members() {
-        return Err(WebError::Forbidden);
-    }
+    let (id, access) = member_changer(&signed_in, &path)?;
     let refuse = |error: String, form: MemberForm| FlockForms {
         member_email: form.email,
         member_role: form.role,
@@ -187,11 +194,7 @@ pub(super) async fn remove_member(
     path: web::Path<String>,
     CsrfForm(form): CsrfForm<MemberForm>,
 ) -> PageResult {
-    let id = flock_id_from(&path)?;
-    let access = access_to(&signed_in, &id)?;
-    if !access.may_change_members() {
-        return Err(WebError::Forbidden);
-    }
+    let (id, access) = member_changer(&signed_in, &path)?;
     let back = flock_path(&id);
     let (email, role) = match parse_member_form(&form) {
         Ok(parsed) => parsed,

@@ -6,11 +6,11 @@ use serde::Deserialize;
 
 use super::{note_too_long, parse_user_id, user_path};
 use crate::domain::{AccessLevel, FlockId, FlockRole, Note, Refusal};
-use crate::service::{ServiceError, ServiceResult, flocks, users};
+use crate::service::{Principal, ServiceError, ServiceResult, flocks, users};
 use crate::state::AppState;
 use crate::store::{User, UserRef};
 use crate::web::csrf::{CsrfForm, EmptyForm};
-use crate::web::error::refusal_message;
+use crate::web::error::{WebError, refusal_message};
 use crate::web::forms::ToggleForm;
 use crate::web::page::{PageResult, flash_error, flash_success, see_other};
 use crate::web::session::SignedIn;
@@ -45,7 +45,7 @@ fn refuse_input(signed_in: &SignedIn, state: &AppState, id: u64, message: &str) 
 }
 
 /// The admin and the user id of an action's path.
-fn target(signed_in: &SignedIn, path: &str) -> Result<u64, crate::web::error::WebError> {
+fn target(signed_in: &SignedIn, path: &str) -> Result<u64, WebError> {
     signed_in.require_admin()?;
     parse_user_id(path)
 }
@@ -78,30 +78,74 @@ pub(super) async fn access_level(
     })
 }
 
-pub(super) async fn disable(
-    signed_in: SignedIn,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    CsrfForm(_): CsrfForm<EmptyForm>,
-) -> PageResult {
-    let id = target(&signed_in, &path)?;
-    let outcome = users::set_disabled(&state, &signed_in.principal, UserRef::Id(id), true).await;
-    back_to_user(&signed_in, id, outcome, |user: User| {
-        format!("User {} disabled. Their sessions have ended.", user.email)
-    })
+/// The buttons of a user's page that send no fields, by the last part of their path.
+#[derive(Clone, Copy)]
+enum Button {
+    Disable,
+    Enable,
+    DeleteNote,
+    ResetTotp,
+    ResetWebauthn,
+    SendPasswordReset,
 }
 
-pub(super) async fn enable(
+impl Button {
+    fn parse(path: &str) -> Option<Button> {
+        Some(match path {
+            "disable" => Button::Disable,
+            "enable" => Button::Enable,
+            "note/delete" => Button::DeleteNote,
+            "totp/reset" => Button::ResetTotp,
+            "webauthn/reset" => Button::ResetWebauthn,
+            "password-reset" => Button::SendPasswordReset,
+            _ => return None,
+        })
+    }
+
+    async fn press(self, state: &AppState, who: &Principal, user: UserRef) -> ServiceResult<User> {
+        match self {
+            Button::Disable => users::set_disabled(state, who, user, true).await,
+            Button::Enable => users::set_disabled(state, who, user, false).await,
+            Button::DeleteNote => users::set_note(state, who, user, None).await,
+            Button::ResetTotp => users::reset_totp(state, who, user).await,
+            Button::ResetWebauthn => users::reset_webauthn(state, who, user).await,
+            Button::SendPasswordReset => users::send_password_reset(state, who, user).await,
+        }
+    }
+
+    fn done(self, user: &User) -> String {
+        let email = &user.email;
+        match self {
+            Button::Disable => format!("User {email} disabled. Their sessions have ended."),
+            Button::Enable => format!("User {email} enabled."),
+            Button::DeleteNote => format!("Note of {email} deleted."),
+            Button::ResetTotp => {
+                format!("Authenticator app (TOTP) of {email} removed. Their sessions have ended.")
+            }
+            Button::ResetWebauthn => {
+                format!("Security keys (WebAuthn) of {email} removed. Their sessions have ended.")
+            }
+            Button::SendPasswordReset => format!(
+                "Password reset mail sent to {email}. Its link works once, within 1 hour; until then the current password keeps working."
+            ),
+        }
+    }
+}
+
+/// A button of the user's page (`/users/{id}/{button}`, see `Button::parse`).
+pub(super) async fn button(
     signed_in: SignedIn,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<(String, String)>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> PageResult {
-    let id = target(&signed_in, &path)?;
-    let outcome = users::set_disabled(&state, &signed_in.principal, UserRef::Id(id), false).await;
-    back_to_user(&signed_in, id, outcome, |user: User| {
-        format!("User {} enabled.", user.email)
-    })
+    let (raw_id, raw_button) = path.into_inner();
+    let id = target(&signed_in, &raw_id)?;
+    let button = Button::parse(&raw_button).ok_or(WebError::NotFound)?;
+    let outcome = button
+        .press(&state, &signed_in.principal, UserRef::Id(id))
+        .await;
+    back_to_user(&signed_in, id, outcome, |user| button.done(&user))
 }
 
 #[derive(Deserialize)]
@@ -133,19 +177,6 @@ pub(super) async fn note_edit(
     })
 }
 
-pub(super) async fn note_delete(
-    signed_in: SignedIn,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    CsrfForm(_): CsrfForm<EmptyForm>,
-) -> PageResult {
-    let id = target(&signed_in, &path)?;
-    let outcome = users::set_note(&state, &signed_in.principal, UserRef::Id(id), None).await;
-    back_to_user(&signed_in, id, outcome, |user: User| {
-        format!("Note of {} deleted.", user.email)
-    })
-}
-
 pub(super) async fn summary_email(
     signed_in: SignedIn,
     state: web::Data<AppState>,
@@ -162,54 +193,6 @@ pub(super) async fn summary_email(
     back_to_user(&signed_in, id, outcome, |user: User| {
         let state = if enabled { "on" } else { "off" };
         format!("Weekly summary email turned {state} for {}.", user.email)
-    })
-}
-
-pub(super) async fn totp_reset(
-    signed_in: SignedIn,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    CsrfForm(_): CsrfForm<EmptyForm>,
-) -> PageResult {
-    let id = target(&signed_in, &path)?;
-    let outcome = users::reset_totp(&state, &signed_in.principal, UserRef::Id(id)).await;
-    back_to_user(&signed_in, id, outcome, |user: User| {
-        format!(
-            "Authenticator app (TOTP) of {} removed. Their sessions have ended.",
-            user.email
-        )
-    })
-}
-
-pub(super) async fn webauthn_reset(
-    signed_in: SignedIn,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    CsrfForm(_): CsrfForm<EmptyForm>,
-) -> PageResult {
-    let id = target(&signed_in, &path)?;
-    let outcome = users::reset_webauthn(&state, &signed_in.principal, UserRef::Id(id)).await;
-    back_to_user(&signed_in, id, outcome, |user: User| {
-        format!(
-            "Security keys (WebAuthn) of {} removed. Their sessions have ended.",
-            user.email
-        )
-    })
-}
-
-pub(super) async fn password_reset(
-    signed_in: SignedIn,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    CsrfForm(_): CsrfForm<EmptyForm>,
-) -> PageResult {
-    let id = target(&signed_in, &path)?;
-    let outcome = users::send_password_reset(&state, &signed_in.principal, UserRef::Id(id)).await;
-    back_to_user(&signed_in, id, outcome, |user: User| {
-        format!(
-            "Password reset mail sent to {}. Its link works once, within 1 hour; until then the current password keeps working.",
-            user.email
-        )
     })
 }
 

@@ -35,28 +35,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/users/{id}/access-level",
             web::post().to(actions::access_level),
         )
-        .route("/users/{id}/disable", web::post().to(actions::disable))
-        .route("/users/{id}/enable", web::post().to(actions::enable))
         .route("/users/{id}/note", web::post().to(actions::note_edit))
-        .route(
-            "/users/{id}/note/delete",
-            web::post().to(actions::note_delete),
-        )
         .route(
             "/users/{id}/summary-email",
             web::post().to(actions::summary_email),
         )
         .route(
-            "/users/{id}/totp/reset",
-            web::post().to(actions::totp_reset),
-        )
-        .route(
-            "/users/{id}/webauthn/reset",
-            web::post().to(actions::webauthn_reset),
-        )
-        .route(
-            "/users/{id}/password-reset",
-            web::post().to(actions::password_reset),
+            "/users/{id}/{button:disable|enable|note/delete|totp/reset|webauthn/reset|password-reset}",
+            web::post().to(actions::button),
         )
         .route(
             "/users/{id}/flocks/assign",
