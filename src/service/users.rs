@@ -29,6 +29,10 @@ pub async fn add(
     send_welcome_mail: bool,
 ) -> ServiceResult<User> {
     who.require(Permission::Administer)?;
+    let new = NewUser {
+        note: new.note.filter(|note| !note.is_empty()),
+        ..new
+    };
     let link = send_welcome_mail.then(|| NewLink::new(TokenPurpose::SetPassword, None));
     let stored_link = link.map(|link| {
         let mail = render_or_log("welcome", mail::welcome(&link.url(&state.base_url)));
@@ -102,7 +106,8 @@ pub fn get(state: &AppState, who: &Principal, user: &UserRef) -> ServiceResult<U
     Ok(state.read(|store| store.user_details(user))?)
 }
 
-/// Sets (or with `None` removes) the note.
+/// Sets (or with `None` removes) the note. An empty note is no note, whichever door it came
+/// through: the API, the console and the list all show it as absent.
 pub async fn set_note(
     state: &AppState,
     who: &Principal,
@@ -111,7 +116,7 @@ pub async fn set_note(
 ) -> ServiceResult<User> {
     who.require(Permission::Administer)?;
     let actor = who.actor();
-    let note = note.map(Note::into_string);
+    let note = note.map(Note::into_string).filter(|note| !note.is_empty());
     Ok(state
         .write(move |store| store.set_note(&actor, &user, note))
         .await?)

@@ -164,10 +164,8 @@ pub(super) async fn note_edit(
     let Ok(note) = Note::parse(&form.note) else {
         return refuse_input(&signed_in, &state, id, &note_too_long());
     };
-    // An emptied note is no note, as the list and the API show it.
-    let note = Some(note).filter(|note| !note.as_str().is_empty());
-    let saved = note.is_some();
-    let outcome = users::set_note(&state, &signed_in.principal, UserRef::Id(id), note).await;
+    let saved = !note.as_str().is_empty();
+    let outcome = users::set_note(&state, &signed_in.principal, UserRef::Id(id), Some(note)).await;
     back_to_user(&signed_in, id, outcome, |user: User| {
         if saved {
             format!("Note of {} saved.", user.email)
