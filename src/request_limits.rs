@@ -1,6 +1,7 @@
-//! What one client can make the server hold, bounded: how long a request body may take to arrive,
-//! how long a response may wait for a client that stops reading, how many connections one
-//! address may keep open, and how many large scans run at once.
+//! What one client can make the server hold, bounded as `config::RequestLimits` says: how long a
+//! request body may take to arrive, how long a response may wait for a client that stops
+//! reading, how many connections one address may keep open, and how many large scans run at
+//! once.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,38 +20,7 @@ use actix_web::web::Bytes;
 use futures_util::Stream;
 use tokio::time::{Instant, Sleep};
 
-use crate::auth::client_address::TrustedProxies;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RequestLimits {
-    /// The longest wait for the next piece of a request body.
-    pub body_chunk_timeout: Duration,
-    /// The longest a whole request body may take to arrive.
-    pub body_total_timeout: Duration,
-    /// A connection idle between requests is closed after this.
-    pub keep_alive: Duration,
-    /// Data sent and not acknowledged (a client that stopped reading) for this long ends the
-    /// connection (TCP_USER_TIMEOUT).
-    pub write_timeout: Duration,
-    /// Open connections per client address (0: no limit). Trusted proxies are exempt: every
-    /// client behind them shares their address.
-    pub connections_per_client: usize,
-    /// Lists, filters and exports running at once; more are answered 503.
-    pub concurrent_scans: usize,
-}
-
-impl Default for RequestLimits {
-    fn default() -> Self {
-        RequestLimits {
-            body_chunk_timeout: Duration::from_secs(5),
-            body_total_timeout: Duration::from_secs(30),
-            keep_alive: Duration::from_secs(15),
-            write_timeout: Duration::from_secs(30),
-            connections_per_client: 128,
-            concurrent_scans: std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
-        }
-    }
-}
+use crate::config::{RequestLimits, TrustedProxies, canonical};
 
 /// The message of the I/O error a late body ends with: handlers that read bodies answer 408 on
 /// it (`is_body_timeout`).
@@ -159,7 +129,7 @@ impl ConnectionTracker {
 
     /// Counts a new connection from `address`; `None` if the address already holds its limit.
     pub fn admit(self: &Arc<Self>, address: IpAddr) -> Option<ConnectionSlot> {
-        let address = crate::auth::client_address::canonical(address);
+        let address = canonical(address);
         let unlimited = self.limit == 0 || self.trusted.trusts(address);
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let count = open.entry(address).or_insert(0);
@@ -175,7 +145,7 @@ impl ConnectionTracker {
 
     /// Connections open now from `address`.
     pub fn open_from(&self, address: IpAddr) -> usize {
-        let address = crate::auth::client_address::canonical(address);
+        let address = canonical(address);
         let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         open.get(&address).copied().unwrap_or(0)
     }

@@ -13,12 +13,14 @@ use crate::auth::links::NewLink;
 use crate::auth::login_throttle::LoginThrottles;
 use crate::auth::passwords::PasswordHasher;
 use crate::auth::throttle::Throttle;
-use crate::config::Config;
+use crate::config::{Config, OUTBOX_DIR, SESSION_KEY_FILE, SessionLimits};
 use crate::mail::{MailError, Mailer};
 use crate::request_limits::ConnectionTracker;
 use crate::state::AppState;
 use crate::store::audit::Actor;
-use crate::store::{Store, StoreError, TokenPurpose, now_unix};
+use crate::store::{
+    BACKUPS_DIR, DATABASE_FILE, Store, StoreError, StoreOptions, TokenPurpose, now_unix,
+};
 use crate::summaries::Summaries;
 use crate::web;
 
@@ -60,9 +62,9 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
-        let store = config.open_store()?;
+        let store = open_store(&config)?;
         raise_open_file_limit();
-        let mailer = Mailer::from_config(&config)?;
+        let mailer = Mailer::from_settings(&config.mail, &config.data_dir)?;
         let bind_error = |source| StartupError::Bind {
             bind: config.bind.clone(),
             source,
@@ -81,7 +83,7 @@ impl Application {
                 None
             }
         };
-        let hasher = PasswordHasher::start(config.hash_workers, config.hash_queue)
+        let hasher = PasswordHasher::start(config.hash_workers, config.hash_queue_limit())
             .map_err(StartupError::Hasher)?;
         let login_throttles = Arc::new(LoginThrottles::default());
         for (account, lock) in store.login_locks()? {
@@ -96,7 +98,7 @@ impl Application {
             store.clone(),
             mailer.clone(),
             Arc::clone(&mail_queued),
-            config.mail_retry_base,
+            config.mail.retry_base,
         );
         let summaries = Summaries::new(
             store.clone(),
@@ -218,9 +220,39 @@ impl Application {
     }
 }
 
+/// Opens the store `config` describes. Everything Roost creates from here on is private (umask
+/// 077), and what it finds readable by others in the data directory is tightened.
+pub fn open_store(config: &Config) -> Result<Store, StoreError> {
+    crate::private_files::restrict_umask();
+    let options = StoreOptions {
+        secrets_key_file: config.secrets_key_path(),
+        cache_bytes: config.db_cache_bytes(),
+    };
+    let store = Store::open_with(&config.data_dir, &options)?;
+    tighten_private_files(config);
+    Ok(store)
+}
+
+/// Everything in the data directory that holds secrets or data, private: said once and
+/// tightened if a file or directory from before (or copied in) is readable by others.
+fn tighten_private_files(config: &Config) {
+    use crate::private_files::{tighten, tighten_dir_and_files};
+    let data_dir = &config.data_dir;
+    tighten(data_dir);
+    tighten(&data_dir.join(DATABASE_FILE));
+    tighten(&data_dir.join(SESSION_KEY_FILE));
+    tighten(&config.secrets_key_path());
+    for dir in [OUTBOX_DIR, BACKUPS_DIR] {
+        let dir = data_dir.join(dir);
+        if dir.exists() {
+            tighten_dir_and_files(&dir);
+        }
+    }
+}
+
 /// Deletes ended sessions now and every `SESSION_SWEEP_EVERY`: a session that timed out is
 /// refused anyway, this keeps the table to the sessions that can still be used.
-fn spawn_session_sweeper(store: Store, limits: web::session::SessionLimits) {
+fn spawn_session_sweeper(store: Store, limits: SessionLimits) {
     tokio::spawn(async move {
         loop {
             let swept = store

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use actix_web::HttpRequest;
 
-use crate::auth::client_address::TrustedProxies;
 use crate::auth::login_throttle::LoginThrottles;
 use crate::auth::passwords::PasswordHasher;
 use crate::auth::throttle::Throttle;
+use crate::config::{SessionLimits, TrustedProxies};
 use crate::mail::Mailer;
 use crate::store::{Store, StoreResult};
 
@@ -33,7 +33,7 @@ pub struct AppState {
     pub webauthn: Option<Arc<webauthn_rs::prelude::Webauthn>>,
     pub webauthn_ceremonies: Arc<crate::auth::webauthn::Ceremonies>,
     pub trusted_proxies: Arc<TrustedProxies>,
-    pub session_limits: crate::web::session::SessionLimits,
+    pub session_limits: SessionLimits,
     /// Permits for lists, filters and exports running at once.
     pub scans: Arc<tokio::sync::Semaphore>,
 }
@@ -45,8 +45,11 @@ impl AppState {
             .headers()
             .get_all("x-forwarded-for")
             .filter_map(|value| value.to_str().ok());
-        self.trusted_proxies
-            .client_address(req.peer_addr().map(|addr| addr.ip()), forwarded_for)
+        crate::auth::client_address::client_address(
+            &self.trusted_proxies,
+            req.peer_addr().map(|addr| addr.ip()),
+            forwarded_for,
+        )
     }
 
     /// Where a request comes from, as the audit trail keeps it.

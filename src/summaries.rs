@@ -20,39 +20,6 @@ const WEEK_SECS: u64 = 7 * DAY_SECS;
 /// How often the scheduler looks whether a summary is due.
 pub const CHECK_EVERY: Duration = Duration::from_secs(15 * 60);
 
-const WEEKDAYS: [&str; 7] = [
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-];
-
-/// 0 = Monday … 6 = Sunday.
-pub fn parse_weekday(raw: &str) -> Option<u64> {
-    let raw = raw.trim().to_ascii_lowercase();
-    WEEKDAYS
-        .iter()
-        .position(|day| *day == raw || (raw.len() >= 3 && day.starts_with(&raw)))
-        .map(|i| i as u64)
-}
-
-/// The weekday's name, capitalised: 0 is "Monday".
-pub fn weekday_name(weekday: u64) -> String {
-    let name = usize::try_from(weekday)
-        .ok()
-        .and_then(|day| WEEKDAYS.get(day))
-        .copied()
-        .unwrap_or("monday");
-    let mut chars = name.chars();
-    chars
-        .next()
-        .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
-        .unwrap_or_default()
-}
-
 /// Unix time of the Monday (00:00 UTC) that starts week `week`.
 pub fn week_start(week: u64) -> u64 {
     (week * 7).saturating_sub(3) * DAY_SECS
@@ -351,10 +318,5 @@ mod tests {
             week_start(week_and_weekday(monday + 4 * DAY_SECS).0),
             monday
         );
-        assert_eq!(weekday_name(0), "Monday");
-        assert_eq!(weekday_name(6), "Sunday");
-        assert_eq!(parse_weekday("Mon"), Some(0));
-        assert_eq!(parse_weekday("sunday"), Some(6));
-        assert_eq!(parse_weekday("funday"), None);
     }
 }

@@ -15,7 +15,7 @@ pub use messages::{
     member_summary, password_reset, welcome,
 };
 
-use crate::config::Config;
+use crate::config::MailSettings;
 use crate::domain::Email;
 use crate::store::MailContent;
 
@@ -159,13 +159,14 @@ fn smtp_transport(
 }
 
 impl Mailer {
-    /// The mailer `config` describes: its SMTP URL and CA file, From address and outbox.
-    pub fn from_config(config: &Config) -> Result<Mailer, MailError> {
+    /// The mailer `settings` describe: their SMTP URL and CA file and From address, else the
+    /// outbox under `data_dir`.
+    pub fn from_settings(settings: &MailSettings, data_dir: &Path) -> Result<Mailer, MailError> {
         Mailer::new(
-            config.smtp_url.as_deref(),
-            config.smtp_ca.as_deref(),
-            &config.mail_from,
-            &config.data_dir,
+            settings.smtp_url.as_deref(),
+            settings.smtp_ca.as_deref(),
+            &settings.from,
+            data_dir,
         )
     }
 

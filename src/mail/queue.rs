@@ -10,8 +10,6 @@ use tokio::sync::Notify;
 use super::Mailer;
 use crate::store::{QueuedMail, Store, StoreError};
 
-/// The first retry waits this long by default; each further one doubles it.
-pub const DEFAULT_RETRY_BASE: Duration = Duration::from_secs(30);
 /// No retry waits longer than this.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
 /// Even with nothing due the sender looks at the queue this often.

@@ -339,11 +339,6 @@ impl Store {
     }
 }
 
-/// How much of the file redb keeps in memory besides the operating system's page cache, by
-/// default. redb's own default is 1 GiB, too much for the 1–2 GB machines Roost is meant for;
-/// reads that miss it are served from the page cache.
-pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
-
 /// How the store is opened.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -355,8 +350,8 @@ impl StoreOptions {
     /// The key in the data directory, the default cache.
     pub fn for_data_dir(data_dir: &Path) -> StoreOptions {
         StoreOptions {
-            secrets_key_file: data_dir.join(sealing::SECRETS_KEY_FILE),
-            cache_bytes: DEFAULT_CACHE_BYTES,
+            secrets_key_file: data_dir.join(crate::config::SECRETS_KEY_FILE),
+            cache_bytes: crate::config::DEFAULT_DB_CACHE_MB * 1024 * 1024,
         }
     }
 }

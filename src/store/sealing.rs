@@ -12,8 +12,6 @@ use serde::{Deserialize, Serialize};
 use super::{StoreError, StoreResult};
 use crate::private_files::write_new_private;
 
-pub const SECRETS_KEY_FILE: &str = "secrets.key";
-
 /// What a sealed value starts with; base32 TOTP secrets (what schema 1 stored) never contain a
 /// colon, so the two can't be confused.
 const SEALED_PREFIX: &str = "sealed:v1:";
@@ -174,6 +172,7 @@ fn parse_key(bytes: &[u8], path: &Path) -> Result<[u8; KEY_BYTES], KeyFileError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::SECRETS_KEY_FILE;
 
     #[test]
     fn sealed_secrets_open_only_with_their_key_and_context() {

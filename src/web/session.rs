@@ -21,32 +21,6 @@ use crate::service::{Principal, Who};
 use crate::state::AppState;
 use crate::store::{User, now_unix};
 
-/// How long a console session lasts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionLimits {
-    /// A session unused for this long has ended.
-    pub idle_secs: u64,
-    /// A session older than this has ended, however busy.
-    pub absolute_secs: u64,
-}
-
-impl Default for SessionLimits {
-    fn default() -> Self {
-        SessionLimits {
-            idle_secs: 30 * 60,
-            absolute_secs: 12 * 3600,
-        }
-    }
-}
-
-impl SessionLimits {
-    /// `last_seen` is only rewritten when older than this (a minute, or less for short idle
-    /// limits), to spare a store write on every request.
-    fn seen_granularity_secs(&self) -> u64 {
-        (self.idle_secs / 4).clamp(1, 60)
-    }
-}
-
 /// The cookie entry holding the session's random id (only its hash is stored).
 const SESSION_ID: &str = "sid";
 

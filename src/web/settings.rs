@@ -9,6 +9,7 @@ use super::error::WebError;
 use super::forms::ToggleForm;
 use super::page::{PageContext, PageResult, flash_success, ok, see_other};
 use super::session::SignedIn;
+use crate::config::weekday_name;
 use crate::service::settings;
 use crate::state::AppState;
 use crate::store::now_unix;
@@ -118,7 +119,7 @@ async fn show(signed_in: SignedIn, state: web::Data<AppState>) -> PageResult {
         mail_transport: state.mailer.describe(),
         mail_queue,
         mail_queue_more,
-        summary_weekday: summaries::weekday_name(state.summaries.weekday()),
+        summary_weekday: weekday_name(state.summaries.weekday()),
         recent_changes,
         recent_changes_more,
         last_summary_week: last_summary_week.map(|week| {

@@ -198,8 +198,7 @@ async fn forwarded_for_is_not_believed_without_trusted_proxies() {
 async fn behind_a_trusted_proxy_each_client_has_its_own_limit() {
     let dir = tempfile::tempdir().expect("temp dir");
     let app = spawn_app_in(dir, |config| {
-        config.trusted_proxies =
-            roost::auth::client_address::TrustedProxies::parse("127.0.0.1").expect("list");
+        config.trusted_proxies = roost::config::TrustedProxies::parse("127.0.0.1").expect("list");
     })
     .await;
     for _ in 0..20 {

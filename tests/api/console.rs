@@ -353,7 +353,7 @@ async fn an_idle_session_ends_and_a_busy_one_ends_at_its_lifetime() {
     use std::time::Instant;
     let dir = tempfile::tempdir().expect("temp dir");
     let app = spawn_app_in(dir, |config| {
-        config.session_limits = roost::web::session::SessionLimits {
+        config.session_limits = roost::config::SessionLimits {
             idle_secs: 4,
             absolute_secs: 7,
         };

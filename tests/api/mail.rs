@@ -243,8 +243,8 @@ fn free_port() -> u16 {
 
 async fn spawn_app_with_smtp(dir: tempfile::TempDir, port: u16) -> TestApp {
     spawn_app_in(dir, |config| {
-        config.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
-        config.mail_retry_base = Duration::from_millis(300);
+        config.mail.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+        config.mail.retry_base = Duration::from_millis(300);
     })
     .await
 }
@@ -488,8 +488,8 @@ async fn required_starttls_never_falls_back_to_plain_text() {
     let port = sink.start(0).await;
     let dir = tempfile::tempdir().expect("temp data dir");
     let app = spawn_app_in(dir, |config| {
-        config.smtp_url = Some(format!("smtp://user:hunter2@127.0.0.1:{port}?tls=required"));
-        config.mail_retry_base = Duration::from_secs(60);
+        config.mail.smtp_url = Some(format!("smtp://user:hunter2@127.0.0.1:{port}?tls=required"));
+        config.mail.retry_base = Duration::from_secs(60);
     })
     .await;
     let params = [("email", "safe@x.io"), ("access_level", "user")];
@@ -512,8 +512,8 @@ async fn starttls_with_the_relays_ca_delivers_and_without_it_delivers_nothing() 
     // Without the relay's CA its certificate is refused: nothing goes out, the mail waits.
     let dir = tempfile::tempdir().expect("temp data dir");
     let untrusting = spawn_app_in(dir, |config| {
-        config.smtp_url = Some(url.clone());
-        config.mail_retry_base = Duration::from_secs(60);
+        config.mail.smtp_url = Some(url.clone());
+        config.mail.retry_base = Duration::from_secs(60);
     })
     .await;
     let params = [("email", "first@x.io"), ("access_level", "user")];
@@ -526,8 +526,8 @@ async fn starttls_with_the_relays_ca_delivers_and_without_it_delivers_nothing() 
     // With `--smtp-ca` naming it, the same server is trusted and the mail goes through TLS.
     let dir = tempfile::tempdir().expect("temp data dir");
     let trusting = spawn_app_in(dir, |config| {
-        config.smtp_url = Some(url.clone());
-        config.smtp_ca = Some(cert.cert_path.clone());
+        config.mail.smtp_url = Some(url.clone());
+        config.mail.smtp_ca = Some(cert.cert_path.clone());
     })
     .await;
     let params = [("email", "second@x.io"), ("access_level", "user")];

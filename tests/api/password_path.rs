@@ -140,7 +140,7 @@ async fn a_new_forwarded_for_address_per_guess_does_not_multiply_account_guesses
     let dir = tempfile::tempdir().expect("temp dir");
     let app = spawn_app_in(dir, |config| {
         config.trusted_proxies =
-            roost::auth::client_address::TrustedProxies::parse("127.0.0.1").expect("proxies");
+            roost::config::TrustedProxies::parse("127.0.0.1").expect("proxies");
     })
     .await;
     app.user_with_password("ann@x.io", "admin").await;
@@ -172,7 +172,7 @@ async fn a_full_hashing_queue_answers_busy_and_nothing_is_lost() {
     let dir = tempfile::tempdir().expect("temp dir");
     let app = spawn_app_in(dir, |config| {
         config.hash_workers = 1;
-        config.hash_queue = 1;
+        config.hash_queue = Some(1);
     })
     .await;
     app.user_with_password("ann@x.io", "admin").await;
