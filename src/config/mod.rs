@@ -116,7 +116,7 @@ pub struct Config {
     /// deletion is itself recorded (0: keep forever)
     #[arg(
         long = "audit-retention",
-        value_name = "AUDIT_RETENTION",
+        value_name = "DAYS",
         env = "ROOST_AUDIT_RETENTION",
         default_value_t = DEFAULT_AUDIT_RETENTION_DAYS,
         global = true
