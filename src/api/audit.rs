@@ -10,7 +10,7 @@ use super::users::lists_busy;
 use super::{ApiResult, success_msg, success_with};
 use crate::service::audit::{self, CanaryEntry};
 use crate::state::AppState;
-use crate::store::audit::{AuditFilter, AuditFrom};
+use crate::store::audit::{AuditFilter, AuditFrom, is_action_type};
 use crate::stream::{JsonWriter, scan_permit, stream_body};
 
 const DEFAULT_LIMIT: usize = 100;
@@ -28,13 +28,10 @@ fn parse_cursor(raw: &str) -> Result<AuditFrom, ApiError> {
     }
 }
 
-/// An action type as the trail names them: snake_case.
+/// An action type the trail records (`store::audit::ACTION_TYPES`).
 fn parse_action(raw: &str) -> Result<String, ApiError> {
     let action = raw.trim();
-    let valid = !action.is_empty()
-        && action.len() <= 64
-        && action.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
-    if valid {
+    if is_action_type(action) {
         Ok(action.to_string())
     } else {
         Err(ApiError::bad_request(

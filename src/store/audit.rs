@@ -72,6 +72,72 @@ pub const ACCOUNT_ACTIVITY: &[&str] = &[
     "audit_trail_retention",
 ];
 
+/// Every action type the trail records, so that a filter on one nobody could have taken is an
+/// error rather than an empty page. `record` checks (in debug builds) that it knows the action.
+pub const ACTION_TYPES: &[&str] = &[
+    // Users, as admins change them.
+    "user_add",
+    "user_edit",
+    "user_edit_access_level",
+    "user_disable",
+    "user_enable",
+    "user_remove",
+    "user_note_add",
+    "user_note_remove",
+    "user_2fa_disable",
+    "user_webauthn_disable",
+    "user_password_reset",
+    "user_unlock",
+    // Sign-ins and people's own account.
+    "user_login",
+    "user_login_failed",
+    "user_login_disabled",
+    "user_login_locked",
+    "user_login_factor_failed",
+    "user_login_factor_locked",
+    "user_logout",
+    "user_password_reset_request",
+    "user_password_set",
+    "user_password_change",
+    "user_password_change_failed",
+    "user_totp_enroll",
+    "user_webauthn_add",
+    "user_webauthn_rename",
+    "user_webauthn_remove",
+    "user_recovery_codes_regenerate",
+    "user_summary_email_enable",
+    "user_summary_email_disable",
+    "session_revoke",
+    "one_time_link_issue",
+    // Flocks and their members.
+    "flock_create",
+    "flock_rename",
+    "flock_delete",
+    "flock_assign",
+    "flock_unassign",
+    "flock_assign_managers",
+    "flock_assign_watchers",
+    // API keys.
+    "api_key_add",
+    "api_key_remove",
+    "flock_api_key_add",
+    "flock_api_key_remove",
+    // The console's settings, its summaries, and the trail itself.
+    "settings_2fa_enforce_enable",
+    "settings_2fa_enforce_disable",
+    "settings_api_enable",
+    "settings_api_disable",
+    "summaries_send",
+    "audit_trail_purge",
+    "audit_trail_retention",
+    super::migrations::LEGACY_ACTION,
+];
+
+/// Whether the trail records actions of this type.
+pub fn is_action_type(action_type: &str) -> bool {
+    ACTION_TYPES.contains(&action_type)
+}
+
 /// Whether an action type is a change rather than account activity.
 pub fn is_change(action_type: &str) -> bool {
     !ACCOUNT_ACTIVITY.contains(&action_type)
@@ -147,6 +213,11 @@ pub(super) fn record_at(
     line: AuditLine,
     at: u64,
 ) -> StoreResult<u64> {
+    debug_assert!(
+        is_action_type(line.action),
+        "audit action {:?} is missing from ACTION_TYPES",
+        line.action
+    );
     let id = next_id(txn, NEXT_AUDIT_ID_KEY)?;
     let entry = AuditEntry {
         id,
@@ -494,5 +565,21 @@ impl Store {
     pub fn audit_len(&self) -> StoreResult<u64> {
         let txn = self.db.begin_read()?;
         Ok(txn.open_table(AUDIT)?.len()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_activity_is_made_of_known_action_types() {
+        for action in ACCOUNT_ACTIVITY {
+            assert!(is_action_type(action), "{action}");
+        }
+        let mut sorted = ACTION_TYPES.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ACTION_TYPES.len(), "listed twice");
     }
 }

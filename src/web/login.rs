@@ -334,7 +334,13 @@ pub async fn link_submit(
         Ok(password) => password,
         Err(rule) => return form_error(format!("Password: {rule}")),
     };
-    let who = anonymous(&state, &req);
+    // Whoever holds the link acts as its user (or, on the setup page, as the address typed).
+    let who = Principal::new(
+        Who::Anonymous {
+            claimed: Some(parsed_email.clone()),
+        },
+        state.origin(&req),
+    );
     let hash = sha256_hex(&secret);
     let outcome =
         sign_in::set_password_with_link(&state, &who, hash, token_purpose, parsed_email, password)

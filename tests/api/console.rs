@@ -51,8 +51,14 @@ impl Page {
 
 impl Console {
     pub fn new(app: &TestApp) -> Console {
+        Console::with_headers(app, reqwest::header::HeaderMap::new())
+    }
+
+    /// A browser that sends `headers` (a User-Agent, an Accept-Language) with every request.
+    pub fn with_headers(app: &TestApp, headers: reqwest::header::HeaderMap) -> Console {
         let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         let client = reqwest::Client::builder()
+            .default_headers(headers)
             .cookie_provider(std::sync::Arc::clone(&jar))
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(20))

@@ -2,6 +2,7 @@
 //! resource, all in one test binary.
 
 mod api_keys;
+mod audit;
 mod auth;
 mod browser;
 pub mod cli;

@@ -18,7 +18,7 @@ fn fixture(name: &str) -> std::path::PathBuf {
 }
 
 /// A data directory holding a copy of the fixture's database, as an operator's would.
-fn data_dir_with(fixture_file: &str) -> tempfile::TempDir {
+pub fn data_dir_with(fixture_file: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::copy(fixture(fixture_file), dir.path().join("roost.redb")).expect("copy fixture");
     dir
