@@ -440,7 +440,7 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_recorded() {
     let dir = tempfile::tempdir().expect("temp dir");
     let app = spawn_app_in(dir, |config| {
         config.trusted_proxies =
-            roost::auth::client_address::TrustedProxies::parse("127.0.0.1").expect("proxies");
+            roost::config::TrustedProxies::parse("127.0.0.1").expect("proxies");
     })
     .await;
     app.user_with_password(USER, "user").await;
