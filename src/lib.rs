@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod error_chain;
 pub mod mail;
 pub mod private_files;
 pub mod request_limits;

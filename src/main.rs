@@ -10,7 +10,7 @@ async fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            eprintln!("error: {}", roost::error_chain::error_chain(&error));
             ExitCode::FAILURE
         }
     }

@@ -169,7 +169,7 @@ where
             Err(error) => {
                 log::error!(
                     "a streamed answer failed midway: {}",
-                    crate::service::error_chain(&error)
+                    crate::error_chain::error_chain(&error)
                 );
                 // The status is sent already: cutting the body short tells the client.
                 let _ = sender.blocking_send(Err(std::io::Error::other("the answer failed")));

@@ -136,7 +136,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::ScansBusy => {
                 ApiError::busy("Too many lists are being read right now. Try again in a moment.")
             }
-            other => ApiError::internal(crate::service::error_chain(&other)),
+            other => ApiError::internal(crate::error_chain::error_chain(&other)),
         }
     }
 }

@@ -31,9 +31,7 @@ struct PasswordResetHtml<'a> {
 }
 
 fn render(template: &impl Template) -> Result<String, MailError> {
-    template
-        .render()
-        .map_err(|error| MailError::Build(error.to_string()))
+    template.render().map_err(MailError::Render)
 }
 
 /// The welcome mail of a new user, with the link to choose their password.

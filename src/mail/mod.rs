@@ -21,20 +21,36 @@ use crate::store::MailContent;
 
 pub use crate::config::OUTBOX_DIR;
 
+/// Why mail can't be set up or sent. Causes stay attached (`#[source]`) for the log; the
+/// messages never repeat an SMTP URL, which may hold a password.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
-    #[error("invalid From address '{0}'")]
-    From(String),
+    #[error("invalid From address '{address}'")]
+    From {
+        address: String,
+        #[source]
+        source: lettre::address::AddressError,
+    },
     #[error("invalid SMTP URL: {0}")]
     SmtpUrl(String),
+    #[error("invalid SMTP URL")]
+    SmtpUrlSyntax(#[source] url::ParseError),
+    #[error("cannot set up SMTP from the URL")]
+    SmtpSetup(#[source] lettre::transport::smtp::Error),
     #[error("cannot use the SMTP CA file {path}: {reason}")]
     SmtpCa { path: String, reason: String },
-    #[error("cannot create the outbox directory: {0}")]
-    Outbox(std::io::Error),
-    #[error("cannot build the message: {0}")]
-    Build(String),
-    #[error("delivery failed: {0}")]
-    Delivery(String),
+    #[error("cannot create the outbox directory")]
+    Outbox(#[source] std::io::Error),
+    #[error("cannot render the message")]
+    Render(#[source] askama::Error),
+    #[error("cannot build the message")]
+    Build(#[source] lettre::error::Error),
+    #[error("bad recipient {0}")]
+    Recipient(String),
+    #[error("delivery over SMTP failed")]
+    Smtp(#[source] lettre::transport::smtp::Error),
+    #[error("writing to the outbox failed")]
+    OutboxWrite(#[source] lettre::transport::file::Error),
 }
 
 /// The `tls` query parameter of an SMTP URL.
@@ -50,8 +66,7 @@ fn tls_param(url: &url::Url) -> Option<String> {
 /// of TLS; `smtps://` is implicit TLS.
 fn smtp_transport_url(raw: &str) -> Result<url::Url, MailError> {
     // Url's errors never quote the input, which may hold a password.
-    let mut url =
-        url::Url::parse(raw.trim()).map_err(|error| MailError::SmtpUrl(error.to_string()))?;
+    let mut url = url::Url::parse(raw.trim()).map_err(MailError::SmtpUrlSyntax)?;
     if url.scheme() != "smtp" {
         return Ok(url);
     }
@@ -129,7 +144,7 @@ fn smtp_transport(
     let url = smtp_transport_url(url)?;
     // The URL may hold a password: report the kind of problem, not the URL.
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
-        .map_err(|error| MailError::SmtpUrl(error.to_string()))?;
+        .map_err(MailError::SmtpSetup)?;
     if let Some(ca_file) = ca_file {
         let ca_error = |reason: String| MailError::SmtpCa {
             path: ca_file.display().to_string(),
@@ -178,9 +193,10 @@ impl Mailer {
         from: &str,
         data_dir: &Path,
     ) -> Result<Mailer, MailError> {
-        let from: Mailbox = from
-            .parse()
-            .map_err(|_| MailError::From(from.to_string()))?;
+        let from: Mailbox = from.parse().map_err(|source| MailError::From {
+            address: from.to_string(),
+            source,
+        })?;
         let transport = match smtp_url {
             Some(url) => Transport::Smtp(smtp_transport(url, smtp_ca)?),
             None => {
@@ -206,7 +222,7 @@ impl Mailer {
         let to_mailbox: Mailbox = to
             .as_str()
             .parse()
-            .map_err(|_| MailError::Build(format!("bad recipient {to}")))?;
+            .map_err(|_| MailError::Recipient(to.to_string()))?;
         let builder = Message::builder()
             .from(self.from.clone())
             .to(to_mailbox)
@@ -216,18 +232,18 @@ impl Mailer {
             Some(html) => builder.multipart(MultiPart::alternative_plain_html(mail.text, html)),
             None => builder.singlepart(SinglePart::plain(mail.text)),
         }
-        .map_err(|error| MailError::Build(error.to_string()))?;
+        .map_err(MailError::Build)?;
         match &self.transport {
             Transport::Outbox(transport) => transport
                 .send(message)
                 .await
                 .map(drop)
-                .map_err(|error| MailError::Delivery(error.to_string())),
+                .map_err(MailError::OutboxWrite),
             Transport::Smtp(transport) => transport
                 .send(message)
                 .await
                 .map(drop)
-                .map_err(|error| MailError::Delivery(error.to_string())),
+                .map_err(MailError::Smtp),
         }?;
         log::info!(
             "mail '{}' to {to} handed to the {}",
@@ -293,13 +309,19 @@ mod tests {
             let error = Mailer::new(Some(url), None, from, dir.path())
                 .err()
                 .expect("refused");
-            assert!(matches!(error, MailError::SmtpUrl(_)), "{url}: {error}");
+            assert!(
+                matches!(
+                    error,
+                    MailError::SmtpUrl(_) | MailError::SmtpUrlSyntax(_) | MailError::SmtpSetup(_)
+                ),
+                "{url}: {error}"
+            );
             assert!(!error.to_string().contains("hunter2"), "{error}");
         }
         let error = Mailer::new(None, None, "not an address", dir.path())
             .err()
             .expect("refused");
-        assert!(matches!(error, MailError::From(_)));
+        assert!(matches!(error, MailError::From { .. }));
 
         let error = Mailer::new(
             Some("smtp://u:hunter2@mail.example.com?tls=maybe"),

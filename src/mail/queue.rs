@@ -123,11 +123,12 @@ async fn deliver(
             let delay = retry_delay(retry_base, attempts);
             let retry_at =
                 now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+            // The whole chain: the admin reading `last_error` wants the server's answer.
+            let error = crate::error_chain::error_chain(&error);
             log::warn!(
                 "could not send the {kind} mail to {to} (attempt {attempts}), retrying in {}: {error}",
                 humantime::format_duration(delay)
             );
-            let error = error.to_string();
             store
                 .write_async(move |store| store.record_mail_failure(id, &error, retry_at))
                 .await?;

@@ -59,15 +59,3 @@ impl From<HashError> for ServiceError {
 }
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
-
-/// The error and its causes, one per line, for a log line.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(source) = cause {
-        text.push_str(": ");
-        text.push_str(&source.to_string());
-        cause = source.source();
-    }
-    text
-}

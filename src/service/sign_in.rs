@@ -259,7 +259,7 @@ pub fn forgot_password(state: &AppState, who: &Principal, email: Email) {
             Ok(_) | Err(ServiceError::Refused(Refusal::UserNotFound | Refusal::UserDisabled)) => {}
             Err(error) => log::error!(
                 "forgot-password request failed: {}",
-                super::error_chain(&error)
+                crate::error_chain::error_chain(&error)
             ),
         }
     });

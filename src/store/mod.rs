@@ -73,8 +73,10 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("a store call on the blocking pool did not finish: {0}")]
-    TaskLost(String),
+    #[error("a store call on the blocking pool did not finish")]
+    TaskLost(#[source] tokio::task::JoinError),
+    #[error("the store no longer takes writes (shutting down)")]
+    WriterClosed,
     #[error("database error: {0}")]
     Database(#[from] redb::Error),
     #[error("cannot create the data directory {path}: {source}")]
@@ -314,7 +316,7 @@ impl Store {
         let turn = Arc::clone(&self.write_turn)
             .acquire_owned()
             .await
-            .map_err(|error| E::from(StoreError::TaskLost(error.to_string())))?;
+            .map_err(|_| E::from(StoreError::WriterClosed))?;
         self.off_async(move |store| {
             let _turn = turn;
             work(store)
@@ -335,7 +337,7 @@ impl Store {
         let store = self.clone();
         tokio::task::spawn_blocking(move || work(&store))
             .await
-            .map_err(|error| E::from(StoreError::TaskLost(error.to_string())))?
+            .map_err(|error| E::from(StoreError::TaskLost(error)))?
     }
 }
 

@@ -158,7 +158,7 @@ impl From<ServiceError> for WebError {
             ServiceError::HashingBusy | ServiceError::ScansBusy => WebError::Busy {
                 retry_after_secs: 1,
             },
-            other => WebError::internal(crate::service::error_chain(&other)),
+            other => WebError::internal(crate::error_chain::error_chain(&other)),
         }
     }
 }
