@@ -131,7 +131,7 @@ async fn keep_login_lock(
 ) -> ServiceResult<()> {
     log::warn!(
         "login locked for {email} until {} after repeated wrong passwords",
-        crate::web::format_time(lock.until)
+        crate::timestamps::console_second(lock.until)
     );
     let actor = who.actor();
     state

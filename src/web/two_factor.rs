@@ -18,6 +18,7 @@ use crate::service::sign_in::{self, FactorProof};
 use crate::service::{Principal, Who, account};
 use crate::state::AppState;
 use crate::store::{FactorOutcome, StoreError, User};
+use crate::timestamps;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(FACTOR_STEP_PATH, web::get().to(factor_form))
@@ -182,7 +183,7 @@ async fn enrollment_page(
         .map(|c| CredentialRow {
             id: c.id.clone(),
             name: c.name.clone(),
-            created: super::format_time(c.created),
+            created: timestamps::console_second(c.created),
         })
         .collect();
     Ok(EnrollmentPage {
