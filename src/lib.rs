@@ -15,4 +15,5 @@ pub mod state;
 pub mod store;
 pub mod stream;
 pub mod summaries;
+pub mod timestamps;
 pub mod web;

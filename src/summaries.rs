@@ -14,6 +14,7 @@ use crate::mail::{
 };
 use crate::store::audit::{Actor, AuditEntry};
 use crate::store::{Flock, MailContent, Settings, Store, StoreError, UserDetails, now_unix};
+use crate::timestamps;
 
 const DAY_SECS: u64 = 24 * 3600;
 const WEEK_SECS: u64 = 7 * DAY_SECS;
@@ -23,17 +24,6 @@ pub const CHECK_EVERY: Duration = Duration::from_secs(15 * 60);
 /// Unix time of the Monday (00:00 UTC) that starts week `week`.
 pub fn week_start(week: u64) -> u64 {
     (week * 7).saturating_sub(3) * DAY_SECS
-}
-
-/// "2026-11-30 12:05 UTC"
-pub fn format_minute(unix: u64) -> String {
-    let time = std::time::UNIX_EPOCH + Duration::from_secs(unix);
-    let rfc3339 = humantime::format_rfc3339_seconds(time).to_string();
-    // 2026-11-30T12:05:09Z -> 2026-11-30 12:05 UTC
-    match (rfc3339.get(..10), rfc3339.get(11..16)) {
-        (Some(date), Some(minute)) => format!("{date} {minute} UTC"),
-        _ => rfc3339,
-    }
 }
 
 /// Monday-based week number since the epoch (1970-01-01 was a Thursday) and the weekday.
@@ -237,7 +227,7 @@ impl Snapshot<'_> {
                     .map(|change| {
                         format!(
                             "{}: {} (by {})",
-                            format_minute(change.at),
+                            timestamps::console_minute(change.at),
                             change.message,
                             change.actor
                         )

@@ -5,11 +5,12 @@ use actix_web::web;
 use serde_json::json;
 
 use super::caller::ApiCall;
-use super::views::{ApiKeyView, timestamp};
+use super::views::ApiKeyView;
 use super::{ApiResult, success, success_with};
 use crate::domain::{ApiKeyType, FlockKeyType, Note};
 use crate::service::api_keys;
 use crate::state::AppState;
+use crate::timestamps;
 
 pub async fn add(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     let key_type = call.params.parse("auth_token_type", ApiKeyType::parse)?;
@@ -20,7 +21,7 @@ pub async fn add(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
         "global_api_key": {
             "auth_token": issued.token,
             "auth_token_type": key.scope.type_name(),
-            "created": timestamp(key.created),
+            "created": timestamps::rfc3339(key.created),
             "created_by": key.created_by,
             "key_id": key.key_id,
             "note": key.note,
@@ -57,7 +58,7 @@ pub async fn flock_add(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
             "flock_id": key.scope.flock_id(),
             "key_id": key.key_id,
             "note": key.note,
-            "created": timestamp(key.created),
+            "created": timestamps::rfc3339(key.created),
             "created_by": key.created_by,
         }
     }))

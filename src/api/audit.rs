@@ -12,6 +12,7 @@ use crate::service::audit::{self, CanaryEntry};
 use crate::state::AppState;
 use crate::store::audit::{AuditFilter, AuditFrom, is_action_type};
 use crate::stream::{JsonWriter, scan_permit, stream_body};
+use crate::timestamps::{self, TimeZone};
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
@@ -40,10 +41,10 @@ fn parse_action(raw: &str) -> Result<String, ApiError> {
     }
 }
 
-fn zone(call: &ApiCall) -> Result<jiff::tz::TimeZone, ApiError> {
+fn zone(call: &ApiCall) -> Result<TimeZone, ApiError> {
     match call.params.optional("tz") {
-        None => Ok(jiff::tz::TimeZone::UTC),
-        Some(name) => audit::time_zone(name.trim()).ok_or_else(|| {
+        None => Ok(TimeZone::UTC),
+        Some(name) => timestamps::time_zone(name.trim()).ok_or_else(|| {
             ApiError::bad_request("Parameter 'tz' is not a time zone such as 'Europe/Berlin'.")
         }),
     }

@@ -7,11 +7,11 @@ use serde_json::json;
 
 use super::caller::ApiCall;
 use super::error::ApiError;
-use super::views::timestamp;
 use super::{ApiResult, success_with};
 use crate::service::{Permission, sessions};
 use crate::state::AppState;
 use crate::store::{PUBLIC_ID_CHARS, StoredSession, UserRef};
+use crate::timestamps;
 
 #[derive(Serialize)]
 struct SessionView<'a> {
@@ -26,8 +26,8 @@ impl<'a> From<&'a StoredSession> for SessionView<'a> {
     fn from(session: &'a StoredSession) -> Self {
         SessionView {
             id: session.public_id(),
-            created: timestamp(session.record.created),
-            last_seen: timestamp(session.record.last_seen),
+            created: timestamps::rfc3339(session.record.created),
+            last_seen: timestamps::rfc3339(session.record.last_seen),
             ip: session.record.ip.as_deref(),
             user_agent: &session.record.user_agent,
         }

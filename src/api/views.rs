@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::domain::FlockId;
 use crate::store::{ApiKeyRecord, UserDetails};
+use crate::timestamps;
 
 /// Fields in alphabetical order: serialized directly (as streamed lists do) it gives the same
 /// bytes as through a `serde_json::Value`, whose keys are sorted.
@@ -61,9 +62,9 @@ impl<'a> From<&'a ApiKeyRecord> for ApiKeyView<'a> {
             auth_token_type: key.scope.type_name(),
             flock_id: key.scope.flock_id(),
             note: &key.note,
-            created: timestamp(key.created),
+            created: timestamps::rfc3339(key.created),
             created_by: &key.created_by,
-            last_used: key.last_used.map(timestamp),
+            last_used: key.last_used.map(timestamps::rfc3339),
         }
     }
 }
@@ -93,12 +94,6 @@ impl<'a> From<&'a crate::store::QueuedMail> for QueuedMailView<'a> {
             to: mail.to.as_str(),
         }
     }
-}
-
-/// RFC 3339 in UTC, to the second.
-pub fn timestamp(unix_seconds: u64) -> String {
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_seconds);
-    humantime::format_rfc3339_seconds(time).to_string()
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! API key secrets: `roost_<16 hex key id>_<64 hex secret>`. The key id is public and selects the
 //! record; the 256-bit secret is checked against its stored SHA-256 in constant time.
 
-use super::{constant_time_eq, random_hex, sha256_hex};
-use crate::domain::ApiKeyType;
+use super::{random_hex, sha256_hex};
+use crate::domain::{ApiKeyType, Secret};
 use crate::store::audit::Actor;
 use crate::store::{ApiKeyRecord, ApiKeyScope, Store, StoreResult, now_unix};
 
@@ -27,7 +27,7 @@ pub fn issue(
     let secret = random_hex(SECRET_BYTES);
     let record = ApiKeyRecord {
         key_id: key_id.clone(),
-        secret_hash: sha256_hex(&secret),
+        secret_hash: Secret::new(sha256_hex(&secret)),
         scope,
         note: note.to_string(),
         created: now_unix(),
@@ -62,7 +62,7 @@ pub fn authenticate(store: &Store, token: &str) -> StoreResult<Option<ApiKeyReco
     let Some(key) = store.api_key(key_id)? else {
         return Ok(None);
     };
-    if !constant_time_eq(&sha256_hex(secret), &key.secret_hash) {
+    if !key.secret_hash.matches(&sha256_hex(secret)) {
         return Ok(None);
     }
     Ok(Some(key))
@@ -88,7 +88,7 @@ mod tests {
         assert!(token.starts_with("roost_") && token.len() == 6 + 16 + 1 + 64);
         let key = authenticate(&store, &token).unwrap().unwrap();
         assert!(
-            !key.secret_hash.contains(&token[23..]),
+            !key.secret_hash.expose().contains(&token[23..]),
             "secret must not be stored"
         );
         // Authenticating only reads; the caller records the use, once a minute.

@@ -15,6 +15,8 @@ use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq;
 
+use crate::domain::Secret;
+
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
     /// Every worker is busy and the queue is full: the caller should answer "try again".
@@ -222,22 +224,26 @@ impl PasswordHasher {
     }
 
     /// A new PHC string for `password`.
-    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+    pub async fn hash(&self, password: &str) -> Result<Secret<String>, HashError> {
         let work = Work::Hash {
             password: password.to_string(),
         };
         match self.submit(work).await? {
-            Done::Hashed(result) => result,
+            Done::Hashed(result) => result.map(Secret::new),
             Done::Verified(_) => Err(HashError::Stopped),
         }
     }
 
     /// Whether `password` matches `phc`; with no stored hash (unknown email, no password set
     /// yet) it verifies against a dummy so that the answer takes the same time, and is false.
-    pub async fn verify(&self, password: &str, phc: Option<&str>) -> Result<bool, HashError> {
+    pub async fn verify(
+        &self,
+        password: &str,
+        phc: Option<&Secret<String>>,
+    ) -> Result<bool, HashError> {
         let work = Work::Verify {
             password: password.to_string(),
-            phc: phc.unwrap_or(&self.shared.dummy_phc).to_string(),
+            phc: phc.map_or(&self.shared.dummy_phc, Secret::expose).clone(),
         };
         let matched = match self.submit(work).await? {
             Done::Verified(matched) => matched,

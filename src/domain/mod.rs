@@ -11,6 +11,7 @@ mod note;
 mod password;
 mod refusal;
 pub mod rules;
+mod secret;
 
 pub use access::{AccessLevel, ApiKeyType, FlockKeyType};
 pub use email::Email;
@@ -19,6 +20,7 @@ pub use lockout::{Escalation, Lock};
 pub use note::Note;
 pub use password::NewPassword;
 pub use refusal::Refusal;
+pub use secret::Secret;
 
 /// Why a raw value could not become a domain value. The edge turns this into a message that names
 /// the parameter it came from.

@@ -3,6 +3,7 @@
 
 use super::{Permission, Principal, ServiceResult};
 use crate::auth::{recovery_codes, totp};
+use crate::domain::Secret;
 use crate::state::AppState;
 use crate::store::{User, WebauthnCredential, now_unix};
 
@@ -12,7 +13,7 @@ pub async fn pending_totp_secret(
     state: &AppState,
     who: &Principal,
     user: &User,
-) -> ServiceResult<Option<String>> {
+) -> ServiceResult<Option<Secret<String>>> {
     who.require(Permission::OwnAccount(user.id))?;
     if user.totp_enabled() {
         return Ok(None);

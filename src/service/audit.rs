@@ -8,6 +8,7 @@ use super::{Permission, Principal, ServiceResult};
 use crate::state::AppState;
 use crate::store::audit::{AuditEntry, AuditFilter, AuditFrom, AuditPage};
 use crate::store::now_unix;
+use crate::timestamps::{self, TimeZone};
 
 /// A page of the trail, newest first.
 pub async fn page(
@@ -71,14 +72,14 @@ pub struct CanaryEntry<'a> {
 }
 
 impl<'a> CanaryEntry<'a> {
-    pub fn of(entry: &'a AuditEntry, zone: &jiff::tz::TimeZone) -> CanaryEntry<'a> {
+    pub fn of(entry: &'a AuditEntry, zone: &TimeZone) -> CanaryEntry<'a> {
         CanaryEntry {
             action_type: &entry.action_type,
             additional_information: additional_information(entry),
             flock_id: entry.flock_id.as_deref(),
             id: entry.id,
             message: &entry.message,
-            timestamp: canary_timestamp(entry.at, zone),
+            timestamp: timestamps::canary(entry.at, zone),
             user: &entry.actor,
             user_browser_agent: entry.user_agent.as_deref(),
             user_browser_language: entry.language.as_deref(),
@@ -108,41 +109,9 @@ fn additional_information(entry: &AuditEntry) -> Value {
     }
 }
 
-/// `2020-04-17 11:58:10 UTC+0000`, in `zone`.
-pub fn canary_timestamp(at: u64, zone: &jiff::tz::TimeZone) -> String {
-    let seconds = i64::try_from(at).unwrap_or(i64::MAX);
-    match jiff::Timestamp::from_second(seconds) {
-        Ok(time) => time
-            .to_zoned_datetime(zone.clone())
-            .strftime("%Y-%m-%d %H:%M:%S UTC%z")
-            .to_string(),
-        Err(_) => at.to_string(),
-    }
-}
-
-/// The IANA time zone `name`, or `None` if there is no such zone.
-pub fn time_zone(name: &str) -> Option<jiff::tz::TimeZone> {
-    jiff::tz::TimeZone::get(name).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_read_as_the_canary_console_writes_them() {
-        let utc = jiff::tz::TimeZone::UTC;
-        assert_eq!(
-            canary_timestamp(1_587_124_690, &utc),
-            "2020-04-17 11:58:10 UTC+0000"
-        );
-        let kolkata = time_zone("Asia/Kolkata").unwrap();
-        assert_eq!(
-            canary_timestamp(1_587_124_690, &kolkata),
-            "2020-04-17 17:28:10 UTC+0530"
-        );
-        assert!(time_zone("Mars/Olympus").is_none());
-    }
 
     #[test]
     fn additional_information_carries_target_and_details() {

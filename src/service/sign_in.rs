@@ -59,7 +59,7 @@ pub async fn check_password(
         },
         None => None,
     };
-    let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
+    let stored = user.as_ref().and_then(|u| u.password_hash.as_ref());
     let matches = match state.hasher.verify(password, stored).await {
         Ok(matches) => matches,
         Err(error) => {
@@ -131,7 +131,7 @@ async fn keep_login_lock(
 ) -> ServiceResult<()> {
     log::warn!(
         "login locked for {email} until {} after repeated wrong passwords",
-        crate::web::format_time(lock.until)
+        crate::timestamps::console_second(lock.until)
     );
     let actor = who.actor();
     state
@@ -175,7 +175,7 @@ pub async fn change_password(
     };
     let current_ok = match state
         .hasher
-        .verify(current, user.password_hash.as_deref())
+        .verify(current, user.password_hash.as_ref())
         .await
     {
         Ok(matches) => matches,
@@ -317,7 +317,7 @@ pub async fn check_second_factor(
                     };
                     let Some(stored) = credentials
                         .iter_mut()
-                        .find(|c| c.passkey.cred_id() == result.cred_id())
+                        .find(|c| c.passkey.expose().cred_id() == result.cred_id())
                     else {
                         return false;
                     };
@@ -327,7 +327,7 @@ pub async fn check_second_factor(
                         return false;
                     }
                     stored.sign_count = counter;
-                    stored.passkey.update_credential(&result);
+                    stored.passkey.expose_mut().update_credential(&result);
                     true
                 };
                 store.check_second_factor(&actor, user_id, FactorAttempt::WebAuthn(&verify), now)

@@ -1,7 +1,8 @@
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::audit::{Actor, AuditLine, record};
-use super::records::{FlockRecord, decode, encode};
+use super::disk::{decode_api_key, encode_api_key};
+use super::records::{FlockRecord, decode};
 use super::tables::{API_KEYS, FLOCKS};
 use super::{ApiKeyRecord, Store, StoreError, StoreResult};
 use crate::domain::{FlockId, Refusal};
@@ -21,7 +22,7 @@ impl Store {
                 return Err(StoreError::Refused(Refusal::FlockNotFound));
             }
             txn.open_table(API_KEYS)?
-                .insert(key.key_id.as_str(), encode(key)?.as_slice())?;
+                .insert(key.key_id.as_str(), encode_api_key(key)?.as_slice())?;
             record(&txn, actor, key_line(&txn, key, true)?)?;
         }
         txn.commit()?;
@@ -33,7 +34,7 @@ impl Store {
         let table = txn.open_table(API_KEYS)?;
         table
             .get(key_id)?
-            .map(|bytes| decode(bytes.value()))
+            .map(|bytes| decode_api_key(bytes.value()))
             .transpose()
     }
 
@@ -45,13 +46,13 @@ impl Store {
         let txn = self.db.begin_write()?;
         {
             let mut table = txn.open_table(API_KEYS)?;
-            let mut stored: ApiKeyRecord = match table.get(key.key_id.as_str())? {
-                Some(bytes) => decode(bytes.value())?,
+            let mut stored = match table.get(key.key_id.as_str())? {
+                Some(bytes) => decode_api_key(bytes.value())?,
                 // Removed meanwhile: nothing to record.
                 None => return Ok(()),
             };
             stored.last_used = Some(now);
-            table.insert(key.key_id.as_str(), encode(&stored)?.as_slice())?;
+            table.insert(key.key_id.as_str(), encode_api_key(&stored)?.as_slice())?;
         }
         txn.commit()?;
         Ok(())
@@ -77,7 +78,7 @@ impl Store {
         let mut keys = Vec::new();
         for entry in table.iter()? {
             let (_, bytes) = entry?;
-            let key: ApiKeyRecord = decode(bytes.value())?;
+            let key = decode_api_key(bytes.value())?;
             if wanted(&key) {
                 keys.push(key);
             }
@@ -97,8 +98,8 @@ impl Store {
         let txn = self.db.begin_write()?;
         let removed = {
             let mut table = txn.open_table(API_KEYS)?;
-            let key: ApiKeyRecord = match table.get(key_id)? {
-                Some(bytes) => decode(bytes.value())?,
+            let key = match table.get(key_id)? {
+                Some(bytes) => decode_api_key(bytes.value())?,
                 None => return Err(StoreError::Refused(Refusal::ApiKeyNotFound)),
             };
             if key.scope.flock_id().is_some() != flock_key {

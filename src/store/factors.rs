@@ -8,7 +8,7 @@ use super::tables::USERS;
 use super::users::UserRef;
 use super::users::{read_user, write_user};
 use super::{Store, StoreError, StoreResult, User, WebauthnCredential};
-use crate::domain::{Escalation, Refusal};
+use crate::domain::{Escalation, Refusal, Secret};
 
 /// Wrong attempts in a row before the factor step locks.
 pub const FACTOR_FAILURE_LIMIT: u32 = 5;
@@ -42,10 +42,14 @@ impl Store {
     }
 
     /// The clear text of the user's pending TOTP secret, to show it for enrollment.
-    pub fn reveal_pending_totp(&self, user: &User) -> StoreResult<Option<String>> {
+    pub fn reveal_pending_totp(&self, user: &User) -> StoreResult<Option<Secret<String>>> {
         user.pending_totp_secret
             .as_ref()
-            .map(|sealed| self.sealer.open(sealed, &totp_context(user.id)))
+            .map(|sealed| {
+                self.sealer
+                    .open(sealed, &totp_context(user.id))
+                    .map(Secret::new)
+            })
             .transpose()
     }
 
@@ -57,7 +61,7 @@ impl Store {
         actor: &Actor,
         user_id: u64,
         matched_step: &dyn Fn(&str) -> Option<u64>,
-        recovery_hashes: Vec<String>,
+        recovery_hashes: Vec<Secret<String>>,
     ) -> StoreResult<Option<(User, bool)>> {
         let txn = self.db.begin_write()?;
         let outcome = {
@@ -143,7 +147,8 @@ impl Store {
                 FactorAttempt::WebAuthn(verify) => verify(&mut user.webauthn_credentials),
                 FactorAttempt::RecoveryCode(hash) => {
                     let before = user.recovery_code_hashes.len();
-                    user.recovery_code_hashes.retain(|stored| stored != &hash);
+                    user.recovery_code_hashes
+                        .retain(|stored| !stored.matches(&hash));
                     user.recovery_code_hashes.len() < before
                 }
             };
@@ -191,7 +196,7 @@ impl Store {
         actor: &Actor,
         user_id: u64,
         credential: WebauthnCredential,
-        recovery_hashes: Vec<String>,
+        recovery_hashes: Vec<Secret<String>>,
     ) -> StoreResult<(User, bool)> {
         let mut codes_stored = false;
         let user = self.update_user(actor, &UserRef::Id(user_id), |user| {
@@ -284,7 +289,7 @@ impl Store {
         &self,
         actor: &Actor,
         user_id: u64,
-        hashes: Vec<String>,
+        hashes: Vec<Secret<String>>,
     ) -> StoreResult<User> {
         self.update_user(actor, &UserRef::Id(user_id), |user| {
             user.recovery_code_hashes = hashes;

@@ -4,7 +4,7 @@ use super::audit::{self, Actor, AuditLine};
 use super::records::{FlockRecord, decode, encode};
 use super::tables::{API_KEYS, FLOCKS, ROLES_BY_FLOCK, ROLES_BY_USER, USER_ID_BY_EMAIL, USERS};
 use super::users::{UserRef, read_user, resolve, user_ids_of};
-use super::{ApiKeyRecord, Flock, FlockMembers, Store, StoreError, StoreResult, User, now_unix};
+use super::{Flock, FlockMembers, Store, StoreError, StoreResult, User, now_unix};
 use crate::domain::{AccessLevel, Email, FlockId, FlockName, FlockRole, Refusal, rules};
 
 pub(super) fn ensure_default_flock(txn: &WriteTransaction) -> StoreResult<()> {
@@ -168,7 +168,7 @@ impl Store {
             table.remove(id.as_str())?;
             let mut keys_removed = 0;
             txn.open_table(API_KEYS)?.retain(|_, bytes| {
-                let keep = serde_json::from_slice::<ApiKeyRecord>(bytes)
+                let keep = super::disk::decode_api_key(bytes)
                     .map(|key| key.scope.flock_id() != Some(id))
                     .unwrap_or(true);
                 if !keep {

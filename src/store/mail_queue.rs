@@ -11,13 +11,29 @@ use super::{Store, StoreResult, now_unix};
 use crate::domain::Email;
 
 /// What a message says, before it has a recipient and a place in the queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MailContent {
     /// Names the message in logs and in the queue listing instead of its content.
     pub kind: String,
     pub subject: String,
     pub text: String,
     pub html: Option<String>,
+}
+
+// A welcome or reset mail carries a live one-time link in its body: `Debug` names the message
+// and leaves the body out.
+impl std::fmt::Debug for MailContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailContent")
+            .field("kind", &self.kind)
+            .field("subject", &self.subject)
+            .field("text", &format_args!("[redacted]"))
+            .field(
+                "html",
+                &self.html.as_ref().map(|_| format_args!("[redacted]")),
+            )
+            .finish()
+    }
 }
 
 /// A message waiting for delivery.
@@ -112,4 +128,34 @@ pub(super) fn enqueue(
     txn.open_table(MAIL_QUEUE)?
         .insert(id, encode(&mail)?.as_slice())?;
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_a_mail_leaves_its_link_out() {
+        let link = "http://localhost:8080/reset/0123456789abcdef0123456789abcdef";
+        let mail = QueuedMail {
+            id: 1,
+            to: Email::parse("ann@x.io").unwrap(),
+            content: MailContent {
+                kind: "password_reset".into(),
+                subject: "Reset your Roost password".into(),
+                text: format!("Open {link}"),
+                html: Some(format!("<a href=\"{link}\">reset</a>")),
+            },
+            attempts: 0,
+            next_attempt_at_ms: 0,
+            last_error: None,
+            created: 1,
+        };
+        let debug = format!("{mail:?}");
+        assert!(!debug.contains("0123456789abcdef"), "{debug}");
+        assert!(
+            debug.contains("password_reset") && debug.contains("[redacted]"),
+            "{debug}"
+        );
+    }
 }

@@ -99,7 +99,7 @@ fn seal_totp_secrets(txn: &WriteTransaction, sealer: &Sealer) -> StoreResult<()>
                 continue;
             }
             let sealed = sealer.seal(text, &totp_context(id))?;
-            record[field] = serde_json::to_value(sealed)?;
+            record[field] = Value::String(sealed.into_stored());
             changed = true;
         }
         if changed {
@@ -168,7 +168,7 @@ mod tests {
         let txn = redb::ReadableDatabase::begin_read(&*store.db).unwrap();
         let users = txn.open_table(USERS).unwrap();
         let record: Value = serde_json::from_slice(users.get(7).unwrap().unwrap().value()).unwrap();
-        let sealed: SealedSecret = serde_json::from_value(record["totp_secret"].clone()).unwrap();
+        let sealed = SealedSecret::from_stored(record["totp_secret"].as_str().unwrap().to_string());
         assert_eq!(
             store.sealer.open(&sealed, &totp_context(7)).unwrap(),
             secret_of(7)

@@ -4,6 +4,7 @@
 mod api_keys;
 pub mod audit;
 mod copy;
+mod disk;
 mod factors;
 mod flocks;
 mod mail_queue;
@@ -263,7 +264,7 @@ impl Store {
         let mut meta = txn.open_table(tables::META)?;
         let stored: Option<sealing::SealedSecret> = meta
             .get(tables::SECRETS_KEY_CHECK_KEY)?
-            .map(|v| records::decode(v.value()))
+            .map(|v| records::decode(v.value()).map(sealing::SealedSecret::from_stored))
             .transpose()?;
         match stored {
             Some(sealed) => {
@@ -281,7 +282,7 @@ impl Store {
                 let sealed = self.sealer.seal(CHECK, CHECK)?;
                 meta.insert(
                     tables::SECRETS_KEY_CHECK_KEY,
-                    records::encode(&sealed)?.as_slice(),
+                    records::encode(&sealed.as_stored())?.as_slice(),
                 )?;
             }
         }

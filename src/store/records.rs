@@ -1,13 +1,17 @@
 //! What the store keeps and hands out. Records are serialised as JSON so that fields can be added
-//! with `#[serde(default)]` without a migration.
+//! with `#[serde(default)]` without a migration; those holding secrets are written through their
+//! stored form (`disk`), so the types here that carry secrets don't serialize.
 
 use serde::{Deserialize, Serialize};
 
 use super::sealing::SealedSecret;
 use super::{StoreError, StoreResult};
-use crate::domain::{AccessLevel, ApiKeyType, Email, FlockId, FlockKeyType};
+use crate::domain::{AccessLevel, ApiKeyType, Email, FlockId, FlockKeyType, Secret};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A user as every handler holds it. Its secrets print as `[redacted]` and it has no `Serialize`:
+/// the API shows users through `api::views::UserView`, and the file holds them through the
+/// store's own form (`disk::UserJson`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct User {
     pub id: u64,
     pub email: Email,
@@ -16,37 +20,25 @@ pub struct User {
     pub note: Option<String>,
     pub summary_email_enabled: bool,
     /// Set by `user/add totp_enabled=true`: a second factor is demanded at the next login.
-    #[serde(default)]
     pub two_factor_required: bool,
     /// Argon2id PHC string; `None` until the user sets a password through a one-time link.
-    #[serde(default)]
-    pub password_hash: Option<String>,
+    pub password_hash: Option<Secret<String>>,
     /// Sealed with the secrets key (`sealing`); the store opens it only to check a code.
-    #[serde(default)]
     pub totp_secret: Option<SealedSecret>,
     /// A secret shown for enrollment, not yet confirmed with a code; sealed likewise.
-    #[serde(default)]
     pub pending_totp_secret: Option<SealedSecret>,
     /// The last TOTP step accepted: that step and earlier ones are refused (replay protection).
-    #[serde(default)]
     pub totp_last_step: u64,
     /// SHA-256 of each unused recovery code.
-    #[serde(default)]
-    pub recovery_code_hashes: Vec<String>,
+    pub recovery_code_hashes: Vec<Secret<String>>,
     /// Consecutive wrong second-factor attempts, and until when the step is locked.
-    #[serde(default)]
     pub factor_failures: u32,
-    #[serde(default)]
     pub factor_locked_until: u64,
     /// Factor-step locks in the current series (see `domain::Escalation`), and when it began.
-    #[serde(default)]
     pub factor_lockouts: u32,
-    #[serde(default)]
     pub factor_lockouts_since: u64,
-    #[serde(default)]
     pub webauthn_credentials: Vec<WebauthnCredential>,
     /// Bumped whenever the user's open sessions must end (disable, demote, factor reset…).
-    #[serde(default)]
     pub session_generation: u64,
     pub created: u64,
 }
@@ -79,15 +71,14 @@ impl User {
 }
 
 /// A registered security key or passkey, with the name its owner gave it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct WebauthnCredential {
     pub id: String,
     pub name: String,
     pub created: u64,
     /// The highest signature counter seen; an assertion must go beyond it (a cloned key can't).
-    #[serde(default)]
     pub sign_count: u32,
-    pub passkey: webauthn_rs::prelude::Passkey,
+    pub passkey: Secret<webauthn_rs::prelude::Passkey>,
 }
 
 impl PartialEq for WebauthnCredential {
@@ -152,11 +143,12 @@ impl ApiKeyScope {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An API key as the store hands it out; stored through `disk::ApiKeyJson`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiKeyRecord {
     pub key_id: String,
     /// Hex SHA-256 of the secret part of the token; the secret itself is never stored.
-    pub secret_hash: String,
+    pub secret_hash: Secret<String>,
     pub scope: ApiKeyScope,
     pub note: String,
     pub created: u64,
@@ -222,4 +214,106 @@ pub(super) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> StoreResul
 
 pub(super) fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
     Ok(serde_json::to_vec(value)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::disk::tests::{
+        CRED_ID, PASSWORD_HASH, RECOVERY_HASH, SEALED_PENDING, SEALED_TOTP, passkey,
+    };
+    use super::*;
+
+    fn user_with_every_secret() -> User {
+        User {
+            id: 7,
+            email: Email::parse("ann@x.io").unwrap(),
+            access_level: AccessLevel::Admin,
+            disabled: false,
+            note: None,
+            summary_email_enabled: true,
+            two_factor_required: true,
+            password_hash: Some(Secret::new(PASSWORD_HASH.to_string())),
+            totp_secret: Some(SealedSecret::from_stored(SEALED_TOTP.to_string())),
+            pending_totp_secret: Some(SealedSecret::from_stored(SEALED_PENDING.to_string())),
+            totp_last_step: 1,
+            recovery_code_hashes: vec![Secret::new(RECOVERY_HASH.to_string())],
+            factor_failures: 0,
+            factor_locked_until: 0,
+            factor_lockouts: 0,
+            factor_lockouts_since: 0,
+            webauthn_credentials: vec![WebauthnCredential {
+                id: "0a1b2c3d4e5f6071".into(),
+                name: "YubiKey".into(),
+                created: 1,
+                sign_count: 3,
+                passkey: Secret::new(passkey()),
+            }],
+            session_generation: 0,
+            created: 1,
+        }
+    }
+
+    /// What a log line would carry if someone wrote `{:?}` of a user, as handlers hold them.
+    #[test]
+    fn debug_of_a_user_shows_none_of_its_secrets() {
+        let user = user_with_every_secret();
+        let details = UserDetails {
+            user: user.clone(),
+            managed_flocks: Vec::new(),
+            watched_flocks: Vec::new(),
+        };
+        let sealed_totp_hex = SEALED_TOTP.trim_start_matches("sealed:v1:");
+        let sealed_pending_hex = SEALED_PENDING.trim_start_matches("sealed:v1:");
+        // The key's id and public point, as Debug of webauthn-rs's types lists their bytes.
+        let cred_id_bytes = "185, 151, 21, 12";
+        let public_key_bytes = "194, 126, 127, 109";
+        let bare = format!("{:?}", passkey());
+        assert!(
+            bare.contains(cred_id_bytes) && bare.contains(public_key_bytes),
+            "{bare}"
+        );
+        for debug in [
+            format!("{user:?}"),
+            format!("{user:#?}"),
+            format!("{details:?}"),
+            format!("{:?}", user.webauthn_credentials),
+        ] {
+            for secret in [
+                PASSWORD_HASH,
+                "argon2id",
+                sealed_totp_hex,
+                sealed_pending_hex,
+                RECOVERY_HASH,
+                CRED_ID,
+                cred_id_bytes,
+                public_key_bytes,
+            ] {
+                assert!(!debug.contains(secret), "{secret} in {debug}");
+            }
+            assert!(debug.contains("[redacted]"), "{debug}");
+        }
+        let debug = format!("{user:?}");
+        assert!(
+            debug.contains("ann@x.io") && debug.contains("YubiKey"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn debug_of_an_api_key_shows_no_hash() {
+        let key = ApiKeyRecord {
+            key_id: "7c6939fb3cb84886".into(),
+            secret_hash: Secret::new(RECOVERY_HASH.to_string()),
+            scope: ApiKeyScope::Global {
+                key_type: ApiKeyType::Admin,
+            },
+            note: "nightly".into(),
+            created: 1,
+            created_by: "cli".into(),
+            last_used: None,
+        };
+        let debug = format!("{key:?}");
+        assert!(!debug.contains(RECOVERY_HASH), "{debug}");
+        assert!(debug.contains("7c6939fb3cb84886"), "{debug}");
+    }
 }

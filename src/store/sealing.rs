@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
-use serde::{Deserialize, Serialize};
 
 use super::{StoreError, StoreResult};
 use crate::private_files::write_new_private;
@@ -29,9 +28,9 @@ impl std::fmt::Debug for Sealer {
     }
 }
 
-/// A secret as it is stored: sealed. Its `Debug` shows nothing of it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+/// A secret as it is stored: sealed. Its `Debug` shows nothing of it, and it has no `Serialize`:
+/// `User` carries it to every handler, and only the store may write its text to the file.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SealedSecret(String);
 
 impl std::fmt::Debug for SealedSecret {
@@ -44,6 +43,20 @@ impl SealedSecret {
     /// Whether the stored text is sealed (schema 1 stored TOTP secrets in clear).
     pub fn is_sealed(text: &str) -> bool {
         text.starts_with(SEALED_PREFIX)
+    }
+
+    /// The value as read from the file.
+    pub(super) fn from_stored(text: String) -> SealedSecret {
+        SealedSecret(text)
+    }
+
+    /// The text the file holds.
+    pub(super) fn as_stored(&self) -> &str {
+        &self.0
+    }
+
+    pub(super) fn into_stored(self) -> String {
+        self.0
     }
 }
 

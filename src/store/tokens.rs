@@ -7,7 +7,7 @@ use super::sessions::end_sessions_in;
 use super::tables::{ONE_TIME_TOKENS, USERS};
 use super::users::{NewUser, UserRef, insert_new_user, read_user, resolve, write_user};
 use super::{MailContent, OneTimeToken, Store, StoreError, StoreResult, TokenPurpose, User};
-use crate::domain::{AccessLevel, Email, Refusal};
+use crate::domain::{AccessLevel, Email, Refusal, Secret};
 
 impl Store {
     /// Stores a one-time link under the hash of its secret. A new `Setup` link replaces any
@@ -126,7 +126,7 @@ impl Store {
         actor: &Actor,
         hash: &str,
         purposes: &[TokenPurpose],
-        password_hash: String,
+        password_hash: impl Into<Secret<String>>,
         now: u64,
     ) -> StoreResult<User> {
         let txn = self.db.begin_write()?;
@@ -139,7 +139,7 @@ impl Store {
             let mut users = txn.open_table(USERS)?;
             let mut user =
                 read_user(&users, id).map_err(|_| StoreError::Refused(Refusal::LinkInvalid))?;
-            user.password_hash = Some(password_hash);
+            user.password_hash = Some(password_hash.into());
             user.session_generation += 1;
             write_user(&mut users, &user)?;
             end_sessions_in(&txn, id, None, None)?;
@@ -175,7 +175,7 @@ impl Store {
         actor: &Actor,
         hash: &str,
         email: Email,
-        password_hash: String,
+        password_hash: impl Into<Secret<String>>,
         now: u64,
     ) -> StoreResult<User> {
         let txn = self.db.begin_write()?;
@@ -192,7 +192,7 @@ impl Store {
                 two_factor_required: false,
             };
             let mut user = insert_new_user(&txn, new_admin)?;
-            user.password_hash = Some(password_hash);
+            user.password_hash = Some(password_hash.into());
             write_user(&mut txn.open_table(USERS)?, &user)?;
             record(
                 &txn,
@@ -221,14 +221,14 @@ impl Store {
         &self,
         actor: &Actor,
         user_id: u64,
-        password_hash: String,
+        password_hash: impl Into<Secret<String>>,
         keep: Option<&str>,
     ) -> StoreResult<User> {
         let txn = self.db.begin_write()?;
         let user = {
             let mut users = txn.open_table(USERS)?;
             let mut user = read_user(&users, user_id)?;
-            user.password_hash = Some(password_hash);
+            user.password_hash = Some(password_hash.into());
             user.session_generation += 1;
             write_user(&mut users, &user)?;
             let ended = end_sessions_in(&txn, user_id, None, keep)?;

@@ -3,8 +3,9 @@ use std::ops::Bound;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 
 use super::audit::{Actor, AuditLine, record};
+use super::disk::{decode_user, encode_user};
 use super::mail_queue::enqueue;
-use super::records::{decode, encode};
+use super::records::encode;
 use super::sessions::{end_sessions_in, forget_login_lock};
 use super::tables::{
     ENABLED_ADMINS, NEXT_USER_ID_KEY, ONE_TIME_TOKENS, ROLES_BY_FLOCK, ROLES_BY_USER,
@@ -464,11 +465,11 @@ pub(super) fn read_user(
     let bytes = users
         .get(id)?
         .ok_or(StoreError::Refused(Refusal::UserNotFound))?;
-    decode(bytes.value())
+    decode_user(bytes.value())
 }
 
 pub(super) fn write_user(users: &mut Table<u64, &'static [u8]>, user: &User) -> StoreResult<()> {
-    users.insert(user.id, encode(user)?.as_slice())?;
+    users.insert(user.id, encode_user(user)?.as_slice())?;
     Ok(())
 }
 

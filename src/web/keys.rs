@@ -16,6 +16,7 @@ use crate::domain::{ApiKeyType, Note, Refusal};
 use crate::service::{ServiceError, api_keys};
 use crate::state::AppState;
 use crate::store::ApiKeyRecord;
+use crate::timestamps;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api-keys", web::get().to(list))
@@ -39,24 +40,13 @@ impl From<&ApiKeyRecord> for KeyRow {
             key_id: key.key_id.clone(),
             key_type: key.scope.type_name(),
             note: key.note.clone(),
-            created: timestamp(key.created),
+            created: timestamps::console_minute(key.created),
             created_by: key.created_by.clone(),
             last_used: key
                 .last_used
-                .map(timestamp)
+                .map(timestamps::console_minute)
                 .unwrap_or_else(|| "never".to_string()),
         }
-    }
-}
-
-/// UTC, to the minute: `last_used` is only recorded per minute anyway.
-pub fn timestamp(unix_seconds: u64) -> String {
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_seconds);
-    let text = humantime::format_rfc3339_seconds(time).to_string();
-    // `2025-01-02T03:04:05Z` → `2025-01-02 03:04 UTC`
-    match (text.get(..10), text.get(11..16)) {
-        (Some(date), Some(time)) => format!("{date} {time} UTC"),
-        _ => text,
     }
 }
 

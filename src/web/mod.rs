@@ -57,13 +57,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(audit::routes);
 }
 
-/// A time as pages show it: `2026-12-01 16:30:12 UTC`.
-pub fn format_time(unix: u64) -> String {
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix);
-    let text = humantime::format_rfc3339_seconds(time).to_string();
-    format!("{} UTC", text.trim_end_matches('Z').replacen('T', " ", 1))
-}
-
 /// Any path no route claims: a page, not an empty 404.
 pub async fn not_found() -> Result<actix_web::HttpResponse, error::WebError> {
     Err(error::WebError::NotFound)

@@ -16,6 +16,7 @@ use super::session::{self, SignedIn};
 use super::two_factor::{pending_principal, pending_user};
 use crate::auth::random_hex;
 use crate::auth::webauthn::{Ceremony, user_handle};
+use crate::domain::Secret;
 use crate::service::account;
 use crate::service::sign_in::{self, FactorProof};
 use crate::state::AppState;
@@ -140,7 +141,7 @@ async fn register_start(
     let exclude = user
         .webauthn_credentials
         .iter()
-        .map(|c| c.passkey.cred_id().clone())
+        .map(|c| c.passkey.expose().cred_id().clone())
         .collect();
     let (challenge, registration) = webauthn
         .start_passkey_registration(
@@ -207,7 +208,7 @@ async fn register_finish(
         name,
         created: now_unix(),
         sign_count: 0,
-        passkey,
+        passkey: Secret::new(passkey),
     };
     let (user, recovery_codes) =
         account::add_security_key(&state, &signed_in.principal, user_id, credential).await?;
@@ -277,7 +278,7 @@ async fn login_start(req: HttpRequest, session: Session, state: web::Data<AppSta
     let passkeys: Vec<_> = user
         .webauthn_credentials
         .iter()
-        .map(|c| c.passkey.clone())
+        .map(|c| c.passkey.expose().clone())
         .collect();
     if passkeys.is_empty() {
         return Ok(json_error(

@@ -12,6 +12,7 @@ use super::session::{self, SignedIn};
 use crate::service::{sessions, users};
 use crate::state::AppState;
 use crate::store::{PUBLIC_ID_CHARS, StoredSession, User, UserRef, now_unix};
+use crate::timestamps;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/account/sessions/end", web::post().to(end_own))
@@ -45,8 +46,8 @@ pub fn session_rows(sessions: &[StoredSession], current_hash: Option<&str>) -> V
                 .ip
                 .clone()
                 .unwrap_or_else(|| "unknown".into()),
-            created: super::format_time(session.record.created),
-            last_seen: super::format_time(session.record.last_seen),
+            created: timestamps::console_second(session.record.created),
+            last_seen: timestamps::console_second(session.record.last_seen),
             current: Some(session.hash.as_str()) == current_hash,
         })
         .collect()
@@ -110,9 +111,9 @@ impl LockFacts {
             login_until: state
                 .login_throttles
                 .lock_of(&user.email.key(), now)
-                .map(|lock| super::format_time(lock.until)),
+                .map(|lock| timestamps::console_second(lock.until)),
             factor_until: (user.factor_locked_until > now)
-                .then(|| super::format_time(user.factor_locked_until)),
+                .then(|| timestamps::console_second(user.factor_locked_until)),
         }
     }
 

@@ -14,6 +14,7 @@ use crate::service::settings;
 use crate::state::AppState;
 use crate::store::now_unix;
 use crate::summaries;
+use crate::timestamps;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/settings", web::get().to(show))
@@ -61,11 +62,6 @@ pub struct ChangeRow {
     pub actor: String,
 }
 
-fn format_time_ms(unix_ms: u64) -> String {
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(unix_ms);
-    humantime::format_rfc3339_seconds(time).to_string()
-}
-
 async fn show(signed_in: SignedIn, state: web::Data<AppState>) -> PageResult {
     signed_in.require_admin()?;
     let week_ago = now_unix().saturating_sub(7 * 24 * 3600);
@@ -90,7 +86,7 @@ async fn show(signed_in: SignedIn, state: web::Data<AppState>) -> PageResult {
     let recent_changes = changes
         .into_iter()
         .map(|change| ChangeRow {
-            at: summaries::format_minute(change.at),
+            at: timestamps::console_minute(change.at),
             message: change.message,
             actor: change.actor,
         })
@@ -107,7 +103,7 @@ async fn show(signed_in: SignedIn, state: web::Data<AppState>) -> PageResult {
             next_attempt: if mail.next_attempt_at_ms == 0 {
                 "now".to_string()
             } else {
-                format_time_ms(mail.next_attempt_at_ms)
+                timestamps::rfc3339(mail.next_attempt_at_ms / 1000)
             },
             last_error: mail.last_error.unwrap_or_default(),
         })
@@ -122,11 +118,8 @@ async fn show(signed_in: SignedIn, state: web::Data<AppState>) -> PageResult {
         summary_weekday: weekday_name(state.summaries.weekday()),
         recent_changes,
         recent_changes_more,
-        last_summary_week: last_summary_week.map(|week| {
-            // The date part of the RFC 3339 timestamp of the week's Monday.
-            let monday = format_time_ms(summaries::week_start(week).saturating_mul(1000));
-            monday.split('T').next().unwrap_or_default().to_string()
-        }),
+        last_summary_week: last_summary_week
+            .map(|week| timestamps::date(summaries::week_start(week))),
     })
 }
 

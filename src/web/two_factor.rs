@@ -13,11 +13,12 @@ use super::gate::{ENROLLMENT_PATH, FACTOR_STEP_PATH};
 use super::page::{PageContext, PageResult, flash_success, ok, render, see_other};
 use super::session::{self, SignedIn};
 use crate::auth::totp;
-use crate::domain::Refusal;
+use crate::domain::{Refusal, Secret};
 use crate::service::sign_in::{self, FactorProof};
 use crate::service::{Principal, Who, account};
 use crate::state::AppState;
 use crate::store::{FactorOutcome, StoreError, User};
+use crate::timestamps;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(FACTOR_STEP_PATH, web::get().to(factor_form))
@@ -165,16 +166,15 @@ async fn enrollment_page(
 ) -> Result<EnrollmentPage, WebError> {
     let user = &signed_in.user;
     let pending = account::pending_totp_secret(state, &signed_in.principal, user).await?;
-    let (secret, qr_svg) = match pending.as_deref() {
+    // The enrollment page is where the secret is meant to be seen: it leaves its wrapper here.
+    let (secret, qr_svg) = match pending.map(Secret::into_exposed) {
         Some(secret) => {
             let uri =
-                totp::provisioning_uri(secret, user.email.as_str()).map_err(WebError::internal)?;
-            (
-                secret.to_string(),
-                totp::qr_svg(&uri).map_err(WebError::internal)?,
-            )
+                totp::provisioning_uri(&secret, user.email.as_str()).map_err(WebError::internal)?;
+            let qr_svg = totp::qr_svg(&uri).map_err(WebError::internal)?;
+            (secret, qr_svg)
         }
-        _ => (String::new(), String::new()),
+        None => (String::new(), String::new()),
     };
     let credentials = user
         .webauthn_credentials
@@ -182,7 +182,7 @@ async fn enrollment_page(
         .map(|c| CredentialRow {
             id: c.id.clone(),
             name: c.name.clone(),
-            created: super::format_time(c.created),
+            created: timestamps::console_second(c.created),
         })
         .collect();
     Ok(EnrollmentPage {

@@ -9,7 +9,7 @@ use crate::domain::{FlockId, FlockRole};
 use crate::service::{flocks, sessions, users};
 use crate::state::AppState;
 use crate::store::UserRef;
-use crate::web::format_time;
+use crate::timestamps;
 use crate::web::page::{PageContext, PageResult, ok};
 use crate::web::session::SignedIn;
 use crate::web::sessions::{LockFacts, SessionRow, session_rows};
@@ -103,7 +103,7 @@ pub(super) async fn show(
             webauthn_enabled: user.webauthn_enabled(),
             two_factor_required: user.two_factor_required,
             note: user.note.clone().filter(|note| !note.is_empty()),
-            created: format_time(user.created),
+            created: timestamps::console_second(user.created),
             activity_href: format!(
                 "/audit?target={}",
                 crate::web::error::encode_query_value(user.email.as_str())
