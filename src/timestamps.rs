@@ -8,6 +8,8 @@
 //! | `rfc3339`        | `2026-12-01T16:30:12Z`         | API answers, the outgoing mail card         |
 //! | `canary`         | `2026-12-01 22:00:12 UTC+0530` | the audit trail API, in the zone it asks    |
 //!
+//! and one the other way, `utc_day_start`, for the audit page's date filters.
+//!
 //! The dates end with the year 9999 (jiff's last timestamp is 9999-12-30 22:00 UTC); a later time
 //! is written as its number of seconds instead of failing.
 
@@ -44,6 +46,14 @@ pub fn canary(unix: u64, zone: &TimeZone) -> String {
             .to_string(),
         None => unix.to_string(),
     }
+}
+
+/// The unix seconds at which the day `YYYY-MM-DD` begins in UTC (for date filters), or `None`
+/// if `raw` is no such date.
+pub fn utc_day_start(raw: &str) -> Option<u64> {
+    let date: jiff::civil::Date = raw.trim().parse().ok()?;
+    let start = date.to_zoned_datetime(TimeZone::UTC).ok()?.timestamp();
+    u64::try_from(start.as_second()).ok()
 }
 
 /// The IANA time zone `name` (`Europe/Berlin`), or `None` if there is no such zone.

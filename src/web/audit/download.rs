@@ -87,7 +87,7 @@ impl<'a> JsonEntry<'a> {
         JsonEntry {
             id: entry.id,
             at: entry.at,
-            time: rfc3339(entry.at),
+            time: crate::timestamps::rfc3339(entry.at),
             action_type: &entry.action_type,
             message: &entry.message,
             actor: &entry.actor,
@@ -99,15 +99,6 @@ impl<'a> JsonEntry<'a> {
             details: &entry.details,
         }
     }
-}
-
-/// `2026-12-01T18:23:05Z`.
-fn rfc3339(at: u64) -> String {
-    i64::try_from(at)
-        .ok()
-        .and_then(|seconds| jiff::Timestamp::from_second(seconds).ok())
-        .map(|time| time.to_string())
-        .unwrap_or_default()
 }
 
 const CSV_HEADER: &str =
@@ -132,7 +123,7 @@ pub(super) async fn csv(
 }
 
 fn csv_row(entry: &AuditEntry) -> String {
-    let time = rfc3339(entry.at);
+    let time = crate::timestamps::rfc3339(entry.at);
     let details = if entry.details.is_null() {
         String::new()
     } else {

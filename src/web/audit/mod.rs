@@ -8,7 +8,6 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::error::{WebError, encode_query_value};
-use super::format_time;
 use super::page::{PageContext, PageResult, ok};
 use super::session::SignedIn;
 use crate::service::audit;
@@ -133,14 +132,9 @@ fn day_start(raw: &str, field: &str) -> Result<Option<u64>, String> {
     if raw.is_empty() {
         return Ok(None);
     }
-    let bad = || format!("{field}: enter a date such as 2026-12-01.");
-    let date: jiff::civil::Date = raw.parse().map_err(|_| bad())?;
-    let start = date
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .map_err(|_| bad())?
-        .timestamp()
-        .as_second();
-    Ok(Some(u64::try_from(start).unwrap_or(0)))
+    crate::timestamps::utc_day_start(raw)
+        .map(Some)
+        .ok_or_else(|| format!("{field}: enter a date such as 2026-12-01."))
 }
 
 pub struct EntryRow {
@@ -161,7 +155,7 @@ impl From<&AuditEntry> for EntryRow {
     fn from(entry: &AuditEntry) -> EntryRow {
         EntryRow {
             id: entry.id,
-            at: format_time(entry.at),
+            at: crate::timestamps::console_second(entry.at),
             action: entry.action_type.clone(),
             message: entry.message.clone(),
             actor: entry.actor.clone(),

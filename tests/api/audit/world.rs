@@ -243,7 +243,7 @@ pub fn between<'a>(body: &'a str, start: &str, end: &str) -> &'a str {
 /// browser tests do that); renaming and removing it only need it stored.
 pub fn security_key(id: &str, name: &str) -> WebauthnCredential {
     let coordinate = "A".repeat(43); // 32 zero bytes, base64url
-    let passkey = serde_json::from_value(json!({ "cred": {
+    let passkey: webauthn_rs::prelude::Passkey = serde_json::from_value(json!({ "cred": {
         "cred_id": "c2VjdXJpdHkta2V5",
         "cred": {
             "type_": "ES256",
@@ -265,6 +265,6 @@ pub fn security_key(id: &str, name: &str) -> WebauthnCredential {
         name: name.to_string(),
         created: crate::two_factor::now(),
         sign_count: 0,
-        passkey,
+        passkey: passkey.into(),
     }
 }
