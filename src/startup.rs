@@ -215,6 +215,11 @@ impl Application {
         self.hasher.clone()
     }
 
+    /// Stops the server from outside (tests end their app with it).
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }

@@ -33,7 +33,15 @@ pub struct TestApp {
     pub console_url: String,
     /// The app's password hashing workers: their computation count is what throttle tests count.
     pub hasher: roost::auth::passwords::PasswordHasher,
+    server: actix_web::dev::ServerHandle,
     _data_dir_guard: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // The stop command is sent at once; the server's own thread carries it out.
+        drop(self.server.stop(false));
+    }
 }
 
 /// How a request authenticates.
@@ -81,7 +89,17 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Co
     let hasher = app.hasher();
     let admin_token = issue_global_key(&store, ApiKeyType::Admin, "tests", "tests")
         .expect("issue global admin key");
-    tokio::spawn(app.run_until_stopped());
+    let server = app.server_handle();
+    // On a thread of its own, so that the stop sent when the test ends is carried out: a server
+    // left to the test's runtime would keep its workers (and its store, and their memory) alive
+    // until the whole test binary exits.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("server runtime");
+        let _ = runtime.block_on(app.run_until_stopped());
+    });
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         admin_token,
@@ -91,6 +109,7 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Co
         summaries,
         console_url,
         hasher,
+        server,
         _data_dir_guard: dir,
     }
 }
