@@ -7,10 +7,6 @@ use super::tables::{API_KEYS, FLOCKS};
 use super::{ApiKeyRecord, Store, StoreError, StoreResult};
 use crate::domain::{FlockId, Refusal};
 
-/// `last_used` is only rewritten when the stored value is this much older, so that reads with a
-/// key don't each cost a durable write.
-pub const LAST_USED_GRANULARITY_SECS: u64 = 60;
-
 impl Store {
     /// Stores a new key; a flock key's flock must exist.
     pub fn insert_api_key(&self, actor: &Actor, key: &ApiKeyRecord) -> StoreResult<()> {

@@ -130,8 +130,12 @@ pub const ACTION_TYPES: &[&str] = &[
     "summaries_send",
     "audit_trail_purge",
     "audit_trail_retention",
-    super::migrations::LEGACY_ACTION,
+    LEGACY_ACTION,
 ];
+
+/// How entries moved from the change log (schema 3) name their actor and action.
+pub const LEGACY_ACTOR: &str = "unknown (change log before the audit trail)";
+pub const LEGACY_ACTION: &str = "change_log";
 
 /// Whether the trail records actions of this type.
 pub fn is_action_type(action_type: &str) -> bool {

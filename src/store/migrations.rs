@@ -8,7 +8,7 @@
 use redb::{ReadableTable, WriteTransaction};
 use serde_json::Value;
 
-use super::audit::{Actor, AuditLine, record_at};
+use super::audit::{Actor, AuditLine, LEGACY_ACTION, LEGACY_ACTOR, record_at};
 use super::sealing::{SealedSecret, Sealer, totp_context};
 use super::tables::{META, SCHEMA_VERSION_KEY, USERS};
 use super::{StoreError, StoreResult};
@@ -70,10 +70,6 @@ fn change_log_into_audit_trail(txn: &WriteTransaction, _: &Sealer) -> StoreResul
     txn.delete_table(CHANGES)?;
     Ok(())
 }
-
-/// How entries moved from the change log name their actor and action.
-pub const LEGACY_ACTOR: &str = "unknown (change log before the audit trail)";
-pub const LEGACY_ACTION: &str = "change_log";
 
 /// Records `version` as the file's schema version, inside the migration's transaction.
 pub(super) fn record_version(txn: &WriteTransaction, version: u64) -> StoreResult<()> {

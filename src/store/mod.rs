@@ -195,7 +195,7 @@ impl Store {
             match txn.open_table(tables::META) {
                 Ok(meta) => meta
                     .get(tables::SCHEMA_VERSION_KEY)?
-                    .map(|v| records::decode_u64(v.value()))
+                    .map(|v| tables::decode_u64(v.value()))
                     .transpose()?,
                 Err(redb::TableError::TableDoesNotExist(_)) => None,
                 Err(error) => return Err(error.into()),
@@ -295,7 +295,7 @@ impl Store {
         let meta = txn.open_table(tables::META)?;
         let version = meta
             .get(tables::SCHEMA_VERSION_KEY)?
-            .map(|v| records::decode_u64(v.value()))
+            .map(|v| tables::decode_u64(v.value()))
             .transpose()?;
         Ok(version.unwrap_or(0))
     }

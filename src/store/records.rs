@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::StoreResult;
 use super::sealing::SealedSecret;
-use super::{StoreError, StoreResult};
 use crate::domain::{AccessLevel, ApiKeyType, Email, FlockId, FlockKeyType, Secret};
 
 /// A user as every handler holds it. Its secrets print as `[redacted]` and it has no `Serialize`:
@@ -156,12 +156,15 @@ pub struct ApiKeyRecord {
     pub last_used: Option<u64>,
 }
 
+/// `last_used` is only rewritten when the stored value is this much older, so that reads with a
+/// key don't each cost a durable write.
+pub const LAST_USED_GRANULARITY_SECS: u64 = 60;
+
 impl ApiKeyRecord {
     /// Whether a use at `now` should be recorded: `last_used` is kept to the minute.
     pub fn last_used_is_stale(&self, now: u64) -> bool {
-        self.last_used.is_none_or(|last| {
-            now.saturating_sub(last) >= super::api_keys::LAST_USED_GRANULARITY_SECS
-        })
+        self.last_used
+            .is_none_or(|last| now.saturating_sub(last) >= LAST_USED_GRANULARITY_SECS)
     }
 }
 
@@ -199,13 +202,6 @@ pub struct OneTimeToken {
     pub created: u64,
     pub expires: u64,
     pub used: bool,
-}
-
-pub(super) fn decode_u64(bytes: &[u8]) -> StoreResult<u64> {
-    let array: [u8; 8] = bytes
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("expected an 8-byte integer".into()))?;
-    Ok(u64::from_le_bytes(array))
 }
 
 pub(super) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {

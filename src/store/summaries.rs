@@ -5,8 +5,8 @@ use redb::{ReadableDatabase, ReadableTable};
 
 use super::audit::{Actor, AuditLine, record};
 use super::mail_queue::enqueue;
-use super::records::decode_u64;
 use super::tables::META;
+use super::tables::decode_u64;
 use super::{Store, StoreResult};
 use crate::domain::Email;
 use crate::store::MailContent;

@@ -3,8 +3,7 @@
 
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
-use super::StoreResult;
-use super::records::decode_u64;
+use super::{StoreError, StoreResult};
 
 /// Schema version, id sequence and settings.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -83,4 +82,11 @@ pub fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(AUDIT)?;
     txn.open_table(AUDIT_BY_ACTION)?;
     Ok(())
+}
+
+pub(super) fn decode_u64(bytes: &[u8]) -> StoreResult<u64> {
+    let array: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("expected an 8-byte integer".into()))?;
+    Ok(u64::from_le_bytes(array))
 }

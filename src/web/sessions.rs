@@ -1,6 +1,5 @@
-//! Sessions as people see them: their own on the account page (end any or all others), a user's
-//! on the admin's user page (end them), and the admin's "unlock" for an account locked by wrong
-//! passwords or codes.
+//! Sessions as people see them: their own on the account page (end any or all others), and the
+//! rows and lock facts a user's page shows (whose forms are in `users::actions`).
 
 use actix_web::web;
 use serde::Deserialize;
@@ -9,7 +8,7 @@ use super::csrf::{CsrfForm, EmptyForm};
 use super::error::WebError;
 use super::page::{PageResult, flash_success, see_other};
 use super::session::{self, SignedIn};
-use crate::service::{sessions, users};
+use crate::service::sessions;
 use crate::state::AppState;
 use crate::store::{PUBLIC_ID_CHARS, StoredSession, User, UserRef, now_unix};
 use crate::timestamps;
@@ -19,9 +18,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/account/sessions/end-others",
             web::post().to(end_own_others),
-        )
-        .route("/users/{id}/sessions/end", web::post().to(end_users))
-        .route("/users/{id}/unlock", web::post().to(unlock));
+        );
 }
 
 /// One session as a table row.
@@ -125,11 +122,11 @@ impl LockFacts {
 #[derive(Deserialize)]
 pub struct SessionForm {
     /// A session's public id; absent for "all".
-    session_id: Option<String>,
+    pub(super) session_id: Option<String>,
 }
 
 /// A public id as the forms send it, or a 404: anything else names no session.
-fn parse_public_id(raw: &str) -> Result<String, WebError> {
+pub(super) fn parse_public_id(raw: &str) -> Result<String, WebError> {
     let valid = raw.len() == PUBLIC_ID_CHARS && raw.bytes().all(|b| b.is_ascii_hexdigit());
     if valid {
         Ok(raw.to_ascii_lowercase())
@@ -167,51 +164,12 @@ async fn end_own_others(
     Ok(see_other("/account#sessions"))
 }
 
-/// An admin ends one session of a user (`session_id`) or all of them.
-async fn end_users(
-    signed_in: SignedIn,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    CsrfForm(form): CsrfForm<SessionForm>,
-) -> PageResult {
-    signed_in.require_admin()?;
-    let id = super::users::parse_user_id(&path)?;
-    let public_id = match form.session_id.as_deref().filter(|raw| !raw.is_empty()) {
-        Some(raw) => Some(parse_public_id(raw)?),
-        None => None,
-    };
-    let user = UserRef::Id(id);
-    let ended = sessions::revoke(&state, &signed_in.principal, user, public_id, None).await?;
-    flash_success(&signed_in.session, ended_message(ended, ""));
-    Ok(see_other(&format!(
-        "{}#sessions",
-        super::users::user_path(id)
-    )))
-}
-
-fn ended_message(ended: usize, which: &str) -> String {
+pub(super) fn ended_message(ended: usize, which: &str) -> String {
     match ended {
         0 => format!("There were no {which}sessions to end."),
         1 => format!("1 {which}session ended."),
         n => format!("{n} {which}sessions ended."),
     }
-}
-
-/// An admin lifts the login lock and the factor-step lock of a user, forgetting both series.
-async fn unlock(
-    signed_in: SignedIn,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    CsrfForm(_): CsrfForm<EmptyForm>,
-) -> PageResult {
-    let id = super::users::parse_user_id(&path)?;
-    let user = users::unlock(&state, &signed_in.principal, UserRef::Id(id)).await?;
-    log::info!("{} unlocked {}", signed_in.user.email, user.email);
-    flash_success(
-        &signed_in.session,
-        format!("{} is unlocked: they can log in again.", user.email),
-    );
-    Ok(see_other(&super::users::user_path(id)))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::{note_too_long, parse_user_id, user_path};
 use crate::domain::{AccessLevel, FlockId, FlockRole, Note, Refusal};
+use crate::service::sessions;
 use crate::service::{Principal, ServiceError, ServiceResult, flocks, users};
 use crate::state::AppState;
 use crate::store::{User, UserRef};
@@ -14,6 +15,7 @@ use crate::web::error::{WebError, refusal_message};
 use crate::web::forms::ToggleForm;
 use crate::web::page::{PageResult, flash_error, flash_success, see_other};
 use crate::web::session::SignedIn;
+use crate::web::sessions::{SessionForm, ended_message, parse_public_id};
 
 /// Back to the user's page with the outcome as a flash. A refusal the admin can act on (the
 /// last-admin rule, a flock deleted meanwhile) is shown there; anything else, an unknown user
@@ -87,6 +89,7 @@ enum Button {
     ResetTotp,
     ResetWebauthn,
     SendPasswordReset,
+    Unlock,
 }
 
 impl Button {
@@ -98,6 +101,7 @@ impl Button {
             "totp/reset" => Button::ResetTotp,
             "webauthn/reset" => Button::ResetWebauthn,
             "password-reset" => Button::SendPasswordReset,
+            "unlock" => Button::Unlock,
             _ => return None,
         })
     }
@@ -110,6 +114,7 @@ impl Button {
             Button::ResetTotp => users::reset_totp(state, who, user).await,
             Button::ResetWebauthn => users::reset_webauthn(state, who, user).await,
             Button::SendPasswordReset => users::send_password_reset(state, who, user).await,
+            Button::Unlock => users::unlock(state, who, user).await,
         }
     }
 
@@ -125,6 +130,7 @@ impl Button {
             Button::ResetWebauthn => {
                 format!("Security keys (WebAuthn) of {email} removed. Their sessions have ended.")
             }
+            Button::Unlock => format!("{email} is unlocked: they can log in again."),
             Button::SendPasswordReset => format!(
                 "Password reset mail sent to {email}. Its link works once, within 1 hour; until then the current password keeps working."
             ),
@@ -146,6 +152,24 @@ pub(super) async fn button(
         .press(&state, &signed_in.principal, UserRef::Id(id))
         .await;
     back_to_user(&signed_in, id, outcome, |user| button.done(&user))
+}
+
+/// An admin ends one session of a user (`session_id`) or all of them.
+pub(super) async fn end_sessions(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm<SessionForm>,
+) -> PageResult {
+    let id = target(&signed_in, &path)?;
+    let public_id = match form.session_id.as_deref().filter(|raw| !raw.is_empty()) {
+        Some(raw) => Some(parse_public_id(raw)?),
+        None => None,
+    };
+    let user = UserRef::Id(id);
+    let ended = sessions::revoke(&state, &signed_in.principal, user, public_id, None).await?;
+    flash_success(&signed_in.session, ended_message(ended, ""));
+    Ok(see_other(&format!("{}#sessions", user_path(id))))
 }
 
 #[derive(Deserialize)]

@@ -41,8 +41,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(actions::summary_email),
         )
         .route(
-            "/users/{id}/{button:disable|enable|note/delete|totp/reset|webauthn/reset|password-reset}",
+            "/users/{id}/{button:disable|enable|note/delete|totp/reset|webauthn/reset|password-reset|unlock}",
             web::post().to(actions::button),
+        )
+        .route(
+            "/users/{id}/sessions/end",
+            web::post().to(actions::end_sessions),
         )
         .route(
             "/users/{id}/flocks/assign",
