@@ -43,108 +43,101 @@ impl Actor {
     }
 }
 
-/// Sign-ins and what people do to their own account: on the trail, but not among the changes
-/// the weekly summary and the Settings page list (who may get in, with which rights, and how the
-/// console is set up). An action missing here counts as a change: a new kind of action is
-/// reported until it is classified.
-pub const ACCOUNT_ACTIVITY: &[&str] = &[
-    "user_login",
-    "user_login_failed",
-    "user_login_disabled",
-    "user_login_locked",
-    "user_login_factor_failed",
-    "user_login_factor_locked",
-    "user_logout",
-    "user_password_reset_request",
-    "user_password_set",
-    "user_password_change",
-    "user_password_change_failed",
-    "user_totp_enroll",
-    "user_webauthn_add",
-    "user_webauthn_rename",
-    "user_webauthn_remove",
-    "user_recovery_codes_regenerate",
-    "user_summary_email_enable",
-    "user_summary_email_disable",
-    "session_revoke",
-    "one_time_link_issue",
-    "summaries_send",
-    "audit_trail_retention",
-];
+/// What kind of action an entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionKind {
+    /// Who may get in, with which rights, and how the console is set up: what the weekly summary
+    /// and the Settings page list.
+    Change,
+    /// Sign-ins and what people do to their own account (and the trail's own housekeeping): on
+    /// the trail, not among the changes.
+    Activity,
+}
 
-/// Every action type the trail records, so that a filter on one nobody could have taken is an
-/// error rather than an empty page. `record` checks (in debug builds) that it knows the action.
-pub const ACTION_TYPES: &[&str] = &[
+use ActionKind::{Activity, Change};
+
+/// Every action type the trail records, with its kind, so that a filter on one nobody could have
+/// taken is an error rather than an empty page. `record` checks (in debug builds) that it knows
+/// the action.
+pub const ACTION_TYPES: &[(&str, ActionKind)] = &[
     // Users, as admins change them.
-    "user_add",
-    "user_edit",
-    "user_edit_access_level",
-    "user_disable",
-    "user_enable",
-    "user_remove",
-    "user_note_add",
-    "user_note_remove",
-    "user_2fa_disable",
-    "user_webauthn_disable",
-    "user_password_reset",
-    "user_unlock",
+    ("user_add", Change),
+    ("user_edit", Change),
+    ("user_edit_access_level", Change),
+    ("user_disable", Change),
+    ("user_enable", Change),
+    ("user_remove", Change),
+    ("user_note_add", Change),
+    ("user_note_remove", Change),
+    ("user_2fa_disable", Change),
+    ("user_webauthn_disable", Change),
+    ("user_password_reset", Change),
+    ("user_unlock", Change),
     // Sign-ins and people's own account.
-    "user_login",
-    "user_login_failed",
-    "user_login_disabled",
-    "user_login_locked",
-    "user_login_factor_failed",
-    "user_login_factor_locked",
-    "user_logout",
-    "user_password_reset_request",
-    "user_password_set",
-    "user_password_change",
-    "user_password_change_failed",
-    "user_totp_enroll",
-    "user_webauthn_add",
-    "user_webauthn_rename",
-    "user_webauthn_remove",
-    "user_recovery_codes_regenerate",
-    "user_summary_email_enable",
-    "user_summary_email_disable",
-    "session_revoke",
-    "one_time_link_issue",
+    ("user_login", Activity),
+    ("user_login_failed", Activity),
+    ("user_login_disabled", Activity),
+    ("user_login_locked", Activity),
+    ("user_login_factor_failed", Activity),
+    ("user_login_factor_locked", Activity),
+    ("user_logout", Activity),
+    ("user_password_reset_request", Activity),
+    ("user_password_set", Activity),
+    ("user_password_change", Activity),
+    ("user_password_change_failed", Activity),
+    ("user_totp_enroll", Activity),
+    ("user_webauthn_add", Activity),
+    ("user_webauthn_rename", Activity),
+    ("user_webauthn_remove", Activity),
+    ("user_recovery_codes_regenerate", Activity),
+    ("user_summary_email_enable", Activity),
+    ("user_summary_email_disable", Activity),
+    ("session_revoke", Activity),
+    ("one_time_link_issue", Activity),
     // Flocks and their members.
-    "flock_create",
-    "flock_rename",
-    "flock_delete",
-    "flock_assign",
-    "flock_unassign",
-    "flock_assign_managers",
-    "flock_assign_watchers",
+    ("flock_create", Change),
+    ("flock_rename", Change),
+    ("flock_delete", Change),
+    ("flock_assign", Change),
+    ("flock_unassign", Change),
+    ("flock_assign_managers", Change),
+    ("flock_assign_watchers", Change),
     // API keys.
-    "api_key_add",
-    "api_key_remove",
-    "flock_api_key_add",
-    "flock_api_key_remove",
+    ("api_key_add", Change),
+    ("api_key_remove", Change),
+    ("flock_api_key_add", Change),
+    ("flock_api_key_remove", Change),
     // The console's settings, its summaries, and the trail itself.
-    "settings_2fa_enforce_enable",
-    "settings_2fa_enforce_disable",
-    "settings_api_enable",
-    "settings_api_disable",
-    "summaries_send",
-    "audit_trail_purge",
-    "audit_trail_retention",
-    LEGACY_ACTION,
+    ("settings_2fa_enforce_enable", Change),
+    ("settings_2fa_enforce_disable", Change),
+    ("settings_api_enable", Change),
+    ("settings_api_disable", Change),
+    ("summaries_send", Activity),
+    ("audit_trail_purge", Change),
+    ("audit_trail_retention", Activity),
+    (LEGACY_ACTION, Change),
 ];
 
 /// How entries moved from the change log (schema 3) name their actor and action.
 pub const LEGACY_ACTOR: &str = "unknown (change log before the audit trail)";
 pub const LEGACY_ACTION: &str = "change_log";
 
-/// Whether the trail records actions of this type.
-pub fn is_action_type(action_type: &str) -> bool {
-    ACTION_TYPES.contains(&action_type)
+fn kind_of(action_type: &str) -> Option<ActionKind> {
+    ACTION_TYPES
+        .iter()
+        .find(|(name, _)| *name == action_type)
+        .map(|(_, kind)| *kind)
 }
 
-/// Whether an action type is a change rather than account activity.
+/// Whether the trail records actions of this type.
+pub fn is_action_type(action_type: &str) -> bool {
+    kind_of(action_type).is_some()
+}
+
+/// Whether an action type is a change rather than account activity; one nobody classified
+/// counts as a change, so it is reported rather than missed.
 pub fn is_change(action_type: &str) -> bool {
-    !ACCOUNT_ACTIVITY.contains(&action_type)
+    kind_of(action_type).is_none_or(|kind| kind == Change)
 }
 
 /// What one entry says; the store adds when and who.
@@ -577,13 +570,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn account_activity_is_made_of_known_action_types() {
-        for action in ACCOUNT_ACTIVITY {
-            assert!(is_action_type(action), "{action}");
+    fn every_action_type_is_listed_once_in_snake_case() {
+        let mut names: Vec<&str> = ACTION_TYPES.iter().map(|(name, _)| *name).collect();
+        assert!(names.iter().all(|name| {
+            name.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        }));
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ACTION_TYPES.len(), "listed twice");
+    }
+
+    #[test]
+    fn sign_ins_are_activity_and_admin_actions_are_changes() {
+        for activity in [
+            "user_login",
+            "user_login_failed",
+            "user_logout",
+            "user_totp_enroll",
+        ] {
+            assert!(!is_change(activity), "{activity}");
         }
-        let mut sorted = ACTION_TYPES.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        assert_eq!(sorted.len(), ACTION_TYPES.len(), "listed twice");
+        for change in [
+            "user_add",
+            "user_disable",
+            "flock_assign",
+            "audit_trail_purge",
+        ] {
+            assert!(is_change(change), "{change}");
+        }
+        assert!(is_change("an_action_nobody_classified"));
+        assert!(!is_action_type("an_action_nobody_classified"));
     }
 }

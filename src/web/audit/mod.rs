@@ -12,7 +12,7 @@ use super::page::{PageContext, PageResult, ok};
 use super::session::SignedIn;
 use crate::service::audit;
 use crate::state::AppState;
-use crate::store::audit::{AuditEntry, AuditFilter, AuditFrom};
+use crate::store::audit::{AuditEntry, AuditFilter, AuditFrom, is_action_type};
 use crate::stream::scan_permit;
 
 /// Entries per page.
@@ -56,10 +56,7 @@ impl AuditQuery {
             Ok(Some(trimmed.to_string()).filter(|t| !t.is_empty()))
         };
         let action = text(&self.action, "Action")?;
-        if action
-            .as_deref()
-            .is_some_and(|a| !a.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-        {
+        if action.as_deref().is_some_and(|a| !is_action_type(a)) {
             return Err("Action: choose one from the list.".into());
         }
         let since = day_start(&self.since, "From")?;
