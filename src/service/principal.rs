@@ -18,6 +18,24 @@ pub struct Origin {
 /// Longest header value kept in the trail.
 const HEADER_CHARS: usize = 256;
 
+/// How much of an API key's note its name carries: enough to recognise it, not a 10,000-character
+/// note repeated in every entry the key writes (the key id names it exactly).
+const NOTE_IN_NAME_CHARS: usize = 60;
+
+/// An API key's note as part of its name: on one line, cut with an ellipsis.
+fn note_for_name(note: &str) -> String {
+    let one_line: String = note
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if one_line.chars().count() <= NOTE_IN_NAME_CHARS {
+        one_line
+    } else {
+        let cut: String = one_line.chars().take(NOTE_IN_NAME_CHARS - 1).collect();
+        format!("{}…", cut.trim_end())
+    }
+}
+
 impl Origin {
     /// An origin from raw header values, cut and cleaned of control characters.
     pub fn new(ip: Option<String>, user_agent: Option<&[u8]>, language: Option<&[u8]>) -> Origin {
@@ -199,7 +217,9 @@ impl Principal {
     pub fn name(&self) -> String {
         match &self.who {
             Who::ConsoleUser { email, .. } => email.to_string(),
-            Who::ApiKey { key_id, note, .. } => format!("API key {note} ({key_id})"),
+            Who::ApiKey { key_id, note, .. } => {
+                format!("API key {} ({key_id})", note_for_name(note))
+            }
             Who::Cli => "cli".to_string(),
             Who::System => "system".to_string(),
             Who::Anonymous { claimed } => claimed
@@ -249,6 +269,30 @@ mod tests {
             },
             Origin::default(),
         )
+    }
+
+    #[test]
+    fn a_keys_name_carries_the_start_of_its_note_on_one_line() {
+        let named = |note: &str| {
+            Principal::new(
+                Who::ApiKey {
+                    key_id: "0123456789abcdef".into(),
+                    note: note.into(),
+                    scope: ApiKeyScope::Global {
+                        key_type: ApiKeyType::Admin,
+                    },
+                },
+                Origin::default(),
+            )
+            .name()
+        };
+        assert_eq!(named("deploy bot"), "API key deploy bot (0123456789abcdef)");
+        assert_eq!(named("two\nlines"), "API key two lines (0123456789abcdef)");
+        let long = named(&"x".repeat(10_000));
+        assert_eq!(
+            long,
+            format!("API key {}… (0123456789abcdef)", "x".repeat(59))
+        );
     }
 
     fn global(key_type: ApiKeyType) -> Principal {
