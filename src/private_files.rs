@@ -81,11 +81,11 @@ pub fn tighten(path: &Path) -> bool {
         };
         let outcome = std::fs::set_permissions(path, std::fs::Permissions::from_mode(private));
         match outcome {
-            Ok(()) => log::warn!(
+            Ok(()) => tracing::warn!(
                 "{} was readable by other users (mode {mode:o}); now {private:o}",
                 path.display()
             ),
-            Err(error) => log::warn!(
+            Err(error) => tracing::warn!(
                 "{} is readable by other users (mode {mode:o}) and could not be tightened: {error}",
                 path.display()
             ),

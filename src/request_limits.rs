@@ -172,7 +172,7 @@ pub fn on_connect(
             extensions.insert(slot);
         }
         None => {
-            log::warn!(
+            tracing::warn!(
                 "{} holds {} connections already: refused another",
                 peer.ip(),
                 tracker.limit
@@ -197,7 +197,7 @@ fn set_write_timeout(stream: &actix_web::rt::net::TcpStream, timeout: Duration) 
         )
     };
     if result != 0 {
-        log::debug!(
+        tracing::debug!(
             "TCP_USER_TIMEOUT not set: {}",
             std::io::Error::last_os_error()
         );

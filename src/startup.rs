@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::Logger;
 use actix_web::{App, HttpServer};
 
 use crate::api;
@@ -79,7 +78,7 @@ impl Application {
         let webauthn = match crate::auth::webauthn::relying_party(&base_url) {
             Ok(relying_party) => Some(Arc::new(relying_party)),
             Err(reason) => {
-                log::warn!("security keys (WebAuthn) are unavailable: {reason}");
+                tracing::warn!("security keys (WebAuthn) are unavailable: {reason}");
                 None
             }
         };
@@ -134,19 +133,11 @@ impl Application {
         );
         let server = HttpServer::new(move || {
             App::new()
-                // Query strings can hold an auth_token and some paths a one-time secret: log
-                // the method and a redacted path only.
-                .wrap(
-                    Logger::new(r#"%{client}xi "%{method}xi %{path}xi" %s %b %Dms"#)
-                        .custom_request_replace("client", |req| {
-                            let client = req
-                                .app_data::<actix_web::web::Data<AppState>>()
-                                .and_then(|state| state.client_address(req.request()));
-                            client.map_or_else(|| "-".to_string(), |ip| ip.to_string())
-                        })
-                        .custom_request_replace("method", |req| req.method().to_string())
-                        .custom_request_replace("path", |req| web::redact_path(req.path())),
-                )
+                // Query strings can hold an auth_token and some paths a one-time secret: the
+                // request's line has the method and a redacted path only.
+                .wrap(tracing_actix_web::TracingLogger::<
+                    crate::logging::RedactedRequestSpan,
+                >::new())
                 .wrap(actix_web::middleware::from_fn(
                     web::gate::second_factor_gate,
                 ))
@@ -267,8 +258,8 @@ fn spawn_session_sweeper(store: Store, limits: SessionLimits) {
                 .await;
             match swept {
                 Ok(0) => {}
-                Ok(count) => log::info!("swept {count} ended sessions"),
-                Err(error) => log::error!("sweeping ended sessions failed: {error}"),
+                Ok(count) => tracing::info!("swept {count} ended sessions"),
+                Err(error) => tracing::error!("sweeping ended sessions failed: {error}"),
             }
             tokio::time::sleep(SESSION_SWEEP_EVERY).await;
         }
@@ -279,9 +270,9 @@ async fn sweep_audit_trail(store: &Store, retention_days: u64) {
     match crate::service::audit::sweep(store, retention_days).await {
         Ok(0) => {}
         Ok(count) => {
-            log::info!("deleted {count} audit trail entries older than {retention_days} days")
+            tracing::info!("deleted {count} audit trail entries older than {retention_days} days")
         }
-        Err(error) => log::error!("sweeping the audit trail failed: {error}"),
+        Err(error) => tracing::error!("sweeping the audit trail failed: {error}"),
     }
 }
 
@@ -313,7 +304,7 @@ fn raise_open_file_limit() {
                 return;
             }
             if limit.rlim_cur >= limit.rlim_max {
-                log::info!("open files limit: {}", limit.rlim_cur);
+                tracing::info!("open files limit: {}", limit.rlim_cur);
                 return;
             }
             let before = limit.rlim_cur;
@@ -321,11 +312,11 @@ fn raise_open_file_limit() {
             (libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0).then_some(before)
         };
         match raised {
-            Some(before) => log::info!(
+            Some(before) => tracing::info!(
                 "open files limit raised from {before} to {}",
                 limit.rlim_max
             ),
-            None => log::warn!(
+            None => tracing::warn!(
                 "could not raise the open files limit: {}",
                 std::io::Error::last_os_error()
             ),

@@ -167,7 +167,7 @@ where
         match outcome {
             Ok(()) | Err(StreamError::Gone) => {}
             Err(error) => {
-                log::error!(
+                tracing::error!(
                     "a streamed answer failed midway: {}",
                     crate::error_chain::error_chain(&error)
                 );

@@ -131,7 +131,7 @@ impl Summaries {
         match queued {
             Some(count) => {
                 self.mail_queued.notify_one();
-                log::info!("weekly summary of week {week} queued for {count} users");
+                tracing::info!("weekly summary of week {week} queued for {count} users");
                 Ok(count)
             }
             None => Ok(0),
@@ -147,7 +147,7 @@ impl Summaries {
             loop {
                 ticks.tick().await;
                 if let Err(error) = self.queue_if_due(now_unix()).await {
-                    log::error!("weekly summary run failed: {error}");
+                    tracing::error!("weekly summary run failed: {error}");
                 }
             }
         });

@@ -48,7 +48,7 @@ impl ApiError {
 
     /// Logs the cause and answers with a message that reveals nothing about it.
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
-        log::error!("internal error while handling an API call: {cause}");
+        tracing::error!("internal error while handling an API call: {cause}");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Internal server error. The cause has been logged.",

@@ -35,6 +35,6 @@ pub async fn enforce_2fa_disable(call: ApiCall, state: web::Data<AppState>) -> A
 /// Turns the whole API off. Only an admin in the browser console can turn it back on.
 pub async fn api_disable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     settings::api_access(&state, &call.principal, false).await?;
-    log::warn!("API access disabled by {}", call.principal.name());
+    tracing::warn!("API access disabled by {}", call.principal.name());
     success()
 }

@@ -333,7 +333,7 @@ fn lower_this_threads_priority() {
         libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, HASHING_NICE)
     };
     if result != 0 {
-        log::warn!(
+        tracing::warn!(
             "could not lower the priority of a password hashing thread: {}",
             std::io::Error::last_os_error()
         );

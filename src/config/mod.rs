@@ -48,6 +48,13 @@ pub fn default_hash_workers() -> usize {
 /// Waiting password checks per hashing worker.
 pub const HASH_QUEUE_PER_WORKER: usize = 32;
 
+/// The shape of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     // Port 0 picks a free port (the tests' choice).
@@ -122,6 +129,16 @@ pub struct Config {
         global = true
     )]
     pub audit_retention_days: u64,
+    /// How log lines are written to stderr: text for people, json (one object a line) for a
+    /// collector. RUST_LOG chooses what is logged (default: info)
+    #[arg(
+        long,
+        env = "ROOST_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    pub log_format: LogFormat,
     // Not an option: the tests switch it off and drive the weekly summaries by hand.
     /// Whether the server sends the weekly summaries by itself.
     #[arg(skip = true)]

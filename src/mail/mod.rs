@@ -245,7 +245,7 @@ impl Mailer {
                 .map(drop)
                 .map_err(MailError::Smtp),
         }?;
-        log::info!(
+        tracing::info!(
             "mail '{}' to {to} handed to the {}",
             mail.kind,
             self.describe()

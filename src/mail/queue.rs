@@ -35,7 +35,7 @@ pub fn spawn_sender(store: Store, mailer: Mailer, queued: Arc<Notify>, retry_bas
             let wait = match deliver_due(&store, &mailer, retry_base).await {
                 Ok(round) => round.next_check,
                 Err(error) => {
-                    log::error!("mail queue: {error}");
+                    tracing::error!("mail queue: {error}");
                     IDLE_CHECK
                 }
             };
@@ -125,7 +125,7 @@ async fn deliver(
                 now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
             // The whole chain: the admin reading `last_error` wants the server's answer.
             let error = crate::error_chain::error_chain(&error);
-            log::warn!(
+            tracing::warn!(
                 "could not send the {kind} mail to {to} (attempt {attempts}), retrying in {}: {error}",
                 humantime::format_duration(delay)
             );

@@ -129,7 +129,7 @@ async fn keep_login_lock(
     email: Email,
     lock: crate::domain::Lock,
 ) -> ServiceResult<()> {
-    log::warn!(
+    tracing::warn!(
         "login locked for {email} until {} after repeated wrong passwords",
         crate::timestamps::console_second(lock.until)
     );
@@ -242,7 +242,7 @@ pub fn forgot_password(state: &AppState, who: &Principal, email: Email) {
         .login_throttles
         .allow_forgot_password(ip, &email.key(), now_unix())
     {
-        log::info!("forgot-password request over its limit: no mail sent");
+        tracing::info!("forgot-password request over its limit: no mail sent");
         return;
     }
     let background = state.clone();
@@ -257,7 +257,7 @@ pub fn forgot_password(state: &AppState, who: &Principal, email: Email) {
             super::users::request_password_reset(&background, &who, UserRef::Email(email)).await;
         match sent {
             Ok(_) | Err(ServiceError::Refused(Refusal::UserNotFound | Refusal::UserDisabled)) => {}
-            Err(error) => log::error!(
+            Err(error) => tracing::error!(
                 "forgot-password request failed: {}",
                 crate::error_chain::error_chain(&error)
             ),
@@ -323,7 +323,7 @@ pub async fn check_second_factor(
                     };
                     let counter = result.counter();
                     if (counter > 0 || stored.sign_count > 0) && counter <= stored.sign_count {
-                        log::warn!("security key counter went backwards: a cloned key?");
+                        tracing::warn!("security key counter went backwards: a cloned key?");
                         return false;
                     }
                     stored.sign_count = counter;

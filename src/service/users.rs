@@ -15,7 +15,7 @@ fn render_or_log(
     rendered: Result<MailContent, mail::MailError>,
 ) -> Option<MailContent> {
     rendered
-        .map_err(|error| log::error!("cannot render the {what} mail: {error}"))
+        .map_err(|error| tracing::error!("cannot render the {what} mail: {error}"))
         .ok()
 }
 

@@ -212,7 +212,7 @@ impl Store {
             return Ok(false);
         }
         let copy = self.copy_aside(data_dir, found)?;
-        log::warn!(
+        tracing::warn!(
             "migrating the database from schema {found} to {SCHEMA_VERSION}; the file before it is kept at {}",
             copy.display()
         );
@@ -221,7 +221,7 @@ impl Store {
             (migration.apply)(&txn, &self.sealer)?;
             migrations::record_version(&txn, migration.to)?;
             txn.commit()?;
-            log::info!("schema {}: {}", migration.to, migration.what);
+            tracing::info!("schema {}: {}", migration.to, migration.what);
         }
         Ok(true)
     }

@@ -24,7 +24,7 @@ pub fn token(session: &Session) -> String {
     }
     let token = random_hex(32);
     if let Err(error) = session.insert(CSRF_KEY, &token) {
-        log::warn!("could not store a CSRF token: {error}");
+        tracing::warn!("could not store a CSRF token: {error}");
     }
     token
 }

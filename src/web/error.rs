@@ -37,7 +37,7 @@ pub enum WebError {
 impl WebError {
     /// Logs the cause and answers with a page that reveals nothing about it.
     pub fn internal(cause: impl std::fmt::Display) -> WebError {
-        log::error!("internal error while rendering a page: {cause}");
+        tracing::error!("internal error while rendering a page: {cause}");
         WebError::Internal
     }
 }

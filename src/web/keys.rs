@@ -118,7 +118,7 @@ async fn create(
         }
     };
     let issued = api_keys::create_global(&state, &signed_in.principal, key_type, note).await?;
-    log::info!(
+    tracing::info!(
         "global {} API key {} created by {}",
         issued.record.scope.type_name(),
         issued.record.key_id,
@@ -138,7 +138,7 @@ async fn revoke(
     let key_id = path.into_inner();
     match api_keys::revoke_global(&state, &signed_in.principal, key_id.clone()).await {
         Ok(_) => {
-            log::info!(
+            tracing::info!(
                 "global API key {key_id} revoked by {}",
                 signed_in.user.email
             );

@@ -133,7 +133,7 @@ async fn after_password(
         return Ok(see_other(FACTOR_STEP_PATH));
     }
     session::start(req, session, state, user, how).await?;
-    log::info!("user {} logged in", user.email);
+    tracing::info!("user {} logged in", user.email);
     if globally_enforced || user.two_factor_required {
         // Signed in, but the gate lets them reach nothing but enrollment until done.
         session::require_enrollment(session)?;

@@ -36,7 +36,7 @@ fn set_flash(session: &Session, kind: &str, text: String) {
         text,
     };
     if let Err(error) = session.insert(FLASH_KEY, flash) {
-        log::warn!("could not store a flash message: {error}");
+        tracing::warn!("could not store a flash message: {error}");
     }
 }
 
@@ -96,7 +96,7 @@ pub fn ok(page: &impl Template) -> Result<HttpResponse, WebError> {
 /// rather than failing the response.
 pub fn see_other(location: &str) -> HttpResponse {
     let value = HeaderValue::from_str(location).unwrap_or_else(|_| {
-        log::warn!("refused a redirect location that is not a valid header value");
+        tracing::warn!("refused a redirect location that is not a valid header value");
         HeaderValue::from_static("/")
     });
     HttpResponse::SeeOther()

@@ -193,7 +193,7 @@ async fn register_finish(
     let passkey = match webauthn.finish_passkey_registration(&body, &registration) {
         Ok(passkey) => passkey,
         Err(error) => {
-            log::info!(
+            tracing::info!(
                 "security key registration refused for {}: {error}",
                 signed_in.user.email
             );
@@ -213,7 +213,7 @@ async fn register_finish(
     let (user, recovery_codes) =
         account::add_security_key(&state, &signed_in.principal, user_id, credential).await?;
     session::enrollment_done(&signed_in.session);
-    log::info!("user {} registered a security key", user.email);
+    tracing::info!("user {} registered a security key", user.email);
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(json!({ "recovery_codes": recovery_codes, "next": "/account/two-factor" })))
@@ -342,7 +342,7 @@ async fn login_finish(
         FactorOutcome::Accepted(user) => {
             let next = session::pending_next(&session);
             session::start(&req, &session, &state, &user, "password and security key").await?;
-            log::info!("user {} logged in with a security key", user.email);
+            tracing::info!("user {} logged in with a security key", user.email);
             Ok(HttpResponse::Ok().json(json!({ "next": next })))
         }
         FactorOutcome::Rejected => Ok(json_error(

@@ -41,7 +41,7 @@ pub fn load_or_create_key(data_dir: &Path) -> std::io::Result<Key> {
     let path = data_dir.join(SESSION_KEY_FILE);
     match std::fs::read(&path) {
         Ok(bytes) if bytes.len() >= 64 => return Ok(Key::from(&bytes)),
-        Ok(_) => log::warn!("{} is too short; generating a new one", path.display()),
+        Ok(_) => tracing::warn!("{} is too short; generating a new one", path.display()),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => return Err(error),
     }

@@ -137,7 +137,7 @@ async fn enforce_2fa(
     signed_in.require_admin()?;
     let on = parse_toggle(&form)?;
     settings::enforce_2fa(&state, &signed_in.principal, on).await?;
-    log::info!(
+    tracing::info!(
         "two-factor enforcement turned {} by {}",
         if on { "on" } else { "off" },
         signed_in.user.email
@@ -162,7 +162,7 @@ async fn api_access(
     let on = parse_toggle(&form)?;
     settings::api_access(&state, &signed_in.principal, on).await?;
     // Warn, like `settings/api/disable`: every script using the API is affected.
-    log::warn!(
+    tracing::warn!(
         "API access turned {} by {}",
         if on { "on" } else { "off" },
         signed_in.user.email
@@ -187,7 +187,7 @@ async fn send_summaries(
 ) -> PageResult {
     signed_in.require_admin()?;
     let queued = settings::send_summaries_now(&state, &signed_in.principal).await?;
-    log::info!(
+    tracing::info!(
         "weekly summaries queued by hand by {} for {queued} users",
         signed_in.user.email
     );

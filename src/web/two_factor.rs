@@ -122,7 +122,7 @@ async fn factor_submit(
         FactorOutcome::Accepted(user) => {
             let next = session::pending_next(&session);
             session::start(&req, &session, &state, &user, how).await?;
-            log::info!("user {} logged in with a second factor", user.email);
+            tracing::info!("user {} logged in with a second factor", user.email);
             Ok(see_other(&next))
         }
         FactorOutcome::Rejected => refuse(
@@ -248,7 +248,7 @@ async fn confirm_totp(
         return render(StatusCode::BAD_REQUEST, &page);
     };
     session::enrollment_done(&signed_in.session);
-    log::info!("user {} enrolled TOTP", user.email);
+    tracing::info!("user {} enrolled TOTP", user.email);
     if let Some(codes) = new_codes {
         return show_recovery_codes(&signed_in, codes);
     }

@@ -57,7 +57,7 @@ impl Sandbox {
     }
 
     /// `roost token create` for the sandbox's data dir; returns the secret.
-    fn create_token(&self, key_type: &str) -> String {
+    pub fn create_token(&self, key_type: &str) -> String {
         let data = self.data_arg();
         let args = [
             "token",
@@ -138,8 +138,13 @@ impl Server {
         Server::spawn(sandbox.cmd(&["serve", "--bind", "127.0.0.1:0", "--data-dir", &data]))
     }
 
-    pub fn spawn(mut cmd: Command) -> Server {
-        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    pub fn spawn(cmd: Command) -> Server {
+        Server::spawn_with_stderr(cmd, Stdio::null())
+    }
+
+    /// `spawn`, with stderr (the log) going to `stderr`.
+    pub fn spawn_with_stderr(mut cmd: Command, stderr: Stdio) -> Server {
+        cmd.stdout(Stdio::piped()).stderr(stderr);
         let mut child = KillOnDrop(cmd.spawn().expect("spawn roost serve"));
         let stdout = child.0.stdout.take().expect("stdout");
         let (tx, lines) = channel();
@@ -165,7 +170,7 @@ impl Server {
     }
 
     /// The first stdout line (already seen or still to come) matching `pred`.
-    fn wait_for_line(&mut self, pred: impl Fn(&str) -> bool) -> String {
+    pub fn wait_for_line(&mut self, pred: impl Fn(&str) -> bool) -> String {
         if let Some(line) = self.seen.iter().find(|l| pred(l)) {
             return line.clone();
         }
@@ -187,7 +192,13 @@ impl Server {
         }
     }
 
-    async fn call(&self, token: &str, method: Method, path: &str, params: &[(&str, &str)]) -> Resp {
+    pub async fn call(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Resp {
         let auth = Auth::Param(token);
         send(build_request(
             &client(),

@@ -54,8 +54,17 @@ impl Console {
         Console::with_headers(app, reqwest::header::HeaderMap::new())
     }
 
+    /// A browser of the server at `base` (`http://127.0.0.1:PORT`), such as the real binary.
+    pub fn at(base: &str) -> Console {
+        Console::at_with_headers(base, reqwest::header::HeaderMap::new())
+    }
+
     /// A browser that sends `headers` (a User-Agent, an Accept-Language) with every request.
     pub fn with_headers(app: &TestApp, headers: reqwest::header::HeaderMap) -> Console {
+        Console::at_with_headers(&app.address, headers)
+    }
+
+    fn at_with_headers(base: &str, headers: reqwest::header::HeaderMap) -> Console {
         let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         let client = reqwest::Client::builder()
             .default_headers(headers)
@@ -65,7 +74,7 @@ impl Console {
             .build()
             .expect("client");
         Console {
-            base: app.address.clone(),
+            base: base.to_string(),
             client,
             jar,
             csrf: Mutex::new(None),

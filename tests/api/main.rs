@@ -16,6 +16,7 @@ mod endpoints;
 mod flocks;
 mod harness;
 mod helpers;
+mod logs;
 mod mail;
 mod memberships;
 mod notes;

@@ -55,7 +55,7 @@ pub(super) async fn create_key(
     let issued =
         api_keys::create_for_flock(&state, &signed_in.principal, id.clone(), key_type, note)
             .await?;
-    log::info!(
+    tracing::info!(
         "{} API key {} for {} created by {}",
         issued.record.scope.type_name(),
         issued.record.key_id,
@@ -91,7 +91,7 @@ pub(super) async fn revoke_key(
     .await;
     match revoked {
         Ok(_) => {
-            log::info!(
+            tracing::info!(
                 "API key {key_id} of {id} revoked by {}",
                 signed_in.user.email
             );
@@ -170,7 +170,7 @@ pub(super) async fn add_member(
     };
     let previous = changes.first().and_then(|change| change.before);
     let member = member.email;
-    log::info!(
+    tracing::info!(
         "{member} made {} of {id} by {}",
         role.as_str(),
         signed_in.user.email
@@ -233,7 +233,7 @@ pub(super) async fn remove_member(
     let target = UserRef::Id(details.user.id);
     let (member, _) =
         flocks::unassign(&state, &signed_in.principal, target, vec![id.clone()], role).await?;
-    log::info!(
+    tracing::info!(
         "{} removed as {} of {id} by {}",
         member.email,
         role.as_str(),

@@ -176,7 +176,7 @@ async fn create(
         }
     };
     let flock = flocks::create(&state, &signed_in.principal, name, vec![], vec![]).await?;
-    log::info!("flock {} created by {}", flock.id, signed_in.user.email);
+    tracing::info!("flock {} created by {}", flock.id, signed_in.user.email);
     flash_success(
         &signed_in.session,
         format!("Flock \u{201c}{}\u{201d} created.", flock.name),

@@ -235,7 +235,7 @@ pub(super) async fn delete(
     }
     match flocks::delete(&state, &signed_in.principal, id.clone()).await {
         Ok(flock) => {
-            log::info!("flock {} deleted by {}", flock.id, signed_in.user.email);
+            tracing::info!("flock {} deleted by {}", flock.id, signed_in.user.email);
             flash_success(
                 &signed_in.session,
                 format!("Flock \u{201c}{}\u{201d} deleted.", flock.name),
