@@ -10,7 +10,7 @@ use crate::domain::{FlockId, Refusal};
 impl Store {
     /// Stores a new key; a flock key's flock must exist.
     pub fn insert_api_key(&self, actor: &Actor, key: &ApiKeyRecord) -> StoreResult<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         {
             if let Some(flock) = key.scope.flock_id()
                 && txn.open_table(FLOCKS)?.get(flock.as_str())?.is_none()
@@ -39,7 +39,7 @@ impl Store {
         if !key.last_used_is_stale(now) {
             return Ok(());
         }
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         {
             let mut table = txn.open_table(API_KEYS)?;
             let mut stored = match table.get(key.key_id.as_str())? {
@@ -91,7 +91,7 @@ impl Store {
         key_id: &str,
         flock_key: bool,
     ) -> StoreResult<ApiKeyRecord> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let removed = {
             let mut table = txn.open_table(API_KEYS)?;
             let key = match table.get(key_id)? {

@@ -314,7 +314,7 @@ impl AuditFilter {
 impl Store {
     /// Records an event that changes nothing else (a login, a failed login, a logout).
     pub fn record_event(&self, actor: &Actor, line: AuditLine) -> StoreResult<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         record(&txn, actor, line)?;
         txn.commit()?;
         Ok(())
@@ -482,7 +482,7 @@ impl Store {
     /// Deletes entry `id` and every older one, then records the purge itself (by `actor`), in one
     /// transaction. Returns how many were deleted.
     pub fn purge_audit(&self, actor: &Actor, id: u64) -> StoreResult<u64> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         if txn.open_table(AUDIT)?.get(id)?.is_none() {
             return Err(Refusal::AuditEntryNotFound.into());
         }
@@ -503,7 +503,7 @@ impl Store {
     /// Deletes the entries older than `cutoff` (unix seconds) and, if any went, records it as the
     /// system. Returns how many were deleted.
     pub fn sweep_audit(&self, cutoff: u64, retention_days: u64) -> StoreResult<u64> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let last_old = {
             let audit = txn.open_table(AUDIT)?;
             let mut last = None;

@@ -63,7 +63,7 @@ impl Store {
         matched_step: &dyn Fn(&str) -> Option<u64>,
         recovery_hashes: Vec<Secret<String>>,
     ) -> StoreResult<Option<(User, bool)>> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let outcome = {
             let mut users = txn.open_table(USERS)?;
             let mut user = read_user(&users, user_id)?;
@@ -107,7 +107,7 @@ impl Store {
         attempt: FactorAttempt<'_>,
         now: u64,
     ) -> StoreResult<FactorOutcome> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let outcome = {
             let mut users = txn.open_table(USERS)?;
             let mut user = read_user(&users, user_id)?;
@@ -305,7 +305,7 @@ impl Store {
         user_id: u64,
         change: impl FnOnce(&mut User) -> StoreResult<()>,
     ) -> StoreResult<User> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let user = {
             let mut users = txn.open_table(USERS)?;
             let mut user = read_user(&users, user_id)?;

@@ -74,7 +74,7 @@ impl Store {
             name: name.into_string(),
             created: now_unix(),
         };
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         {
             let by_email = txn.open_table(USER_ID_BY_EMAIL)?;
             let manager_ids = user_ids_of(&by_email, managers)?;
@@ -113,7 +113,7 @@ impl Store {
     }
 
     pub fn rename_flock(&self, actor: &Actor, id: &FlockId, name: FlockName) -> StoreResult<Flock> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let flock = {
             let mut table = txn.open_table(FLOCKS)?;
             let mut record: FlockRecord = match table.get(id.as_str())? {
@@ -150,7 +150,7 @@ impl Store {
         if id.is_default() {
             return Err(StoreError::Refused(Refusal::DefaultFlock));
         }
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let deleted = {
             let mut table = txn.open_table(FLOCKS)?;
             let record: FlockRecord = match table.get(id.as_str())? {
@@ -249,7 +249,7 @@ impl Store {
         role: FlockRole,
         assign: bool,
     ) -> StoreResult<(User, Vec<RoleChange>)> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let outcome = {
             let id = resolve(&txn, user)?;
             let user = read_user(&txn.open_table(USERS)?, id)?;
@@ -315,7 +315,7 @@ impl Store {
         role: FlockRole,
         emails: &[Email],
     ) -> StoreResult<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         {
             let names = flock_names(&txn, std::slice::from_ref(flock))?;
             let wanted = user_ids_of(&txn.open_table(USER_ID_BY_EMAIL)?, emails)?;

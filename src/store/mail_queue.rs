@@ -55,7 +55,7 @@ pub struct QueuedMail {
 impl Store {
     /// Queues one message for `to`.
     pub fn enqueue_mail(&self, to: &Email, content: MailContent) -> StoreResult<u64> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let id = enqueue(&txn, to, content)?;
         txn.commit()?;
         Ok(id)
@@ -77,7 +77,7 @@ impl Store {
 
     /// A transport accepted the message: it leaves the queue.
     pub fn remove_queued_mail(&self, id: u64) -> StoreResult<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         txn.open_table(MAIL_QUEUE)?.remove(id)?;
         txn.commit()?;
         Ok(())
@@ -90,7 +90,7 @@ impl Store {
         error: &str,
         next_attempt_at_ms: u64,
     ) -> StoreResult<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         {
             let mut table = txn.open_table(MAIL_QUEUE)?;
             let found: Option<QueuedMail> = table

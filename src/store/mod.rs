@@ -18,6 +18,7 @@ mod summaries;
 mod tables;
 mod tokens;
 mod users;
+pub mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -78,6 +79,10 @@ pub enum StoreError {
     TaskLost(#[source] tokio::task::JoinError),
     #[error("the store no longer takes writes (shutting down)")]
     WriterClosed,
+    #[error("cannot start the store's writer thread")]
+    WriterStart(#[source] std::io::Error),
+    #[error("the change was applied but the flush that makes it durable failed")]
+    BatchNotDurable(#[source] Arc<StoreError>),
     #[error("database error: {0}")]
     Database(#[from] redb::Error),
     #[error("cannot create the data directory {path}: {source}")]
@@ -118,10 +123,8 @@ pub struct Store {
     db: Arc<Database>,
     /// Seals TOTP secrets at rest.
     sealer: Arc<sealing::Sealer>,
-    /// One write at a time on the blocking pool: redb runs one write transaction at a time
-    /// anyway, and a write waiting for the lock would hold a thread while it waits. Writers wait
-    /// here instead, asynchronously (see `write_async`).
-    write_turn: Arc<tokio::sync::Semaphore>,
+    /// The group-commit writer every asynchronous write goes through (`write_async`).
+    writer: Arc<writer::Writer>,
 }
 
 impl Store {
@@ -161,11 +164,9 @@ impl Store {
             }
             Err(error) => return Err(StoreError::Database(error.into())),
         };
-        let store = Store {
-            db: Arc::new(db),
-            sealer: Arc::new(sealer),
-            write_turn: Arc::new(tokio::sync::Semaphore::new(1)),
-        };
+        let (db, sealer) = (Arc::new(db), Arc::new(sealer));
+        let writer = writer::Writer::start(&db, &sealer).map_err(StoreError::WriterStart)?;
+        let store = Store { db, sealer, writer };
         let migrated = store.migrate(data_dir)?;
         store.initialise(key_file, new_key)?;
         if !migrated {
@@ -173,18 +174,17 @@ impl Store {
         }
         // The old records are in pages the migration freed, where what it sealed could still be
         // read: the file is written anew and the old one goes.
-        let Store { db, sealer, .. } = store;
+        let Store { db, sealer, writer } = store;
+        // The writer thread ends once it sees no store: it holds only weak handles.
+        drop(writer);
         let rewritten = data_dir.join(format!("{DATABASE_FILE}.rewrite"));
         let _ = std::fs::remove_file(&rewritten);
         copy::copy_database(&db.begin_read()?, &rewritten)?;
         drop(db);
         std::fs::rename(&rewritten, &path).map_err(data_dir_error)?;
-        let db = open_database(&path, cache_bytes)?;
-        Ok(Store {
-            db: Arc::new(db),
-            sealer,
-            write_turn: Arc::new(tokio::sync::Semaphore::new(1)),
-        })
+        let db = Arc::new(open_database(&path, cache_bytes)?);
+        let writer = writer::Writer::start(&db, &sealer).map_err(StoreError::WriterStart)?;
+        Ok(Store { db, sealer, writer })
     }
 
     /// Brings an older file to `SCHEMA_VERSION`, one migration per transaction, after copying it
@@ -302,10 +302,9 @@ impl Store {
 }
 
 impl Store {
-    /// Runs store work that writes on Tokio's blocking pool once it is its turn: writes wait for
-    /// each other without holding a thread, so a burst of writes (a login storm creating
-    /// sessions, a script adding users) can't grow the blocking pool to hundreds of threads and
-    /// slow every read behind them.
+    /// Runs store work that writes on the writer thread, in a batch with the changes waiting
+    /// beside it (see `writer`): its transactions commit without a flush, and the answer comes
+    /// once the batch's one flush made them durable. Waiting for the writer holds no thread.
     pub async fn write_async<T, E>(
         &self,
         work: impl FnOnce(&Store) -> Result<T, E> + Send + 'static,
@@ -314,15 +313,54 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let turn = Arc::clone(&self.write_turn)
-            .acquire_owned()
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: writer::Job = Box::new(move |store| {
+            let outcome = work(store);
+            Box::new(move |flushed: Result<(), Arc<StoreError>>| {
+                let outcome = match (outcome, flushed) {
+                    (Ok(value), Ok(())) => Ok(value),
+                    (Ok(_), Err(error)) => Err(E::from(StoreError::BatchNotDurable(error))),
+                    // Refused or failed on its own: its transaction was rolled back.
+                    (Err(error), _) => Err(error),
+                };
+                let _ = answer.send(outcome);
+            })
+        });
+        self.writer.submit(job).await.map_err(E::from)?;
+        answered
             .await
-            .map_err(|_| E::from(StoreError::WriterClosed))?;
-        self.off_async(move |store| {
-            let _turn = turn;
-            work(store)
-        })
-        .await
+            .map_err(|_| E::from(StoreError::WriterClosed))?
+    }
+
+    /// A write transaction: durable when it commits, or, for a change the writer applies in a
+    /// batch, made durable by the batch's flush.
+    pub(super) fn begin_write(&self) -> StoreResult<redb::WriteTransaction> {
+        let mut txn = self.db.begin_write()?;
+        if writer::in_batch() {
+            txn.set_durability(redb::Durability::None)
+                .map_err(|error| StoreError::Database(redb::Error::from(error)))?;
+            writer::note_write();
+        }
+        Ok(txn)
+    }
+
+    /// Makes every commit so far durable: an empty commit that flushes.
+    fn flush(&self) -> StoreResult<()> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(redb::Durability::Immediate)
+            .map_err(|error| StoreError::Database(redb::Error::from(error)))?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// How many flushes carried how many changes since the store was opened.
+    pub fn writer_stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        let stats = &self.writer.stats;
+        (
+            stats.batches.load(Ordering::Relaxed),
+            stats.changes.load(Ordering::Relaxed),
+        )
     }
 
     /// Runs store work that only reads on Tokio's blocking pool, for background tasks (request

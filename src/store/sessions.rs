@@ -59,7 +59,7 @@ impl Store {
         session: &SessionRecord,
         how: &str,
     ) -> StoreResult<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         {
             let user = read_user(&txn.open_table(USERS)?, session.user_id)?;
             if user.disabled {
@@ -106,7 +106,7 @@ impl Store {
 
     /// Records that the session was used at `now`. Not fsynced (see the module note).
     pub fn touch_session(&self, hash: &str, now: u64) -> StoreResult<()> {
-        let mut txn = self.db.begin_write()?;
+        let mut txn = self.begin_write()?;
         txn.set_durability(Durability::None)
             .map_err(|error| StoreError::Database(redb::Error::from(error)))?;
         {
@@ -127,7 +127,7 @@ impl Store {
 
     /// Ends one session (logout); false if it had already ended.
     pub fn end_session(&self, actor: &Actor, hash: &str) -> StoreResult<bool> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let ended = {
             let mut sessions = txn.open_table(SESSIONS)?;
             let removed: Option<SessionRecord> = sessions
@@ -160,7 +160,7 @@ impl Store {
     /// Deletes the session stored under `hash` without a record on the trail: it ended by time
     /// (idle, lifetime) or with its account, not by anyone's action.
     pub fn end_sessions_by_hash(&self, hash: &str) -> StoreResult<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         {
             let mut sessions = txn.open_table(SESSIONS)?;
             let removed: Option<SessionRecord> = sessions
@@ -206,7 +206,7 @@ impl Store {
         public_id: Option<&str>,
         keep: Option<&str>,
     ) -> StoreResult<usize> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let ended = {
             let user_id = resolve(&txn, user)?;
             let user = read_user(&txn.open_table(USERS)?, user_id)?;
@@ -246,7 +246,7 @@ impl Store {
         idle_secs: u64,
         lifetime_secs: u64,
     ) -> StoreResult<usize> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let swept = {
             let mut sessions = txn.open_table(SESSIONS)?;
             let mut dead = Vec::new();
@@ -288,7 +288,7 @@ impl Store {
     /// Keeps the login lock of the account with `email`, so a restart doesn't lift it. Only
     /// accounts that exist are kept (unknown addresses have nothing to protect).
     pub fn set_login_lock(&self, actor: &Actor, email: &Email, lock: Lock) -> StoreResult<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         {
             let key = email.key();
             let exists = txn
@@ -342,7 +342,7 @@ impl Store {
 
     /// Lifts the account's login lock and its second-factor lock, forgetting both series.
     pub fn unlock_account(&self, actor: &Actor, user: &UserRef) -> StoreResult<User> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let user = {
             let user_id = resolve(&txn, user)?;
             let mut users = txn.open_table(USERS)?;

@@ -24,7 +24,7 @@ impl Store {
         line: AuditLine,
         change: impl FnOnce(&mut Settings),
     ) -> StoreResult<Settings> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let (before, settings) = {
             let mut meta = txn.open_table(META)?;
             let before: Settings = meta

@@ -33,7 +33,7 @@ impl Store {
         force: bool,
         mails: Vec<(Email, MailContent)>,
     ) -> StoreResult<bool> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let claimed = {
             let mut meta = txn.open_table(META)?;
             let last = meta

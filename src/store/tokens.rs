@@ -18,7 +18,7 @@ impl Store {
         hash: &str,
         token: &OneTimeToken,
     ) -> StoreResult<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         {
             let mut table = txn.open_table(ONE_TIME_TOKENS)?;
             if token.purpose == TokenPurpose::Setup {
@@ -77,7 +77,7 @@ impl Store {
         mail: Option<MailContent>,
         only_if_enabled: bool,
     ) -> StoreResult<User> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let user = {
             let id = resolve(&txn, user)?;
             let user = read_user(&txn.open_table(USERS)?, id)?;
@@ -129,7 +129,7 @@ impl Store {
         password_hash: impl Into<Secret<String>>,
         now: u64,
     ) -> StoreResult<User> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let user = {
             let mut tokens = txn.open_table(ONE_TIME_TOKENS)?;
             let token = live_token(&tokens, hash, purposes, now)?;
@@ -178,7 +178,7 @@ impl Store {
         password_hash: impl Into<Secret<String>>,
         now: u64,
     ) -> StoreResult<User> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let user = {
             let mut tokens = txn.open_table(ONE_TIME_TOKENS)?;
             let token = live_token(&tokens, hash, &[TokenPurpose::Setup], now)?;
@@ -224,7 +224,7 @@ impl Store {
         password_hash: impl Into<Secret<String>>,
         keep: Option<&str>,
     ) -> StoreResult<User> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let user = {
             let mut users = txn.open_table(USERS)?;
             let mut user = read_user(&users, user_id)?;

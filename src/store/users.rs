@@ -79,7 +79,7 @@ impl Store {
         new: NewUser,
         link: Option<(&str, OneTimeToken, Option<MailContent>)>,
     ) -> StoreResult<User> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let user = {
             let user = insert_new_user(&txn, new)?;
             let welcome = link.as_ref().is_some_and(|(_, _, mail)| mail.is_some());
@@ -336,7 +336,7 @@ impl Store {
 
     /// Removes the user, their flock roles, sessions and pending links. Keys they created stay.
     pub fn remove_user(&self, actor: &Actor, user: &UserRef) -> StoreResult<User> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let user = {
             let id = resolve(&txn, user)?;
             let mut by_email = txn.open_table(USER_ID_BY_EMAIL)?;
@@ -390,7 +390,7 @@ impl Store {
         user: &UserRef,
         change: impl FnOnce(&mut User) -> StoreResult<AuditLine>,
     ) -> StoreResult<User> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let user = {
             let id = resolve(&txn, user)?;
             let mut users = txn.open_table(USERS)?;
