@@ -20,7 +20,10 @@ use crate::state::AppState;
 /// Starts logging to stderr in `format`, filtered by `RUST_LOG` (default `info`). Keep the guard
 /// for the life of the process: dropping it flushes and stops the writer.
 pub fn init(format: LogFormat) -> WorkerGuard {
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    // The writer thread flushes whenever it has written every line waiting for it: under load
+    // many lines go out in one write instead of one system call each.
+    let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking(stderr);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

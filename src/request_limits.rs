@@ -42,6 +42,11 @@ pub async fn body_deadlines(
         .map(|limits| *limits.get_ref())
         .unwrap_or_default();
     let payload = req.take_payload();
+    if matches!(payload, Payload::None) {
+        // No body to wait for (a GET): no timer to set.
+        req.set_payload(payload);
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
     let deadline = DeadlinePayload {
         inner: payload,
         chunk_timeout: limits.body_chunk_timeout,
@@ -164,6 +169,11 @@ pub fn on_connect(
         return;
     };
     set_write_timeout(stream, limits.write_timeout);
+    // A streamed answer (lists, filters, exports) goes out in several writes: with Nagle's
+    // algorithm on, the last one waits for the client's delayed ACK, 40 ms on Linux.
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!("cannot set TCP_NODELAY: {error}");
+    }
     let Ok(peer) = stream.peer_addr() else {
         return;
     };

@@ -161,6 +161,17 @@ impl Application {
         .map_err(bind_error)?
         .run();
 
+        // Built in the background: a big console starts answering at once, and the first
+        // search finds the projection ready (or waits for it).
+        let searchable = store.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(error) = searchable.warm_search() {
+                tracing::warn!(
+                    "cannot build the users' search projection yet: {}",
+                    crate::error_chain::error_chain(&error)
+                );
+            }
+        });
         if config.summary_scheduler {
             summaries.clone().spawn_scheduler();
         }

@@ -185,6 +185,31 @@ fn success_msg(message: String) -> ApiResult {
     success_with(json!({ "msg": message }))
 }
 
+/// `{"result":"success","<field>":<value>}`, keys in order as `success_with` gives them,
+/// serialized straight from `value` (no `serde_json::Value` built on the way): for the hot
+/// reads.
+fn success_with_field(field: &'static str, value: &impl serde::Serialize) -> ApiResult {
+    struct Body<'a, T> {
+        field: &'static str,
+        value: &'a T,
+    }
+    impl<T: serde::Serialize> serde::Serialize for Body<'_, T> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = serializer.serialize_map(Some(2))?;
+            if self.field < "result" {
+                map.serialize_entry(self.field, self.value)?;
+                map.serialize_entry("result", "success")?;
+            } else {
+                map.serialize_entry("result", "success")?;
+                map.serialize_entry(self.field, self.value)?;
+            }
+            map.end()
+        }
+    }
+    Ok(HttpResponse::Ok().json(Body { field, value }))
+}
+
 /// `{"result": "success"}` merged with the fields of `body`.
 fn success_with(mut body: Value) -> ApiResult {
     if let Value::Object(fields) = &mut body {

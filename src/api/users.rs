@@ -7,7 +7,7 @@ use serde_json::json;
 use super::caller::ApiCall;
 use super::error::ApiError;
 use super::views::UserView;
-use super::{ApiResult, success, success_msg, success_with};
+use super::{ApiResult, success, success_msg, success_with, success_with_field};
 use crate::domain::{AccessLevel, Note};
 use crate::service::{Permission, users};
 use crate::state::AppState;
@@ -44,7 +44,7 @@ pub async fn add(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
 
 pub async fn get(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     let details = users::get(&state, &call.principal, &target(&call)?)?;
-    success_with(json!({ "user": UserView::from(&details) }))
+    success_with_field("user", &UserView::from(details.as_ref()))
 }
 
 pub async fn auth(call: ApiCall, state: web::Data<AppState>) -> ApiResult {

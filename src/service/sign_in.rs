@@ -53,7 +53,7 @@ pub async fn check_password(
     };
     let user = match &email {
         Some(email) => match state.read(|store| store.user_details(&UserRef::from(email))) {
-            Ok(details) => Some(details.user),
+            Ok(details) => Some(details.user.clone()),
             Err(crate::store::StoreError::Refused(Refusal::UserNotFound)) => None,
             Err(error) => return Err(error.into()),
         },

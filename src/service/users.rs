@@ -101,7 +101,11 @@ pub async fn page(
 }
 
 /// A user with their flock roles.
-pub fn get(state: &AppState, who: &Principal, user: &UserRef) -> ServiceResult<UserDetails> {
+pub fn get(
+    state: &AppState,
+    who: &Principal,
+    user: &UserRef,
+) -> ServiceResult<std::sync::Arc<UserDetails>> {
     who.require(Permission::ReadAll)?;
     Ok(state.read(|store| store.user_details(user))?)
 }
@@ -138,7 +142,7 @@ pub async fn edit_nothing(state: &AppState, who: &Principal, user: UserRef) -> S
                 )
                 .target(&email),
             )?;
-            Ok(details.user)
+            Ok(details.user.clone())
         })
         .await?)
 }

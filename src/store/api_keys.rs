@@ -1,4 +1,5 @@
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use super::WriteTxn;
+use redb::{ReadableDatabase, ReadableTable};
 
 use super::audit::{Actor, AuditLine, record};
 use super::disk::{decode_api_key, encode_api_key};
@@ -25,13 +26,24 @@ impl Store {
         Ok(())
     }
 
+    /// The key, from memory once it has been read (any commit that writes the keys' table
+    /// drops those copies before it is answered).
     pub fn api_key(&self, key_id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let key_id = key_id.to_string();
+        let generation = match self.memory.api_keys.get(&key_id) {
+            Ok(key) => return Ok(Some(key)),
+            Err(generation) => generation,
+        };
         let txn = self.db.begin_read()?;
         let table = txn.open_table(API_KEYS)?;
-        table
-            .get(key_id)?
+        let found = table
+            .get(key_id.as_str())?
             .map(|bytes| decode_api_key(bytes.value()))
-            .transpose()
+            .transpose()?;
+        if let Some(key) = &found {
+            self.memory.api_keys.keep(generation, key_id, key.clone());
+        }
+        Ok(found)
     }
 
     /// Records a use of the key at `now`, at most once per `LAST_USED_GRANULARITY_SECS`.
@@ -112,7 +124,7 @@ impl Store {
 
 /// The audit line of a key created or revoked: "API key nightly export (read-only, flock Ops)
 /// created".
-fn key_line(txn: &WriteTransaction, key: &ApiKeyRecord, created: bool) -> StoreResult<AuditLine> {
+fn key_line(txn: &WriteTxn<'_>, key: &ApiKeyRecord, created: bool) -> StoreResult<AuditLine> {
     let flock_name = match key.scope.flock_id() {
         Some(flock) => Some(
             txn.open_table(FLOCKS)?

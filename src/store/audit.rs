@@ -3,7 +3,8 @@
 //! always has its entry and a refused one never does. Ids grow with time and only the oldest
 //! entries are ever deleted (purge, retention), so the ids in the table are contiguous.
 
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use super::WriteTxn;
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -200,12 +201,14 @@ pub struct AuditEntry {
 }
 
 /// Records `line` by `actor` inside the caller's transaction.
-pub(super) fn record(txn: &WriteTransaction, actor: &Actor, line: AuditLine) -> StoreResult<u64> {
+pub(super) fn record(txn: &WriteTxn<'_>, actor: &Actor, line: AuditLine) -> StoreResult<u64> {
     record_at(txn, actor, line, now_unix())
 }
 
+/// Takes a bare redb transaction: migrations record with it too (the audit trail is not kept in
+/// memory, so no commit needs to see it written).
 pub(super) fn record_at(
-    txn: &WriteTransaction,
+    txn: &redb::WriteTransaction,
     actor: &Actor,
     line: AuditLine,
     at: u64,
@@ -237,7 +240,7 @@ pub(super) fn record_at(
 }
 
 /// Deletes the entries with ids up to `last` (inclusive) from both tables; returns how many.
-fn delete_up_to(txn: &WriteTransaction, last: u64) -> StoreResult<u64> {
+fn delete_up_to(txn: &WriteTxn<'_>, last: u64) -> StoreResult<u64> {
     let mut audit = txn.open_table(AUDIT)?;
     let mut doomed = Vec::new();
     for entry in audit.range(..=last)? {

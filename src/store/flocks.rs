@@ -1,4 +1,5 @@
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use super::WriteTxn;
+use redb::{ReadableDatabase, ReadableTable};
 
 use super::audit::{self, Actor, AuditLine};
 use super::records::{FlockRecord, decode, encode};
@@ -7,7 +8,7 @@ use super::users::{UserRef, read_user, resolve, user_ids_of};
 use super::{Flock, FlockMembers, Store, StoreError, StoreResult, User, now_unix};
 use crate::domain::{AccessLevel, Email, FlockId, FlockName, FlockRole, Refusal, rules};
 
-pub(super) fn ensure_default_flock(txn: &WriteTransaction) -> StoreResult<()> {
+pub(super) fn ensure_default_flock(txn: &WriteTxn<'_>) -> StoreResult<()> {
     let mut flocks = txn.open_table(FLOCKS)?;
     if flocks.get(FlockId::DEFAULT)?.is_none() {
         let record = FlockRecord {
@@ -403,7 +404,7 @@ fn describe_role_change(change: &RoleChange, asked: FlockRole, flock_name: &str)
 }
 
 /// The names of `flocks`, in their order; an unknown flock refuses the whole change.
-fn flock_names(txn: &WriteTransaction, flocks: &[FlockId]) -> StoreResult<Vec<String>> {
+fn flock_names(txn: &WriteTxn<'_>, flocks: &[FlockId]) -> StoreResult<Vec<String>> {
     let table = txn.open_table(FLOCKS)?;
     flocks
         .iter()

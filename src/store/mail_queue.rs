@@ -2,7 +2,8 @@
 //! an SMTP outage never loses one. Messages are queued in the transaction of the change that
 //! causes them (a new user, a reset link).
 
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use super::WriteTxn;
+use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 
 use super::records::{decode, encode};
@@ -110,11 +111,7 @@ impl Store {
 }
 
 /// Queues a message inside a caller's transaction, due at once.
-pub(super) fn enqueue(
-    txn: &WriteTransaction,
-    to: &Email,
-    content: MailContent,
-) -> StoreResult<u64> {
+pub(super) fn enqueue(txn: &WriteTxn<'_>, to: &Email, content: MailContent) -> StoreResult<u64> {
     let id = next_id(txn, NEXT_MAIL_ID_KEY)?;
     let mail = QueuedMail {
         id,

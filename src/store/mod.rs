@@ -8,9 +8,11 @@ mod disk;
 mod factors;
 mod flocks;
 mod mail_queue;
+mod memory;
 mod migrations;
 mod records;
 pub mod sealing;
+mod search;
 mod sessions;
 mod settings;
 mod snapshot;
@@ -125,6 +127,8 @@ pub struct Store {
     sealer: Arc<sealing::Sealer>,
     /// The group-commit writer every asynchronous write goes through (`write_async`).
     writer: Arc<writer::Writer>,
+    /// Copies of hot records and the users' search projection, kept in step by `WriteTxn`.
+    memory: Arc<memory::InMemory>,
 }
 
 impl Store {
@@ -165,8 +169,15 @@ impl Store {
             Err(error) => return Err(StoreError::Database(error.into())),
         };
         let (db, sealer) = (Arc::new(db), Arc::new(sealer));
-        let writer = writer::Writer::start(&db, &sealer).map_err(StoreError::WriterStart)?;
-        let store = Store { db, sealer, writer };
+        let memory = Arc::new(memory::InMemory::new());
+        let writer =
+            writer::Writer::start(&db, &sealer, &memory).map_err(StoreError::WriterStart)?;
+        let store = Store {
+            db,
+            sealer,
+            writer,
+            memory,
+        };
         let migrated = store.migrate(data_dir)?;
         store.initialise(key_file, new_key)?;
         if !migrated {
@@ -174,7 +185,12 @@ impl Store {
         }
         // The old records are in pages the migration freed, where what it sealed could still be
         // read: the file is written anew and the old one goes.
-        let Store { db, sealer, writer } = store;
+        let Store {
+            db,
+            sealer,
+            writer,
+            memory,
+        } = store;
         // The writer thread ends once it sees no store: it holds only weak handles.
         drop(writer);
         let rewritten = data_dir.join(format!("{DATABASE_FILE}.rewrite"));
@@ -183,8 +199,14 @@ impl Store {
         drop(db);
         std::fs::rename(&rewritten, &path).map_err(data_dir_error)?;
         let db = Arc::new(open_database(&path, cache_bytes)?);
-        let writer = writer::Writer::start(&db, &sealer).map_err(StoreError::WriterStart)?;
-        Ok(Store { db, sealer, writer })
+        let writer =
+            writer::Writer::start(&db, &sealer, &memory).map_err(StoreError::WriterStart)?;
+        Ok(Store {
+            db,
+            sealer,
+            writer,
+            memory,
+        })
     }
 
     /// Brings an older file to `SCHEMA_VERSION`, one migration per transaction, after copying it
@@ -242,7 +264,7 @@ impl Store {
     }
 
     fn initialise(&self, key_file: &Path, new_key: bool) -> StoreResult<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         tables::create_all(&txn)?;
         self.check_secrets_key(&txn, key_file, new_key)?;
         flocks::ensure_default_flock(&txn)?;
@@ -334,14 +356,28 @@ impl Store {
 
     /// A write transaction: durable when it commits, or, for a change the writer applies in a
     /// batch, made durable by the batch's flush.
-    pub(super) fn begin_write(&self) -> StoreResult<redb::WriteTransaction> {
+    pub(super) fn begin_write(&self) -> StoreResult<WriteTxn<'_>> {
         let mut txn = self.db.begin_write()?;
+        // Users named by a transaction that was dropped uncommitted on this thread.
+        search::take_touched();
         if writer::in_batch() {
             txn.set_durability(redb::Durability::None)
                 .map_err(|error| StoreError::Database(redb::Error::from(error)))?;
             writer::note_write();
         }
-        Ok(txn)
+        Ok(WriteTxn {
+            txn,
+            store: self,
+            writes_api_keys: std::cell::Cell::new(false),
+            writes_settings: std::cell::Cell::new(false),
+            writes_users: std::cell::Cell::new(false),
+        })
+    }
+
+    /// Builds the in-memory projection `users/filter` searches, if it isn't yet, so the first
+    /// search doesn't wait for it.
+    pub fn warm_search(&self) -> StoreResult<()> {
+        self.memory.search.warm(&self.db)
     }
 
     /// Makes every commit so far durable: an empty commit that flushes.
@@ -377,6 +413,83 @@ impl Store {
         tokio::task::spawn_blocking(move || work(&store))
             .await
             .map_err(|error| E::from(StoreError::TaskLost(error)))?
+    }
+}
+
+/// A write transaction of the store: a redb transaction whose commit also brings what is kept
+/// in memory beside the database (`memory`) up to date, before the change is answered. Store code
+/// takes `&WriteTxn`, never a bare redb transaction, so every table it opens is seen here.
+pub(super) struct WriteTxn<'a> {
+    txn: redb::WriteTransaction,
+    store: &'a Store,
+    writes_api_keys: std::cell::Cell<bool>,
+    writes_settings: std::cell::Cell<bool>,
+    writes_users: std::cell::Cell<bool>,
+}
+
+impl WriteTxn<'_> {
+    /// Opens a table for writing. Opening a table whose records are kept in memory (API keys,
+    /// users and their roles) is taken as writing it: the commit then drops those copies,
+    /// whatever the change did to them.
+    pub(super) fn open_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        definition: redb::TableDefinition<K, V>,
+    ) -> Result<redb::Table<'_, K, V>, redb::TableError> {
+        use redb::TableHandle;
+        let name = definition.name();
+        if name == tables::API_KEYS.name() {
+            self.writes_api_keys.set(true);
+        }
+        if [tables::USERS.name(), tables::USER_ID_BY_EMAIL.name()].contains(&name)
+            || name == tables::ROLES_BY_USER.name()
+        {
+            self.writes_users.set(true);
+        }
+        self.txn.open_table(definition)
+    }
+
+    /// The settings (kept in `META` among other values) are written by this transaction.
+    pub(super) fn writes_settings(&self) {
+        self.writes_settings.set(true);
+    }
+
+    pub(super) fn commit(self) -> StoreResult<()> {
+        self.txn.commit()?;
+        let memory = &self.store.memory;
+        let touched = search::take_touched();
+        if !touched.is_empty() {
+            memory.search.refresh(&self.store.db, &touched);
+        }
+        if self.writes_api_keys.get() {
+            memory.api_keys.invalidate();
+        }
+        if self.writes_settings.get() {
+            memory.settings.invalidate();
+        }
+        if self.writes_users.get() {
+            memory.user_details.invalidate();
+        }
+        Ok(())
+    }
+
+    pub(super) fn abort(self) -> StoreResult<()> {
+        search::take_touched();
+        self.txn.abort()?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTxn<'_> {
+    type Target = redb::WriteTransaction;
+
+    fn deref(&self) -> &redb::WriteTransaction {
+        &self.txn
+    }
+}
+
+impl std::ops::DerefMut for WriteTxn<'_> {
+    fn deref_mut(&mut self) -> &mut redb::WriteTransaction {
+        &mut self.txn
     }
 }
 

@@ -6,7 +6,8 @@
 //! transaction. `last_seen` is rewritten coarsely and without fsync: losing the newest
 //! `last_seen` in a crash costs nothing, a durable write per page view would.
 
-use redb::{Durability, ReadableDatabase, ReadableTable, WriteTransaction};
+use super::WriteTxn;
+use redb::{Durability, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 
 use super::audit::{Actor, AuditLine, record};
@@ -370,7 +371,7 @@ impl Store {
 /// Ends the user's sessions (those with `public_id`, or all) except `keep`, inside the caller's
 /// transaction.
 pub(super) fn end_sessions_in(
-    txn: &WriteTransaction,
+    txn: &WriteTxn<'_>,
     user_id: u64,
     public_id: Option<&str>,
     keep: Option<&str>,
@@ -394,7 +395,7 @@ pub(super) fn end_sessions_in(
 }
 
 /// Forgets a removed account's kept login lock, inside the caller's transaction.
-pub(super) fn forget_login_lock(txn: &WriteTransaction, email: &Email) -> StoreResult<()> {
+pub(super) fn forget_login_lock(txn: &WriteTxn<'_>, email: &Email) -> StoreResult<()> {
     txn.open_table(LOGIN_LOCKS)?.remove(email.key().as_str())?;
     Ok(())
 }

@@ -6,7 +6,18 @@ use super::tables::{META, SETTINGS_KEY};
 use super::{Settings, Store, StoreResult};
 
 impl Store {
+    /// The settings, from memory once read (a change to them drops the copy as it commits).
     pub fn settings(&self) -> StoreResult<Settings> {
+        let generation = match self.memory.settings.get(&()) {
+            Ok(settings) => return Ok(settings),
+            Err(generation) => generation,
+        };
+        let settings = self.read_settings()?;
+        self.memory.settings.keep(generation, (), settings);
+        Ok(settings)
+    }
+
+    fn read_settings(&self) -> StoreResult<Settings> {
         let txn = self.db.begin_read()?;
         let meta = txn.open_table(META)?;
         let settings = meta
@@ -25,6 +36,7 @@ impl Store {
         change: impl FnOnce(&mut Settings),
     ) -> StoreResult<Settings> {
         let txn = self.begin_write()?;
+        txn.writes_settings();
         let (before, settings) = {
             let mut meta = txn.open_table(META)?;
             let before: Settings = meta

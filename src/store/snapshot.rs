@@ -11,6 +11,7 @@ use redb::{
 use super::audit::{AuditEntry, is_change};
 use super::mail_queue::QueuedMail;
 use super::records::decode;
+use super::search::user_matches;
 use super::tables::{AUDIT, MAIL_QUEUE, ROLES_BY_FLOCK, ROLES_BY_USER, USER_ID_BY_EMAIL, USERS};
 use super::users::{details_of, read_user, roles_of};
 use super::{Store, StoreError, StoreResult, UserDetails};
@@ -22,12 +23,14 @@ const SORT_IN_MEMORY_UP_TO: u64 = 10_000;
 
 pub struct Snapshot {
     txn: ReadTransaction,
+    store: Store,
 }
 
 impl Store {
     pub fn snapshot(&self) -> StoreResult<Snapshot> {
         Ok(Snapshot {
             txn: self.db.begin_read()?,
+            store: self.clone(),
         })
     }
 }
@@ -94,7 +97,9 @@ impl Snapshot {
     }
 
     /// Hands on each user whose email or note contains `needle` (any case) after `cursor`, in
-    /// email order, at most `limit`; returns the cursor of the next page when more match.
+    /// email order, at most `limit`; returns the cursor of the next page when more match. The
+    /// in-memory projection (`search`) names the candidates; each is checked against its record
+    /// in this snapshot, which has the last word.
     pub fn visit_matching_users<E: From<StoreError>>(
         &self,
         needle: &str,
@@ -103,29 +108,34 @@ impl Snapshot {
         mut visit: impl FnMut(UserDetails) -> Result<(), E>,
     ) -> Result<Option<String>, E> {
         let needle = needle.to_lowercase();
-        let (by_email, users, roles) = self.user_tables()?;
+        let candidates = self
+            .store
+            .memory
+            .search
+            .candidates(&self.store.db, &needle, cursor)?;
+        let users = self.txn.open_table(USERS).map_err(StoreError::from)?;
+        let roles = self
+            .txn
+            .open_table(ROLES_BY_USER)
+            .map_err(StoreError::from)?;
         let limit = limit.unwrap_or(usize::MAX);
         let mut handed = 0;
         let mut last_key: Option<String> = None;
-        for entry in by_email
-            .range::<&str>(after(cursor))
-            .map_err(StoreError::from)?
-        {
-            let (key, id) = entry.map_err(StoreError::from)?;
-            let user = read_user(&users, id.value())?;
-            let matches = key.value().contains(needle.as_str())
-                || user
-                    .note
-                    .as_deref()
-                    .is_some_and(|note| note.to_lowercase().contains(&needle));
-            if !matches {
+        for id in candidates {
+            let user = match read_user(&users, id) {
+                Ok(user) => user,
+                // Removed since the projection named it.
+                Err(StoreError::Refused(Refusal::UserNotFound)) => continue,
+                Err(error) => return Err(error.into()),
+            };
+            if !user_matches(&user, &needle) {
                 continue;
             }
             if handed == limit {
                 return Ok(last_key);
             }
             let (managed_flocks, watched_flocks) = roles_of(&roles, user.id)?;
-            last_key = Some(key.value().to_string());
+            last_key = Some(user.email.key());
             visit(UserDetails {
                 user,
                 managed_flocks,

@@ -1,7 +1,8 @@
 //! Table definitions. Keys are chosen so that every lookup the API makes is a point read or a
 //! prefix range, never a scan: users by lowercase email, memberships both by user and by flock.
 
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use super::WriteTxn;
+use redb::{ReadableTable, TableDefinition};
 
 use super::{StoreError, StoreResult};
 
@@ -54,7 +55,7 @@ pub const AUDIT_BY_ACTION: TableDefinition<(&str, u64), ()> =
 
 /// Takes the next id of the sequence kept under `key` in `META` (users, mails, changes), inside
 /// the caller's transaction; sequences start at 1.
-pub fn next_id(txn: &WriteTransaction, key: &str) -> StoreResult<u64> {
+pub fn next_id(txn: &redb::WriteTransaction, key: &str) -> StoreResult<u64> {
     let mut meta = txn.open_table(META)?;
     let id = meta
         .get(key)?
@@ -65,7 +66,7 @@ pub fn next_id(txn: &WriteTransaction, key: &str) -> StoreResult<u64> {
     Ok(id)
 }
 
-pub fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
+pub fn create_all(txn: &WriteTxn<'_>) -> StoreResult<()> {
     txn.open_table(META)?;
     txn.open_table(USERS)?;
     txn.open_table(USER_ID_BY_EMAIL)?;

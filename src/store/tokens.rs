@@ -1,4 +1,5 @@
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use super::WriteTxn;
+use redb::{ReadableDatabase, ReadableTable};
 
 use super::audit::{Actor, AuditLine, record};
 use super::mail_queue::enqueue;
@@ -266,7 +267,7 @@ fn live_token(
 }
 
 /// Drops used and expired links, so the table only holds links that can still be opened.
-pub(super) fn sweep_dead_tokens(txn: &WriteTransaction, now: u64) -> StoreResult<()> {
+pub(super) fn sweep_dead_tokens(txn: &WriteTxn<'_>, now: u64) -> StoreResult<()> {
     txn.open_table(ONE_TIME_TOKENS)?.retain(|_, bytes| {
         serde_json::from_slice::<OneTimeToken>(bytes)
             .map(|token| !token.used && token.expires > now)

@@ -1,6 +1,10 @@
+use super::WriteTxn;
 use std::ops::Bound;
 
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
+use std::sync::Arc;
+
+use super::memory::DetailsKey;
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table};
 
 use super::audit::{Actor, AuditLine, record};
 use super::disk::{decode_user, encode_user};
@@ -40,7 +44,7 @@ impl From<&Email> for UserRef {
 }
 
 /// The id `user` names, in the caller's transaction.
-pub(super) fn resolve(txn: &WriteTransaction, user: &UserRef) -> StoreResult<u64> {
+pub(super) fn resolve(txn: &WriteTxn<'_>, user: &UserRef) -> StoreResult<u64> {
     match user {
         UserRef::Id(id) => Ok(*id),
         UserRef::Email(email) => user_id_of(&txn.open_table(USER_ID_BY_EMAIL)?, email),
@@ -124,8 +128,22 @@ impl Store {
         })
     }
 
-    /// The user `user` names, with their flock roles.
-    pub fn user_details(&self, user: &UserRef) -> StoreResult<UserDetails> {
+    /// The user `user` names, with their flock roles: from memory once read (a commit that
+    /// writes users or roles drops those copies before it is answered).
+    pub fn user_details(&self, user: &UserRef) -> StoreResult<Arc<UserDetails>> {
+        let key = DetailsKey::from(user);
+        let generation = match self.memory.user_details.get(&key) {
+            Ok(details) => return Ok(details),
+            Err(generation) => generation,
+        };
+        let details = Arc::new(self.read_user_details(user)?);
+        self.memory
+            .user_details
+            .keep(generation, key, Arc::clone(&details));
+        Ok(details)
+    }
+
+    fn read_user_details(&self, user: &UserRef) -> StoreResult<UserDetails> {
         let txn = self.db.begin_read()?;
         let id = match user {
             UserRef::Id(id) => *id,
@@ -171,34 +189,6 @@ impl Store {
             users: page,
             next_cursor,
         })
-    }
-
-    /// Users whose email or note contains `needle`, ignoring case, in email order.
-    pub fn filter_users(&self, needle: &str) -> StoreResult<Vec<UserDetails>> {
-        let needle = needle.to_lowercase();
-        let txn = self.db.begin_read()?;
-        let by_email = txn.open_table(USER_ID_BY_EMAIL)?;
-        let users = txn.open_table(USERS)?;
-        let roles = txn.open_table(ROLES_BY_USER)?;
-        let mut found = Vec::new();
-        for entry in by_email.iter()? {
-            let (_, id) = entry?;
-            let user = read_user(&users, id.value())?;
-            let matches = user.email.key().contains(&needle)
-                || user
-                    .note
-                    .as_deref()
-                    .is_some_and(|note| note.to_lowercase().contains(&needle));
-            if matches {
-                let (managed_flocks, watched_flocks) = roles_of(&roles, user.id)?;
-                found.push(UserDetails {
-                    user,
-                    managed_flocks,
-                    watched_flocks,
-                });
-            }
-        }
-        Ok(found)
     }
 
     /// Sets or (with `None`) removes the note.
@@ -347,6 +337,7 @@ impl Store {
             admins.remove(id)?;
             by_email.remove(user.email.key().as_str())?;
             users.remove(id)?;
+            super::search::touched(id);
             let mut by_user = txn.open_table(ROLES_BY_USER)?;
             let mut by_flock = txn.open_table(ROLES_BY_FLOCK)?;
             let (managed, watched) = roles_of(&by_user, id)?;
@@ -422,7 +413,7 @@ impl Store {
 
 /// Inserts a new enabled user with its email index entry (and admin index entry), refusing a
 /// taken email.
-pub(super) fn insert_new_user(txn: &WriteTransaction, new: NewUser) -> StoreResult<User> {
+pub(super) fn insert_new_user(txn: &WriteTxn<'_>, new: NewUser) -> StoreResult<User> {
     let mut by_email = txn.open_table(USER_ID_BY_EMAIL)?;
     let key = new.email.key();
     if by_email.get(key.as_str())?.is_some() {
@@ -470,6 +461,7 @@ pub(super) fn read_user(
 
 pub(super) fn write_user(users: &mut Table<u64, &'static [u8]>, user: &User) -> StoreResult<()> {
     users.insert(user.id, encode_user(user)?.as_slice())?;
+    super::search::touched(user.id);
     Ok(())
 }
 

@@ -15,6 +15,7 @@ use std::sync::{Arc, Weak};
 use redb::Database;
 use tokio::sync::mpsc;
 
+use super::memory::InMemory;
 use super::sealing::Sealer;
 use super::{Store, StoreError};
 
@@ -61,7 +62,11 @@ pub(super) struct Writer {
 impl Writer {
     /// Starts the writer thread of a store. The thread holds only weak handles: when the last
     /// `Store` goes, the queue closes and the thread ends, releasing the file.
-    pub(super) fn start(db: &Arc<Database>, sealer: &Arc<Sealer>) -> std::io::Result<Arc<Writer>> {
+    pub(super) fn start(
+        db: &Arc<Database>,
+        sealer: &Arc<Sealer>,
+        memory: &Arc<InMemory>,
+    ) -> std::io::Result<Arc<Writer>> {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let stats = Arc::new(WriterStats::default());
         let writer = Arc::new(Writer {
@@ -72,6 +77,7 @@ impl Writer {
             Arc::downgrade(db),
             Arc::downgrade(sealer),
             Arc::downgrade(&writer),
+            Arc::downgrade(memory),
         );
         std::thread::Builder::new()
             .name("roost-writer".into())
@@ -88,7 +94,7 @@ impl Writer {
     }
 }
 
-type Handles = (Weak<Database>, Weak<Sealer>, Weak<Writer>);
+type Handles = (Weak<Database>, Weak<Sealer>, Weak<Writer>, Weak<InMemory>);
 
 fn run(mut queue: mpsc::Receiver<Job>, handles: Handles, stats: &WriterStats) {
     while let Some(first) = queue.blocking_recv() {
@@ -99,16 +105,22 @@ fn run(mut queue: mpsc::Receiver<Job>, handles: Handles, stats: &WriterStats) {
                 Err(_) => break,
             }
         }
-        let (Some(db), Some(sealer), Some(writer)) = (
+        let (Some(db), Some(sealer), Some(writer), Some(memory)) = (
             handles.0.upgrade(),
             handles.1.upgrade(),
             handles.2.upgrade(),
+            handles.3.upgrade(),
         ) else {
             // The store is gone: the changes are dropped unanswered, and their senders hear
             // that the writer closed.
             return;
         };
-        let store = Store { db, sealer, writer };
+        let store = Store {
+            db,
+            sealer,
+            writer,
+            memory,
+        };
         let count = batch.len() as u64;
         IN_BATCH.set(true);
         WROTE.set(false);

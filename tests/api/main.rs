@@ -22,6 +22,7 @@ mod memberships;
 mod notes;
 mod params;
 mod password_path;
+mod read_cache;
 mod resource_limits;
 mod settings;
 mod streaming;

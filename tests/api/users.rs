@@ -327,6 +327,63 @@ async fn users_filter_matches_email_or_note_in_any_case() {
     assert_eq!(emails(resp), Vec::<String>::new());
 }
 
+/// The filter searches an in-memory projection of emails and notes: every change shows in the
+/// very next answer, long notes (kept out of the projection) included, and pages stay whole.
+#[tokio::test]
+async fn users_filter_follows_each_change_at_once() {
+    let app = spawn_app().await;
+    let emails = |resp: Resp| -> Vec<String> {
+        let users = resp.ok()["users"].as_array().expect("users").clone();
+        users
+            .iter()
+            .map(|u| u["email"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let filter = |needle: &'static str| {
+        let app = &app;
+        async move { app.get("users/filter", &[("filter_str", needle)]).await }
+    };
+    app.add_user("dora@x.io", "user").await;
+    assert_eq!(emails(filter("pager").await), Vec::<String>::new());
+    let long = format!("{} Pager duty, Überstunden", "x".repeat(400));
+    app.post("user/note/add", &[("email", "dora@x.io"), ("note", &long)])
+        .await
+        .ok();
+    app.add_user("eve@x.io", "user").await;
+    app.post("user/edit", &[("email", "eve@x.io"), ("note", "PAGER")])
+        .await
+        .ok();
+    assert_eq!(emails(filter("pager").await), ["dora@x.io", "eve@x.io"]);
+    assert_eq!(emails(filter("überstunden").await), ["dora@x.io"]);
+    // One a page: the long note's match pages like any other.
+    let first = app
+        .get("users/filter", &[("filter_str", "pager"), ("limit", "1")])
+        .await;
+    let next = first.ok()["next_cursor"]
+        .as_str()
+        .expect("next page")
+        .to_string();
+    assert_eq!(emails(first), ["dora@x.io"]);
+    let second = app
+        .get(
+            "users/filter",
+            &[("filter_str", "pager"), ("limit", "1"), ("cursor", &next)],
+        )
+        .await;
+    assert!(second.ok().get("next_cursor").is_none());
+    assert_eq!(emails(second), ["eve@x.io"]);
+
+    app.delete("user/note/delete", &[("email", "dora@x.io")])
+        .await
+        .ok();
+    assert_eq!(emails(filter("pager").await), ["eve@x.io"]);
+    app.post("user/remove", &[("email", "eve@x.io")]).await.ok();
+    assert_eq!(emails(filter("pager").await), Vec::<String>::new());
+    app.add_user("eve@x.io", "user").await;
+    assert_eq!(emails(filter("pager").await), Vec::<String>::new());
+    assert_eq!(emails(filter("EVE@").await), ["eve@x.io"]);
+}
+
 #[tokio::test]
 async fn users_filter_rejects_empty_filter() {
     let app = spawn_app().await;

@@ -89,7 +89,7 @@ pub(super) async fn show(
                 .map(|id| role_row(id, FlockRole::Watcher)),
         )
         .collect();
-    let user = details.user;
+    let user = &details.user;
     let is_self = user.id == signed_in.user.id;
     ok(&UserPage {
         page: PageContext::signed_in(&signed_in, user.email.to_string()),
@@ -119,7 +119,7 @@ pub(super) async fn show(
             .collect(),
         is_self,
         sessions: session_rows(&user_sessions, Some(&signed_in.session_hash)),
-        lock: LockFacts::of(&state, &user),
+        lock: LockFacts::of(&state, user),
     })
 }
 
