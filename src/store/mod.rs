@@ -49,6 +49,9 @@ pub const BACKUPS_DIR: &str = "backups";
 
 pub const DATABASE_FILE: &str = "roost.redb";
 
+/// What the secrets key seals into `META`, to recognise the right key at open.
+const SECRETS_KEY_CHECK: &str = "roost secrets key check";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A rule refused the change; nothing was written.
@@ -178,8 +181,10 @@ impl Store {
             writer,
             memory,
         };
+        // Before any migration: one must not run, and commit, on a file that is then refused.
+        store.check_secrets_key(key_file, new_key)?;
         let migrated = store.migrate(data_dir)?;
-        store.initialise(key_file, new_key)?;
+        store.initialise()?;
         if !migrated {
             return Ok(store);
         }
@@ -263,10 +268,10 @@ impl Store {
         Ok(target)
     }
 
-    fn initialise(&self, key_file: &Path, new_key: bool) -> StoreResult<()> {
+    fn initialise(&self) -> StoreResult<()> {
         let txn = self.begin_write()?;
         tables::create_all(&txn)?;
-        self.check_secrets_key(&txn, key_file, new_key)?;
+        self.record_secrets_key_check(&txn)?;
         flocks::ensure_default_flock(&txn)?;
         tokens::sweep_dead_tokens(&txn, now_unix())?;
         txn.commit()?;
@@ -276,37 +281,41 @@ impl Store {
     /// A value sealed with the key the database was first opened with is kept in `META`: a
     /// different key (a lost or misconfigured key file) is refused at once, instead of failing
     /// at each user's next login.
-    fn check_secrets_key(
-        &self,
-        txn: &redb::WriteTransaction,
-        key_file: &Path,
-        new_key: bool,
-    ) -> StoreResult<()> {
-        const CHECK: &str = "roost secrets key check";
-        let mut meta = txn.open_table(tables::META)?;
+    fn check_secrets_key(&self, key_file: &Path, new_key: bool) -> StoreResult<()> {
+        let txn = self.db.begin_read()?;
+        let meta = match txn.open_table(tables::META) {
+            Ok(meta) => meta,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(error) => return Err(error.into()),
+        };
         let stored: Option<sealing::SealedSecret> = meta
             .get(tables::SECRETS_KEY_CHECK_KEY)?
             .map(|v| records::decode(v.value()).map(sealing::SealedSecret::from_stored))
             .transpose()?;
         match stored {
-            Some(sealed) => {
-                if self.sealer.open(&sealed, CHECK).is_err() {
-                    if new_key {
-                        // Don't leave a key file that would be taken for the right one.
-                        let _ = std::fs::remove_file(key_file);
-                    }
-                    return Err(StoreError::WrongSecretsKey {
-                        path: key_file.to_path_buf(),
-                    });
+            Some(sealed) if self.sealer.open(&sealed, SECRETS_KEY_CHECK).is_err() => {
+                if new_key {
+                    // Don't leave a key file that would be taken for the right one.
+                    let _ = std::fs::remove_file(key_file);
                 }
+                Err(StoreError::WrongSecretsKey {
+                    path: key_file.to_path_buf(),
+                })
             }
-            None => {
-                let sealed = self.sealer.seal(CHECK, CHECK)?;
-                meta.insert(
-                    tables::SECRETS_KEY_CHECK_KEY,
-                    records::encode(&sealed.as_stored())?.as_slice(),
-                )?;
-            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Keeps the check value of `check_secrets_key` in a file that has none yet (a new file, or
+    /// one from schema 1).
+    fn record_secrets_key_check(&self, txn: &redb::WriteTransaction) -> StoreResult<()> {
+        let mut meta = txn.open_table(tables::META)?;
+        if meta.get(tables::SECRETS_KEY_CHECK_KEY)?.is_none() {
+            let sealed = self.sealer.seal(SECRETS_KEY_CHECK, SECRETS_KEY_CHECK)?;
+            meta.insert(
+                tables::SECRETS_KEY_CHECK_KEY,
+                records::encode(&sealed.as_stored())?.as_slice(),
+            )?;
         }
         Ok(())
     }

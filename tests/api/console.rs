@@ -181,6 +181,15 @@ impl Console {
             .and_then(|value| value.to_str().ok().map(str::to_string))
     }
 
+    /// Gives this browser a cookie it got elsewhere (`name=value`, as a `Set-Cookie` carries it):
+    /// one kept from an older release, say.
+    pub fn add_cookie(&self, cookie: &str) {
+        self.jar.add_cookie_str(
+            &format!("{cookie}; Path=/"),
+            &self.base.parse().expect("url"),
+        );
+    }
+
     /// The CSRF token of the last page fetched.
     pub fn csrf(&self) -> Option<String> {
         self.csrf.lock().unwrap().clone()
