@@ -46,37 +46,40 @@ pub fn init(format: LogFormat) -> WorkerGuard {
 /// When the request began, for the time its line reports.
 struct Started(Instant);
 
-/// The request span: the client, the method and the redacted path; the status and time are
-/// written as the request's line when it ends.
+/// The request's line, written when it ends: the client, the method, the redacted path, the
+/// status and the time taken. No span is opened for the request: recording its fields when it
+/// starts cost a tenth of `user/get`'s throughput; a warning logged while a request runs names
+/// what it is about itself.
 pub struct RedactedRequestSpan;
 
 impl RootSpanBuilder for RedactedRequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         request.extensions_mut().insert(Started(Instant::now()));
-        let client = request
-            .app_data::<actix_web::web::Data<AppState>>()
-            .and_then(|state| state.client_address(request.request()))
-            .map_or_else(|| "-".to_string(), |ip| ip.to_string());
-        tracing::info_span!(
-            "request",
-            client = %client,
-            method = %request.method(),
-            path = %crate::web::redact_path(request.path()),
-        )
+        Span::none()
     }
 
-    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        let _entered = span.enter();
+    fn on_request_end<B: MessageBody>(_span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
         match outcome {
             Ok(response) => {
-                let ms = response
-                    .request()
+                let request = response.request();
+                let ms = request
                     .extensions()
                     .get::<Started>()
                     .map_or(0.0, |started| started.0.elapsed().as_secs_f64() * 1000.0);
+                let client = request
+                    .app_data::<actix_web::web::Data<AppState>>()
+                    .and_then(|state| state.client_address(request))
+                    .map_or_else(|| "-".to_string(), |ip| ip.to_string());
                 let status = response.status().as_u16();
                 let ms = (ms * 100.0).round() / 100.0;
-                tracing::info!(status, ms, "answered");
+                tracing::info!(
+                    client = %client,
+                    method = %request.method(),
+                    path = %crate::web::redact_path(request.path()),
+                    status,
+                    ms,
+                    "answered"
+                );
             }
             Err(error) => {
                 let status = error.as_response_error().status_code().as_u16();

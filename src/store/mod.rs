@@ -463,11 +463,14 @@ impl WriteTxn<'_> {
     }
 
     pub(super) fn commit(self) -> StoreResult<()> {
-        self.txn.commit()?;
         let memory = &self.store.memory;
         let touched = search::take_touched();
-        if !touched.is_empty() {
-            memory.search.refresh(&self.store.db, &touched);
+        if touched.is_empty() {
+            self.txn.commit()?;
+        } else {
+            memory
+                .search
+                .commit_and_apply(touched, || self.txn.commit())?;
         }
         if self.writes_api_keys.get() {
             memory.api_keys.invalidate();

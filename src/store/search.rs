@@ -3,11 +3,10 @@
 //! and reads from the database only the users it may answer with.
 //!
 //! The projection follows the database, not the other way round: every write of a user record
-//! names the user (`touched`), and the transaction's commit (`WriteTxn::commit`) re-reads those
-//! users from the committed state before the change is answered. Re-reading under the
-//! projection's lock makes the order of concurrent commits irrelevant: whatever applies last
-//! read the newest state. Anything that fails on that path marks the projection stale, and the
-//! next search rebuilds it from the database.
+//! notes what it wrote (`touched`), and the transaction's commit (`WriteTxn::commit`) applies
+//! those notes while holding the projection's lock across the redb commit, so commits apply in
+//! the order they committed, before the change is answered. A panic while applying marks the
+//! projection stale, and the next search rebuilds it from the database.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -18,35 +17,71 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::disk::decode_user;
 use super::tables::USERS;
-use super::users::read_user;
-use super::{StoreError, StoreResult, User};
+use super::{StoreResult, User};
 
 /// Notes up to this many bytes (lowercased) are kept whole; a longer note is only marked, and a
 /// search that might match it reads the record. It bounds the projection at about
 /// (email + this) bytes a user, however long notes grow (up to 10,000 characters).
 const NOTE_KEPT_BYTES: usize = 256;
 
+/// What a write transaction did to one user's searchable text.
+#[derive(Debug)]
+pub(super) enum Touch {
+    Written {
+        id: u64,
+        key: Box<str>,
+        note: NoteText,
+    },
+    Removed(u64),
+}
+
 thread_local! {
-    /// Users whose record the open write transaction on this thread wrote or removed.
-    static TOUCHED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    /// What the open write transaction on this thread did to users, in order.
+    static TOUCHED: RefCell<Vec<Touch>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Records that the write transaction open on this thread changed or removed user `id`.
-pub(super) fn touched(id: u64) {
-    TOUCHED.with_borrow_mut(|ids| ids.push(id));
+/// Notes that the write transaction open on this thread wrote `user`.
+pub(super) fn written(user: &User) {
+    let touch = Touch::Written {
+        id: user.id,
+        key: user.email.key().into_boxed_str(),
+        note: NoteText::of(user.note.as_deref()),
+    };
+    TOUCHED.with_borrow_mut(|touched| touched.push(touch));
 }
 
-/// The users touched since the last call, forgetting them (a new transaction starts clean).
-pub(super) fn take_touched() -> Vec<u64> {
+/// Notes that the write transaction open on this thread removed user `id`.
+pub(super) fn removed(id: u64) {
+    TOUCHED.with_borrow_mut(|touched| touched.push(Touch::Removed(id)));
+}
+
+/// What was noted since the last call, forgetting it (a new transaction starts clean).
+pub(super) fn take_touched() -> Vec<Touch> {
     TOUCHED.with_borrow_mut(std::mem::take)
 }
 
 #[derive(Debug)]
-enum NoteText {
+pub(super) enum NoteText {
     None,
     Lowercase(Box<str>),
     /// Longer than `NOTE_KEPT_BYTES`: the record decides.
     Long,
+}
+
+impl NoteText {
+    fn of(note: Option<&str>) -> NoteText {
+        match note {
+            None => NoteText::None,
+            Some(note) => {
+                let lower = note.to_lowercase();
+                if lower.len() <= NOTE_KEPT_BYTES {
+                    NoteText::Lowercase(lower.into_boxed_str())
+                } else {
+                    NoteText::Long
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -70,22 +105,17 @@ impl Projection {
         }
     }
 
-    fn insert(&mut self, user: &User) {
-        self.remove(user.id);
-        let note = match user.note.as_deref() {
-            None => NoteText::None,
-            Some(note) => {
-                let lower = note.to_lowercase();
-                if lower.len() <= NOTE_KEPT_BYTES {
-                    NoteText::Lowercase(lower.into_boxed_str())
-                } else {
-                    NoteText::Long
-                }
-            }
-        };
-        let key: Box<str> = user.email.key().into_boxed_str();
-        self.key_by_id.insert(user.id, key.clone());
-        self.by_key.insert(key, Entry { id: user.id, note });
+    fn insert(&mut self, id: u64, key: Box<str>, note: NoteText) {
+        self.remove(id);
+        self.key_by_id.insert(id, key.clone());
+        self.by_key.insert(key, Entry { id, note });
+    }
+
+    fn apply(&mut self, touch: Touch) {
+        match touch {
+            Touch::Written { id, key, note } => self.insert(id, key, note),
+            Touch::Removed(id) => self.remove(id),
+        }
     }
 }
 
@@ -124,20 +154,22 @@ impl UserSearch {
         Ok(())
     }
 
-    /// Brings the given users up to date from the committed state. Called after the commit of a
-    /// transaction that wrote them; a failure leaves the projection to be rebuilt.
-    pub(super) fn refresh(&self, db: &Database, ids: &[u64]) {
+    /// Runs `commit` (the redb commit of a transaction that did `touched`) and, if it succeeds,
+    /// applies `touched`, holding the lock throughout: two commits apply in the order they
+    /// committed.
+    pub(super) fn commit_and_apply<E>(
+        &self,
+        touched: Vec<Touch>,
+        commit: impl FnOnce() -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut projection = self.write();
-        if projection.stale {
-            return;
+        commit()?;
+        if !projection.stale {
+            for touch in touched {
+                projection.apply(touch);
+            }
         }
-        if let Err(error) = refresh_ids(&mut projection, db, ids) {
-            tracing::warn!(
-                "the users' search projection will be rebuilt: {}",
-                crate::error_chain::error_chain(&error)
-            );
-            projection.stale = true;
-        }
+        Ok(())
     }
 
     /// The ids of the users after `cursor` (a lowercase email), in email order, whose email or
@@ -183,22 +215,14 @@ fn rebuild(projection: &mut Projection, db: &Database) -> StoreResult<()> {
     let mut fresh = Projection::default();
     for entry in users.iter()? {
         let (_, bytes) = entry?;
-        fresh.insert(&decode_user(bytes.value())?);
+        let user = decode_user(bytes.value())?;
+        fresh.insert(
+            user.id,
+            user.email.key().into_boxed_str(),
+            NoteText::of(user.note.as_deref()),
+        );
     }
     *projection = fresh;
-    Ok(())
-}
-
-fn refresh_ids(projection: &mut Projection, db: &Database, ids: &[u64]) -> StoreResult<()> {
-    let txn = db.begin_read()?;
-    let users = txn.open_table(USERS)?;
-    for &id in ids {
-        match read_user(&users, id) {
-            Ok(user) => projection.insert(&user),
-            Err(StoreError::Refused(crate::domain::Refusal::UserNotFound)) => projection.remove(id),
-            Err(error) => return Err(error),
-        }
-    }
     Ok(())
 }
 
@@ -235,7 +259,7 @@ mod tests {
             .unwrap()
             .visit_matching_users(needle, None, None, |details| {
                 emails.push(details.user.email.to_string());
-                Ok::<(), super::StoreError>(())
+                Ok::<(), super::super::StoreError>(())
             })
             .unwrap();
         emails

@@ -337,7 +337,7 @@ impl Store {
             admins.remove(id)?;
             by_email.remove(user.email.key().as_str())?;
             users.remove(id)?;
-            super::search::touched(id);
+            super::search::removed(id);
             let mut by_user = txn.open_table(ROLES_BY_USER)?;
             let mut by_flock = txn.open_table(ROLES_BY_FLOCK)?;
             let (managed, watched) = roles_of(&by_user, id)?;
@@ -461,7 +461,7 @@ pub(super) fn read_user(
 
 pub(super) fn write_user(users: &mut Table<u64, &'static [u8]>, user: &User) -> StoreResult<()> {
     users.insert(user.id, encode_user(user)?.as_slice())?;
-    super::search::touched(user.id);
+    super::search::written(user);
     Ok(())
 }
 

@@ -85,6 +85,12 @@ impl Writer {
         Ok(writer)
     }
 
+    /// Changes waiting for the writer.
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        self.jobs.max_capacity() - self.jobs.capacity()
+    }
+
     /// Queues a change, waiting (asynchronously) while the queue is full.
     pub(super) async fn submit(&self, job: Job) -> Result<(), StoreError> {
         self.jobs
@@ -149,5 +155,150 @@ fn run(mut queue: mpsc::Receiver<Job>, handles: Handles, stats: &WriterStats) {
         for reply in replies {
             reply(flushed.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::audit::Actor;
+    use super::super::{NewUser, StoreError, UserRef};
+    use super::*;
+    use crate::domain::{AccessLevel, Email, Refusal};
+
+    fn new_user(email: &str) -> NewUser {
+        NewUser {
+            email: Email::parse(email).unwrap(),
+            access_level: AccessLevel::User,
+            note: None,
+            two_factor_required: false,
+        }
+    }
+
+    /// One batch mixing accepted changes, changes a rule refuses and one that panics: each
+    /// accepted change is applied, each refused one leaves no trace, and one flush carries them.
+    #[tokio::test]
+    async fn a_batch_keeps_each_change_independent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for email in ["a@x.io", "b@x.io"] {
+            store
+                .add_user(&Actor::system(), new_user(email), None)
+                .unwrap();
+        }
+        let audit_before = store.audit_len().unwrap();
+
+        // Hold the writer on a first change until the others are all waiting behind it.
+        let (started, has_started) = tokio::sync::oneshot::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let first = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .write_async(move |_| {
+                        let _ = started.send(());
+                        let _ = released.recv();
+                        Ok::<(), StoreError>(())
+                    })
+                    .await
+            }
+        });
+        has_started.await.unwrap();
+
+        let mut changes = Vec::new();
+        for n in 0..10 {
+            // Accepted: notes on existing users, and new users.
+            let store_ = store.clone();
+            changes.push((
+                "accepted",
+                tokio::spawn(async move {
+                    store_
+                        .write_async(move |store| {
+                            let who = UserRef::Email(Email::parse("a@x.io").unwrap());
+                            store.set_note(&Actor::system(), &who, Some(format!("note {n}")))?;
+                            store.add_user(
+                                &Actor::system(),
+                                new_user(&format!("new{n}@x.io")),
+                                None,
+                            )?;
+                            Ok::<(), StoreError>(())
+                        })
+                        .await
+                }),
+            ));
+            // Refused: a taken email, an unknown user.
+            let store_ = store.clone();
+            changes.push((
+                "taken",
+                tokio::spawn(async move {
+                    store_
+                        .write_async(move |store| {
+                            let mut taken = new_user("B@x.io");
+                            taken.note = Some(format!("intruder {n}"));
+                            store.add_user(&Actor::system(), taken, None).map(|_| ())
+                        })
+                        .await
+                }),
+            ));
+            let store_ = store.clone();
+            changes.push((
+                "unknown",
+                tokio::spawn(async move {
+                    store_
+                        .write_async(move |store| {
+                            let who = UserRef::Email(Email::parse("nobody@x.io").unwrap());
+                            store
+                                .set_note(&Actor::system(), &who, Some("x".into()))
+                                .map(|_| ())
+                        })
+                        .await
+                }),
+            ));
+        }
+        let store_ = store.clone();
+        changes.push((
+            "panics",
+            tokio::spawn(async move {
+                store_
+                    .write_async(|_| -> Result<(), StoreError> {
+                        panic!("a change that fails");
+                    })
+                    .await
+            }),
+        ));
+        while store.writer.waiting() < changes.len() {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap();
+
+        for (kind, change) in changes {
+            let outcome = change.await.unwrap();
+            match kind {
+                "accepted" => outcome.unwrap(),
+                "taken" => assert!(matches!(
+                    outcome,
+                    Err(StoreError::Refused(Refusal::UserExists(_)))
+                )),
+                "unknown" => assert!(matches!(
+                    outcome,
+                    Err(StoreError::Refused(Refusal::UserNotFound))
+                )),
+                _ => assert!(outcome.is_err(), "{kind}"),
+            }
+        }
+        // The first change's batch, then one for all 31 waiting behind it (the users added
+        // before went straight to the database, not through the writer).
+        assert_eq!(store.writer_stats(), (2, 32));
+        assert_eq!(store.user_count().unwrap(), 12);
+        let b = store
+            .user_details(&UserRef::Email(Email::parse("b@x.io").unwrap()))
+            .unwrap();
+        assert_eq!(b.user.note, None);
+        // Ten notes and ten additions on the trail; nothing of the refused ones.
+        assert_eq!(store.audit_len().unwrap() - audit_before, 20);
+        drop(store);
+        // And all of it was flushed: the file reopens with it.
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.user_count().unwrap(), 12);
     }
 }
