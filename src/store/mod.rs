@@ -1,5 +1,8 @@
-//! The only code that touches redb. Every public method is one logical change in one write
-//! transaction, committed durably before it returns; handlers never see tables or keys.
+//! The only code that touches redb. Every public method that writes is one logical change in one
+//! write transaction; handlers never see tables or keys. Called directly, it commits durably
+//! before it returns; run by the writer (`write_async`, every request's and background task's
+//! path), it commits as part of a batch that one flush makes durable before any change of the
+//! batch is answered (`writer`).
 
 mod api_keys;
 pub mod audit;
@@ -449,9 +452,12 @@ impl WriteTxn<'_> {
         if name == tables::API_KEYS.name() {
             self.writes_api_keys.set(true);
         }
-        if [tables::USERS.name(), tables::USER_ID_BY_EMAIL.name()].contains(&name)
-            || name == tables::ROLES_BY_USER.name()
-        {
+        let user_tables = [
+            tables::USERS.name(),
+            tables::USER_ID_BY_EMAIL.name(),
+            tables::ROLES_BY_USER.name(),
+        ];
+        if user_tables.contains(&name) {
             self.writes_users.set(true);
         }
         self.txn.open_table(definition)
