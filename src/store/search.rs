@@ -9,8 +9,7 @@
 //! projection stale, and the next search rebuilds it from the database.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
+use std::collections::{HashMap, HashSet};
 use std::sync::{PoisonError, RwLock, RwLockWriteGuard};
 
 use redb::{Database, ReadableDatabase, ReadableTable};
@@ -84,38 +83,122 @@ impl NoteText {
     }
 }
 
-#[derive(Debug)]
-struct Entry {
+/// Ends a record's email key in `Projection::text`; no UTF-8 string holds this byte, so no
+/// needle matches across it.
+const KEY_END: u8 = 0xFF;
+/// Ends a record's note likewise.
+const RECORD_END: u8 = 0xFE;
+
+/// Where one user's text lies in `Projection::text`.
+#[derive(Debug, Clone, Copy)]
+struct Record {
     id: u64,
-    note: NoteText,
+    start: usize,
+    key_end: usize,
+    end: usize,
 }
 
+/// Every user's email key and kept note, one after the other in one buffer (`key 0xFF note
+/// 0xFE`), so a search is one `memmem` pass over contiguous memory rather than a walk through
+/// a map of boxed strings. A changed user's record is appended anew and the old one left dead;
+/// when the dead half the buffer, it is written afresh.
 #[derive(Debug, Default)]
 struct Projection {
-    /// Not built yet, or a refresh failed: rebuilt before the next search.
+    /// Not built yet, or a change could not be applied: rebuilt before the next search.
     stale: bool,
-    by_key: BTreeMap<Box<str>, Entry>,
-    key_by_id: HashMap<u64, Box<str>>,
+    text: Vec<u8>,
+    /// In the order they were appended (so by `start`), dead ones included.
+    records: Vec<Record>,
+    /// The live record of each user.
+    live: HashMap<u64, usize>,
+    /// Users whose note is too long to keep: candidates of every search.
+    long_notes: HashSet<u64>,
+    dead_bytes: usize,
 }
+
+/// Below this the buffer is never rewritten: dead records cost too little to bother.
+const COMPACT_FROM_BYTES: usize = 1 << 20;
 
 impl Projection {
     fn remove(&mut self, id: u64) {
-        if let Some(key) = self.key_by_id.remove(&id) {
-            self.by_key.remove(&key);
+        self.long_notes.remove(&id);
+        if let Some(index) = self.live.remove(&id) {
+            let record = self.records[index];
+            self.dead_bytes += record.end - record.start;
         }
     }
 
-    fn insert(&mut self, id: u64, key: Box<str>, note: NoteText) {
+    fn insert(&mut self, id: u64, key: &str, note: &NoteText) {
         self.remove(id);
-        self.key_by_id.insert(id, key.clone());
-        self.by_key.insert(key, Entry { id, note });
+        let start = self.text.len();
+        self.text.extend_from_slice(key.as_bytes());
+        let key_end = self.text.len();
+        self.text.push(KEY_END);
+        if let NoteText::Lowercase(note) = note {
+            self.text.extend_from_slice(note.as_bytes());
+        }
+        self.text.push(RECORD_END);
+        self.live.insert(id, self.records.len());
+        if matches!(note, NoteText::Long) {
+            self.long_notes.insert(id);
+        }
+        self.records.push(Record {
+            id,
+            start,
+            key_end,
+            end: self.text.len(),
+        });
     }
 
     fn apply(&mut self, touch: Touch) {
         match touch {
-            Touch::Written { id, key, note } => self.insert(id, key, note),
+            Touch::Written { id, key, note } => self.insert(id, &key, &note),
             Touch::Removed(id) => self.remove(id),
         }
+        if self.text.len() >= COMPACT_FROM_BYTES && self.dead_bytes * 2 > self.text.len() {
+            self.compact();
+        }
+    }
+
+    /// Writes the live records into a fresh buffer.
+    fn compact(&mut self) {
+        let mut fresh = Projection {
+            stale: self.stale,
+            text: Vec::with_capacity(self.text.len() - self.dead_bytes),
+            long_notes: std::mem::take(&mut self.long_notes),
+            ..Projection::default()
+        };
+        let mut live: Vec<usize> = self.live.values().copied().collect();
+        live.sort_unstable();
+        for index in live {
+            let record = self.records[index];
+            fresh.live.insert(record.id, fresh.records.len());
+            let start = fresh.text.len();
+            fresh
+                .text
+                .extend_from_slice(&self.text[record.start..record.end]);
+            fresh.records.push(Record {
+                start,
+                key_end: start + (record.key_end - record.start),
+                end: fresh.text.len(),
+                ..record
+            });
+        }
+        *self = fresh;
+    }
+
+    fn key(&self, record: &Record) -> &[u8] {
+        &self.text[record.start..record.key_end]
+    }
+
+    /// The record holding byte `at` of the buffer, and whether it is its user's live one.
+    fn record_at(&self, at: usize) -> Option<(&Record, bool)> {
+        let index = self
+            .records
+            .partition_point(|record| record.start <= at)
+            .checked_sub(1)?;
+        let record = &self.records[index];
+        Some((record, self.live.get(&record.id) == Some(&index)))
     }
 }
 
@@ -186,26 +269,35 @@ impl UserSearch {
             .projection
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let lower = match cursor {
-            Some(cursor) => Bound::Excluded(cursor),
-            None => Bound::Unbounded,
-        };
-        // One searcher for the whole walk: `str::contains` would set one up per string.
         let finder = memchr::memmem::Finder::new(needle.as_bytes());
-        let contains = |haystack: &str| finder.find(haystack.as_bytes()).is_some();
-        let mut found = Vec::new();
-        for (key, entry) in projection.by_key.range::<str, _>((lower, Bound::Unbounded)) {
-            let candidate = contains(key)
-                || match &entry.note {
-                    NoteText::None => false,
-                    NoteText::Lowercase(note) => contains(note),
-                    NoteText::Long => true,
-                };
-            if candidate {
-                found.push(entry.id);
+        let mut found: Vec<&Record> = Vec::new();
+        let mut from = 0;
+        while let Some(at) = finder.find(&projection.text[from..]).map(|at| from + at) {
+            let Some((record, live)) = projection.record_at(at) else {
+                break;
+            };
+            if live {
+                found.push(record);
+            }
+            // One match a record is enough: go on after it.
+            from = record.end;
+        }
+        if !projection.long_notes.is_empty() {
+            let matched: HashSet<u64> = found.iter().map(|record| record.id).collect();
+            for id in &projection.long_notes {
+                if !matched.contains(id)
+                    && let Some(&index) = projection.live.get(id)
+                {
+                    found.push(&projection.records[index]);
+                }
             }
         }
-        Ok(found)
+        let after = |record: &&Record| {
+            cursor.is_none_or(|cursor| projection.key(record) > cursor.as_bytes())
+        };
+        let mut found: Vec<&Record> = found.into_iter().filter(after).collect();
+        found.sort_unstable_by(|a, b| projection.key(a).cmp(projection.key(b)));
+        Ok(found.iter().map(|record| record.id).collect())
     }
 }
 
@@ -218,8 +310,8 @@ fn rebuild(projection: &mut Projection, db: &Database) -> StoreResult<()> {
         let user = decode_user(bytes.value())?;
         fresh.insert(
             user.id,
-            user.email.key().into_boxed_str(),
-            NoteText::of(user.note.as_deref()),
+            &user.email.key(),
+            &NoteText::of(user.note.as_deref()),
         );
     }
     *projection = fresh;
@@ -263,6 +355,63 @@ mod tests {
             })
             .unwrap();
         emails
+    }
+
+    /// Changed users leave dead records; past half the buffer, it is written afresh, and
+    /// searches answer the same before and after.
+    #[test]
+    fn the_buffer_is_compacted_and_searches_stay_right() {
+        let search = super::UserSearch::new();
+        let ids = |needle: &str, projection: &super::Projection| -> Vec<u64> {
+            let finder = memchr::memmem::Finder::new(needle.as_bytes());
+            let mut found = Vec::new();
+            let mut from = 0;
+            while let Some(at) = finder.find(&projection.text[from..]).map(|at| from + at) {
+                let (record, live) = projection.record_at(at).unwrap();
+                if live {
+                    found.push(record.id);
+                }
+                from = record.end;
+            }
+            found.sort_unstable();
+            found
+        };
+        let mut projection = search.write();
+        projection.stale = false;
+        let note = |n: u64| super::NoteText::Lowercase(format!("note number {n:08}").into());
+        for id in 0..30_000u64 {
+            let key = format!("user-{id:08}@example.org");
+            projection.apply(super::Touch::Written {
+                id,
+                key: key.into(),
+                note: note(id),
+            });
+        }
+        let full = projection.text.len();
+        assert!(full > super::COMPACT_FROM_BYTES);
+        assert_eq!(ids("number 00000042", &projection), [42]);
+        // Rewrite every user: half the buffer goes dead, then it is compacted.
+        for id in 0..30_000u64 {
+            let key = format!("user-{id:08}@example.org");
+            let changed = super::NoteText::Lowercase(format!("changed {id:08}").into());
+            projection.apply(super::Touch::Written {
+                id,
+                key: key.into(),
+                note: changed,
+            });
+        }
+        assert!(
+            projection.text.len() < full * 3 / 2,
+            "{} of {full}",
+            projection.text.len()
+        );
+        assert!(projection.dead_bytes * 2 <= projection.text.len());
+        assert!(ids("number 00000042", &projection).is_empty());
+        assert_eq!(ids("changed 00000042", &projection), [42]);
+        assert_eq!(ids("user-00000042@", &projection), [42]);
+        projection.apply(super::Touch::Removed(42));
+        assert!(ids("user-00000042@", &projection).is_empty());
+        assert_eq!(projection.live.len(), 29_999);
     }
 
     #[test]
