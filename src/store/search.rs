@@ -1,9 +1,9 @@
 //! What `users/filter` searches, kept in memory: each user's email key and note, lowercased, in
-//! email order. A filter walks this compact projection instead of decoding every user record,
-//! and reads from the database only the users it may answer with.
+//! one buffer. A filter searches it in one pass instead of decoding every user record, sorts the
+//! candidates by email, and reads from the database only the users it may answer with.
 //!
 //! The projection follows the database, not the other way round: every write of a user record
-//! notes what it wrote (`touched`), and the transaction's commit (`WriteTxn::commit`) applies
+//! notes what it wrote (`written`, `removed`), and the transaction's commit (`WriteTxn::commit`) applies
 //! those notes while holding the projection's lock across the redb commit, so commits apply in
 //! the order they committed, before the change is answered. A panic while applying marks the
 //! projection stale, and the next search rebuilds it from the database.
