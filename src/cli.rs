@@ -158,7 +158,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             } else {
                 summaries.queue_if_due(now_unix()).await
             }?;
-            let round = queue::deliver_due(&store, &mailer, config.mail.retry_base).await?;
+            let never = std::sync::atomic::AtomicBool::new(false);
+            let round = queue::deliver_due(&store, &mailer, config.mail.retry_base, &never).await?;
             println!(
                 "{queued} weekly summary mails queued; {} delivered",
                 round.delivered

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error_chain;
+pub mod health;
 pub mod logging;
 pub mod mail;
 pub mod private_files;

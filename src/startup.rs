@@ -50,7 +50,12 @@ pub enum StartupError {
     },
 }
 
+/// How long a stopping server answers the requests in flight, and then how long the mail sender
+/// may take to finish the message it is sending.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct Application {
+    mail_sender: crate::mail::queue::MailSender,
     port: u16,
     base_url: String,
     store: Store,
@@ -93,7 +98,7 @@ impl Application {
         sweep_audit_trail(&store, config.audit_retention_days).await;
         spawn_audit_sweeper(store.clone(), config.audit_retention_days);
         let mail_queued = Arc::new(tokio::sync::Notify::new());
-        crate::mail::queue::spawn_sender(
+        let mail_sender = crate::mail::queue::spawn_sender(
             store.clone(),
             mailer.clone(),
             Arc::clone(&mail_queued),
@@ -105,10 +110,13 @@ impl Application {
             &base_url,
             config.summary_weekday,
         );
+        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let state = AppState {
             store: store.clone(),
             mailer: mailer.clone(),
             mail_queued,
+            mail_sender: mail_sender.clone(),
+            stopping: Arc::clone(&stopping),
             summaries: summaries.clone(),
             base_url: Arc::from(base_url.as_str()),
             api_auth_failures: Arc::new(Throttle::new(
@@ -144,15 +152,20 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(
                     crate::request_limits::body_deadlines,
                 ))
+                .wrap(actix_web::middleware::from_fn(close_when_stopping))
                 .app_data(actix_web::web::Data::new(request_limits))
                 .wrap(web::security_headers())
                 .wrap(web::session_middleware(session_key.clone(), secure_cookies))
                 .app_data(actix_web::web::Data::new(state.clone()))
+                .configure(crate::health::routes)
                 .configure(api::routes)
                 .configure(web::routes)
                 .default_service(actix_web::web::to(web::not_found))
         })
         .keep_alive(request_limits.keep_alive)
+        // SIGTERM or SIGINT: stop accepting, answer what is in flight for at most this long.
+        .shutdown_signal(stop_requested(Arc::clone(&stopping)))
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
         .client_request_timeout(HEADERS_TIMEOUT)
         .on_connect(move |connection, extensions| {
             crate::request_limits::on_connect(&connections, &request_limits, connection, extensions)
@@ -186,6 +199,7 @@ impl Application {
         }
 
         Ok(Application {
+            mail_sender,
             port: address.port(),
             base_url,
             store,
@@ -222,9 +236,69 @@ impl Application {
         self.server.handle()
     }
 
+    /// Serves until stopped (SIGTERM, SIGINT or the handle): then no new connection is taken,
+    /// requests in flight are answered (an answered write is durable), and the mail sender
+    /// finishes the message it is sending.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if !self.mail_sender.stop(SHUTDOWN_GRACE).await {
+            tracing::warn!(
+                "the mail sender was still delivering after {} s; the message stays queued",
+                SHUTDOWN_GRACE.as_secs()
+            );
+        }
+        tracing::info!("stopped");
+        served
     }
+
+    /// The mail queue's sender (tests stop it to see readiness fail).
+    pub fn mail_sender(&self) -> crate::mail::queue::MailSender {
+        self.mail_sender.clone()
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT, once `stopping` is set: from then on every answer closes its
+/// connection, so keep-alive clients let go instead of holding the server for the whole grace
+/// period.
+async fn stop_requested(stopping: Arc<std::sync::atomic::AtomicBool>) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!("cannot listen for SIGTERM: {error}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    stopping.store(true, std::sync::atomic::Ordering::Release);
+    tracing::info!(
+        "stopping: answering the requests in flight (at most {} s), taking no new ones",
+        SHUTDOWN_GRACE.as_secs()
+    );
+}
+
+/// Once the server is stopping, each answer closes its connection.
+async fn close_when_stopping(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let stopping = req
+        .app_data::<actix_web::web::Data<AppState>>()
+        .map(|state| Arc::clone(&state.stopping));
+    let mut response = next.call(req).await?.map_into_boxed_body();
+    if stopping.is_some_and(|stopping| stopping.load(std::sync::atomic::Ordering::Acquire)) {
+        response
+            .response_mut()
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
+    Ok(response)
 }
 
 /// Opens the store `config` describes. Everything Roost creates from here on is private (umask

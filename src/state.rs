@@ -18,6 +18,10 @@ pub struct AppState {
     pub mailer: Mailer,
     /// Wakes the mail queue's sender after a message was queued.
     pub mail_queued: Arc<tokio::sync::Notify>,
+    /// The mail queue's sender (readiness asks whether it runs).
+    pub mail_sender: crate::mail::queue::MailSender,
+    /// Set once a stop was asked for (SIGTERM, SIGINT): answers then close their connection.
+    pub stopping: Arc<std::sync::atomic::AtomicBool>,
     pub summaries: crate::summaries::Summaries,
     /// Public URL of the console, without a trailing slash.
     pub base_url: Arc<str>,

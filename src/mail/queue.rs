@@ -3,6 +3,7 @@
 //! It wakes when a message is queued and when the next retry is due. Messages are never dropped.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -28,11 +29,69 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// The running sender: whether it still runs (readiness), and how to stop it between two
+/// deliveries (graceful shutdown).
+#[derive(Clone)]
+pub struct MailSender {
+    running: Arc<AtomicBool>,
+    stopping: Arc<AtomicBool>,
+    stop: Arc<Notify>,
+    finished: Arc<Notify>,
+}
+
+impl MailSender {
+    /// Whether the sender's loop is alive (it ends when stopped, or if it panicked).
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// Asks the sender to stop once the delivery under way (if any) is done, and waits at most
+    /// `within` for it. A message cut short stays queued and goes out after the next start.
+    pub async fn stop(&self, within: Duration) -> bool {
+        self.stopping.store(true, Ordering::Release);
+        self.stop.notify_one();
+        let finished = self.finished.notified();
+        if !self.is_running() {
+            return true;
+        }
+        tokio::time::timeout(within, finished).await.is_ok() || !self.is_running()
+    }
+}
+
+/// Clears `running` and wakes whoever waits for the end, however the loop ends (a panic too).
+struct Running {
+    running: Arc<AtomicBool>,
+    finished: Arc<Notify>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.running.store(false, Ordering::Release);
+        self.finished.notify_waiters();
+    }
+}
+
 /// Starts the sender. `queued` is notified after each enqueue.
-pub fn spawn_sender(store: Store, mailer: Mailer, queued: Arc<Notify>, retry_base: Duration) {
+pub fn spawn_sender(
+    store: Store,
+    mailer: Mailer,
+    queued: Arc<Notify>,
+    retry_base: Duration,
+) -> MailSender {
+    let sender = MailSender {
+        running: Arc::new(AtomicBool::new(true)),
+        stopping: Arc::new(AtomicBool::new(false)),
+        stop: Arc::new(Notify::new()),
+        finished: Arc::new(Notify::new()),
+    };
+    let handle = sender.clone();
     tokio::spawn(async move {
-        loop {
-            let wait = match deliver_due(&store, &mailer, retry_base).await {
+        let _running = Running {
+            running: Arc::clone(&handle.running),
+            finished: Arc::clone(&handle.finished),
+        };
+        while !handle.stopping.load(Ordering::Acquire) {
+            let wait = match deliver_due(&store, &mailer, retry_base, &handle.stopping).await {
                 Ok(round) => round.next_check,
                 Err(error) => {
                     tracing::error!("mail queue: {error}");
@@ -42,9 +101,12 @@ pub fn spawn_sender(store: Store, mailer: Mailer, queued: Arc<Notify>, retry_bas
             tokio::select! {
                 _ = queued.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
+                _ = handle.stop.notified() => {}
             }
         }
+        tracing::info!("mail sender stopped");
     });
+    sender
 }
 
 /// What one pass over the queue did.
@@ -65,11 +127,16 @@ pub async fn deliver_due(
     store: &Store,
     mailer: &Mailer,
     retry_base: Duration,
+    stopping: &AtomicBool,
 ) -> Result<DeliveryRound, StoreError> {
     let queue = store.off_async(|store| store.mail_queue()).await?;
     let mut next_due: Option<u64> = None;
     let (mut delivered, mut failed, mut waiting) = (0, 0, 0);
     for mail in queue {
+        if stopping.load(Ordering::Acquire) {
+            // Left queued: delivered after the next start.
+            break;
+        }
         if mail.next_attempt_at_ms > now_ms() {
             waiting += 1;
             next_due =

@@ -401,6 +401,14 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the writer thread that applies every change still runs.
+    pub fn writer_running(&self) -> bool {
+        self.writer
+            .stats
+            .running
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// How many flushes carried how many changes since the store was opened.
     pub fn writer_stats(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering;

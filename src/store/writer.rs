@@ -51,6 +51,17 @@ pub(super) fn note_write() {
 pub struct WriterStats {
     pub batches: AtomicU64,
     pub changes: AtomicU64,
+    /// Cleared when the writer thread ends (its store is gone, or it died).
+    pub running: std::sync::atomic::AtomicBool,
+}
+
+/// Clears `running` however the writer's loop ends.
+struct Running<'a>(&'a WriterStats);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.store(false, Ordering::Release);
+    }
 }
 
 /// The way to the writer thread, shared by every handle of one store.
@@ -69,6 +80,7 @@ impl Writer {
     ) -> std::io::Result<Arc<Writer>> {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let stats = Arc::new(WriterStats::default());
+        stats.running.store(true, Ordering::Release);
         let writer = Arc::new(Writer {
             jobs,
             stats: Arc::clone(&stats),
@@ -103,6 +115,7 @@ impl Writer {
 type Handles = (Weak<Database>, Weak<Sealer>, Weak<Writer>, Weak<InMemory>);
 
 fn run(mut queue: mpsc::Receiver<Job>, handles: Handles, stats: &WriterStats) {
+    let _running = Running(stats);
     while let Some(first) = queue.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {

@@ -33,6 +33,8 @@ pub struct TestApp {
     pub console_url: String,
     /// The app's password hashing workers: their computation count is what throttle tests count.
     pub hasher: roost::auth::passwords::PasswordHasher,
+    /// The app's mail queue sender (readiness tests stop it).
+    pub mail_sender: roost::mail::queue::MailSender,
     server: actix_web::dev::ServerHandle,
     _data_dir_guard: tempfile::TempDir,
 }
@@ -87,6 +89,7 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Co
     let summaries = app.summaries();
     let console_url = app.base_url().to_string();
     let hasher = app.hasher();
+    let mail_sender = app.mail_sender();
     let admin_token = issue_global_key(&store, ApiKeyType::Admin, "tests", "tests")
         .expect("issue global admin key");
     let server = app.server_handle();
@@ -109,6 +112,7 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Co
         summaries,
         console_url,
         hasher,
+        mail_sender,
         server,
         _data_dir_guard: dir,
     }

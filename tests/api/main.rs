@@ -15,6 +15,7 @@ mod console_users;
 mod endpoints;
 mod flocks;
 mod harness;
+mod health;
 mod helpers;
 mod logs;
 mod mail;
