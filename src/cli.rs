@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 
 use crate::auth::api_keys;
@@ -41,6 +43,27 @@ pub enum Command {
     /// Outgoing mail
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Write a backup of the database (asking the running server, if one runs on this data
+    /// directory), or check one
+    Backup {
+        /// Write the backup to this file (refused if it exists)
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "verify",
+            conflicts_with = "verify"
+        )]
+        out: Option<PathBuf>,
+        /// Check this backup (checksum, schema, every record and index) without restoring it
+        #[arg(long, value_name = "FILE")]
+        verify: Option<PathBuf>,
+    },
+    /// Replace the database with a backup, after checking it; the server must be stopped. The
+    /// replaced file is kept in <data-dir>/backups/
+    Restore {
+        /// The backup file
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +103,8 @@ pub enum TokenCommand {
 pub enum CliError {
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Backup(#[from] crate::store::backup::BackupError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -139,6 +164,46 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let store = open_store(&config)?;
             let token = api_keys::issue_global_key(&store, key_type, &note, "cli")?;
             println!("{token}");
+        }
+        Command::Backup { out: Some(out), .. } => {
+            let header = crate::backups::backup(&config, &out).await?;
+            println!(
+                "backup written to {}: schema {}, {} records, {} bytes, sha256 {}",
+                out.display(),
+                header.schema_version,
+                header.records,
+                header.payload_bytes,
+                header.payload_sha256
+            );
+        }
+        Command::Backup {
+            verify: Some(file), ..
+        } => {
+            let header = crate::backups::verify(&config, &file)?;
+            println!(
+                "{} is a sound backup: schema {}, {} records, taken {}",
+                file.display(),
+                header.schema_version,
+                header.records,
+                crate::timestamps::rfc3339(header.created)
+            );
+        }
+        Command::Backup { .. } => {
+            return Err(CliError::Usage("give --out FILE or --verify FILE".into()));
+        }
+        Command::Restore { file } => {
+            let (header, kept) = crate::backups::restore(&config, &file)?;
+            println!(
+                "restored {} (schema {}, {} records, taken {}); the replaced database is {}",
+                file.display(),
+                header.schema_version,
+                header.records,
+                crate::timestamps::rfc3339(header.created),
+                kept.map_or_else(
+                    || "none (there was none)".to_string(),
+                    |k| k.display().to_string()
+                )
+            );
         }
         Command::Mail(MailCommand::SendSummaries { now }) => {
             let store = open_store(&config)?;

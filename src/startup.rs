@@ -174,6 +174,13 @@ impl Application {
         .map_err(bind_error)?
         .run();
 
+        // `roost backup` asks a running server for a backup through it (the database is locked).
+        if let Err(error) = crate::backups::serve_control_socket(store.clone(), &config.data_dir) {
+            tracing::warn!(
+                "no control socket in {} (`roost backup` won't reach this server): {error}",
+                config.data_dir.display()
+            );
+        }
         // Built in the background: a big console starts answering at once, and the first
         // search finds the projection ready (or waits for it).
         let searchable = store.clone();

@@ -6,6 +6,7 @@
 
 mod api_keys;
 pub mod audit;
+pub mod backup;
 mod copy;
 mod disk;
 mod factors;

@@ -23,10 +23,10 @@ pub struct Sandbox {
     pub dir: tempfile::TempDir,
 }
 
-struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Sandbox {
@@ -76,7 +76,7 @@ impl Sandbox {
 }
 
 /// Runs a command to completion within `TIMEOUT`.
-fn run(mut cmd: Command) -> Output {
+pub fn run(mut cmd: Command) -> Output {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = KillOnDrop(cmd.spawn().expect("spawn roost"));
     let stdout = read_all(child.0.stdout.take().expect("stdout"));
@@ -212,7 +212,7 @@ impl Server {
     }
 
     /// SIGKILL, no goodbye.
-    fn kill(self) {
+    pub fn kill(self) {
         drop(self.child);
     }
 }

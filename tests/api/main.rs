@@ -4,6 +4,7 @@
 mod api_keys;
 mod audit;
 mod auth;
+mod backup;
 mod browser;
 pub mod cli;
 mod concurrency;

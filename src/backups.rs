@@ -1,0 +1,208 @@
+//! Backups as an operator takes them: `roost backup --out FILE` writes one directly when no
+//! server holds the data directory, and otherwise asks the running server through its control
+//! socket (`<data-dir>/roost.sock`, private to the server's user like the database itself),
+//! since redb lets one process open the file; `--verify` and `roost restore` check a backup
+//! completely before anything is replaced (`store::backup`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::startup::open_store;
+use crate::store::backup::{BackupError, BackupHeader, unpack};
+use crate::store::{BACKUPS_DIR, DATABASE_FILE, Store, StoreError, StoreOptions};
+
+/// The control socket's name in the data directory.
+pub const CONTROL_SOCKET: &str = "roost.sock";
+/// The longest a backup through the server may take before the command gives up waiting.
+const SERVER_BACKUP_WAIT: Duration = Duration::from_secs(3600);
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
+    move |source| BackupError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes a backup of `config`'s database to `out`: directly, or through the running server.
+pub async fn backup(config: &Config, out: &Path) -> Result<BackupHeader, BackupError> {
+    let out = absolute(out)?;
+    match open_store(config) {
+        Ok(store) => tokio::task::spawn_blocking(move || store.backup(&out))
+            .await
+            .map_err(|error| BackupError::Store(StoreError::TaskLost(error)))?,
+        Err(StoreError::Locked { .. }) => {
+            let socket = config.data_dir.join(CONTROL_SOCKET);
+            tokio::task::spawn_blocking(move || ask_server(&socket, &out))
+                .await
+                .map_err(|error| BackupError::Store(StoreError::TaskLost(error)))?
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, BackupError> {
+    std::path::absolute(path).map_err(io_error(path))
+}
+
+/// One request on the control socket: `backup <absolute path>`; the answer is one line,
+/// `ok <header JSON>` or `error <message>`.
+fn ask_server(socket: &Path, out: &Path) -> Result<BackupHeader, BackupError> {
+    let refused = |source| BackupError::Io {
+        path: socket.to_path_buf(),
+        source,
+    };
+    let Some(out_text) = out.to_str().filter(|text| !text.contains('\n')) else {
+        return Err(BackupError::NotABackup(format!(
+            "{} can't be named to the server (not UTF-8, or a line break)",
+            out.display()
+        )));
+    };
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).map_err(refused)?;
+    stream
+        .set_read_timeout(Some(SERVER_BACKUP_WAIT))
+        .map_err(refused)?;
+    stream
+        .write_all(format!("backup {out_text}\n").as_bytes())
+        .map_err(refused)?;
+    let mut answer = String::new();
+    BufReader::new(&stream)
+        .read_line(&mut answer)
+        .map_err(refused)?;
+    match answer.trim_end().split_once(' ') {
+        Some(("ok", header)) => serde_json::from_str(header)
+            .map_err(|error| BackupError::NotABackup(format!("the server's answer: {error}"))),
+        Some(("error", message)) => Err(BackupError::Io {
+            path: out.to_path_buf(),
+            source: std::io::Error::other(format!("the server could not write it: {message}")),
+        }),
+        _ => Err(BackupError::NotABackup(format!(
+            "the server answered {answer:?}"
+        ))),
+    }
+}
+
+/// Serves the control socket of a running server until the process ends.
+pub fn serve_control_socket(store: Store, data_dir: &Path) -> std::io::Result<()> {
+    let path = data_dir.join(CONTROL_SOCKET);
+    // Left by a server that was killed: this process holds the database, so no other serves it.
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path)?;
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!("control socket: {error}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let store = store.clone();
+            tokio::spawn(async move {
+                if let Err(error) = answer(stream, store).await {
+                    tracing::warn!("control socket: {error}");
+                }
+            });
+        }
+    });
+    Ok(())
+}
+
+async fn answer(stream: tokio::net::UnixStream, store: Store) -> std::io::Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    // One short line: the limit keeps a stuck or hostile client from growing it.
+    tokio::io::BufReader::new(read.take(4096))
+        .read_line(&mut line)
+        .await?;
+    let reply = match line.trim_end().split_once(' ') {
+        Some(("backup", path)) if Path::new(path).is_absolute() => {
+            let out = PathBuf::from(path);
+            let written = tokio::task::spawn_blocking(move || store.backup(&out)).await;
+            match written {
+                Ok(Ok(header)) => {
+                    tracing::info!(
+                        "backup written through the control socket: {} records",
+                        header.records
+                    );
+                    format!("ok {}", serde_json::to_string(&header).unwrap_or_default())
+                }
+                Ok(Err(error)) => format!("error {}", one_line(&error.to_string())),
+                Err(error) => format!("error {}", one_line(&error.to_string())),
+            }
+        }
+        _ => "error unknown request (expected: backup /absolute/path)".to_string(),
+    };
+    write.write_all(format!("{reply}\n").as_bytes()).await?;
+    write.shutdown().await
+}
+
+fn one_line(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
+}
+
+/// Checks `file` completely (into a scratch copy in the data directory, removed after).
+pub fn verify(config: &Config, file: &Path) -> Result<BackupHeader, BackupError> {
+    let scratch = scratch_dir(&config.data_dir, "verify")?;
+    let checked = unpack(file, &scratch.join(DATABASE_FILE));
+    let _ = std::fs::remove_dir_all(&scratch);
+    checked
+}
+
+/// Replaces the database with the backup `file` once it is checked and opens with this data
+/// directory's secrets key (an older schema is migrated); the replaced file is kept in
+/// `backups/`. Refused while a server holds the database.
+pub fn restore(
+    config: &Config,
+    file: &Path,
+) -> Result<(BackupHeader, Option<PathBuf>), BackupError> {
+    let current = config.data_dir.join(DATABASE_FILE);
+    // Opened read-only: a running server's lock refuses it, and the file is left as it is.
+    if current.exists() {
+        match redb::ReadOnlyDatabase::open(&current) {
+            Ok(db) => drop(db),
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(BackupError::ServerRunning { path: current });
+            }
+            // A damaged current file is what a restore is for.
+            Err(_) => {}
+        }
+    }
+    let scratch = scratch_dir(&config.data_dir, "restore")?;
+    let result = (|| {
+        let header = unpack(file, &scratch.join(DATABASE_FILE))?;
+        let options = StoreOptions {
+            secrets_key_file: config.secrets_key_path(),
+            cache_bytes: config.db_cache_bytes(),
+        };
+        // The secrets key must open the backup's sealed secrets, and an older schema is
+        // brought up to date, before the file takes the database's place.
+        drop(Store::open_with(&scratch, &options)?);
+        let kept = if current.exists() {
+            let backups = config.data_dir.join(BACKUPS_DIR);
+            crate::private_files::create_private_dir(&backups).map_err(io_error(&backups))?;
+            let kept = backups.join(format!(
+                "roost-before-restore-{}.redb",
+                crate::store::now_unix()
+            ));
+            std::fs::rename(&current, &kept).map_err(io_error(&current))?;
+            Some(kept)
+        } else {
+            None
+        };
+        std::fs::rename(scratch.join(DATABASE_FILE), &current).map_err(io_error(&current))?;
+        Ok((header, kept))
+    })();
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+fn scratch_dir(data_dir: &Path, what: &str) -> Result<PathBuf, BackupError> {
+    let dir = data_dir.join(format!(".{what}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    crate::private_files::create_private_dir(&dir).map_err(io_error(&dir))?;
+    Ok(dir)
+}
