@@ -206,3 +206,88 @@ fn scratch_dir(data_dir: &Path, what: &str) -> Result<PathBuf, BackupError> {
     crate::private_files::create_private_dir(&dir).map_err(io_error(&dir))?;
     Ok(dir)
 }
+
+/// Scheduled backups are named `roost-<UTC time>.bak`, so that names sort by time.
+const SCHEDULED_PREFIX: &str = "roost-";
+const SCHEDULED_SUFFIX: &str = ".bak";
+/// A first or overdue backup waits this long after the start (or `every`, if shorter): a
+/// restarting server doesn't write one on every start.
+const FIRST_BACKUP_AFTER: Duration = Duration::from_secs(300);
+
+/// Writes a backup every `schedule.every_secs` into the backup directory and keeps the newest
+/// `schedule.keep` (none with a keep of 0).
+pub fn spawn_scheduler(store: Store, schedule: crate::config::BackupSchedule, data_dir: &Path) {
+    if schedule.keep == 0 {
+        return;
+    }
+    let dir = schedule.dir_for(data_dir);
+    let every = Duration::from_secs(schedule.every_secs);
+    tokio::spawn(async move {
+        if let Err(error) = crate::private_files::create_private_dir(&dir) {
+            tracing::error!("scheduled backups are off: {}: {error}", dir.display());
+            return;
+        }
+        let since_newest = scheduled_backups(&dir)
+            .last()
+            .and_then(|newest| newest.metadata().ok()?.modified().ok()?.elapsed().ok());
+        let first = match since_newest {
+            Some(age) if age < every => every - age,
+            _ => FIRST_BACKUP_AFTER.min(every),
+        };
+        tokio::time::sleep(first).await;
+        loop {
+            let name = format!(
+                "{SCHEDULED_PREFIX}{}{SCHEDULED_SUFFIX}",
+                crate::timestamps::rfc3339(crate::store::now_unix()).replace(':', "-")
+            );
+            let out = dir.join(name);
+            let writer = store.clone();
+            let target = out.clone();
+            match tokio::task::spawn_blocking(move || writer.backup(&target)).await {
+                Ok(Ok(header)) => {
+                    tracing::info!(
+                        "scheduled backup {}: {} records, {} bytes",
+                        out.display(),
+                        header.records,
+                        header.payload_bytes
+                    );
+                    prune(&dir, schedule.keep);
+                }
+                Ok(Err(error)) => tracing::error!("scheduled backup {}: {error}", out.display()),
+                Err(error) => tracing::error!("scheduled backup {}: {error}", out.display()),
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+}
+
+/// The scheduled backups in `dir`, oldest first.
+fn scheduled_backups(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| {
+                    name.starts_with(SCHEDULED_PREFIX) && name.ends_with(SCHEDULED_SUFFIX)
+                })
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Deletes all but the newest `keep` scheduled backups.
+fn prune(dir: &Path, keep: usize) {
+    let backups = scheduled_backups(dir);
+    let excess = backups.len().saturating_sub(keep);
+    for old in &backups[..excess] {
+        match std::fs::remove_file(old) {
+            Ok(()) => tracing::info!("removed the old scheduled backup {}", old.display()),
+            Err(error) => tracing::warn!("cannot remove {}: {error}", old.display()),
+        }
+    }
+}

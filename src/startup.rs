@@ -181,6 +181,7 @@ impl Application {
                 config.data_dir.display()
             );
         }
+        crate::backups::spawn_scheduler(store.clone(), config.backups.clone(), &config.data_dir);
         // Built in the background: a big console starts answering at once, and the first
         // search finds the projection ready (or waits for it).
         let searchable = store.clone();

@@ -4,6 +4,7 @@
 //!
 //! A leaf: nothing here knows the rest of Roost, which takes the plain types it needs from here.
 
+mod backups;
 mod limits;
 mod mail;
 mod parse;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+pub use backups::BackupSchedule;
 pub use limits::{RequestLimits, SessionLimits};
 pub use mail::{DEFAULT_MAIL_FROM, DEFAULT_RETRY_BASE, MailSettings};
 pub use parse::OptionError;
@@ -92,6 +94,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     #[command(flatten)]
     pub session_limits: SessionLimits,
+    #[command(flatten)]
+    pub backups: BackupSchedule,
     /// Password hashes computed at once, each holding 19 MiB while it runs [default: the number
     /// of cores]
     #[arg(
@@ -318,6 +322,6 @@ mod tests {
             }
         }
         refused.dedup();
-        assert_eq!(refused.len(), 10, "{refused:?}");
+        assert_eq!(refused.len(), 11, "{refused:?}");
     }
 }

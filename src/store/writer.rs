@@ -165,6 +165,9 @@ fn run(mut queue: mpsc::Receiver<Job>, handles: Handles, stats: &WriterStats) {
         }
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.changes.fetch_add(count, Ordering::Relaxed);
+        // Let go of the store before anyone hears back: whoever drops the last handle after
+        // their answer finds the file closed.
+        drop(store);
         for reply in replies {
             reply(flushed.clone());
         }

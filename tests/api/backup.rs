@@ -262,3 +262,53 @@ async fn backup_through_the_running_server_and_restore_once_it_stopped() {
     get("kept@x.io").await.ok();
     get("later@x.io").await.err(404, "User does not exist.");
 }
+
+/// `--backup-every 1s --backup-keep 2`: backups keep coming, the oldest are deleted, and each
+/// one left is sound.
+#[tokio::test]
+async fn scheduled_backups_come_on_time_and_only_the_newest_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let scheduled = dir.path().join("scheduled");
+    let target = scheduled.clone();
+    let app = spawn_app_in(dir, move |config| {
+        config.backups.every_secs = 1;
+        config.backups.keep = 2;
+        config.backups.dir = Some(target);
+    })
+    .await;
+    app.add_user("a@x.io", "user").await;
+    let listed = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&scheduled)
+            .map(|entries| {
+                entries
+                    .map(|entry| entry.unwrap().file_name().to_string_lossy().to_string())
+                    // Not the temporary files of one being written.
+                    .filter(|name| name.ends_with(".bak"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "only {seen:?}");
+        let now = listed();
+        assert!(now.len() <= 2, "more than --backup-keep: {now:?}");
+        seen.extend(now);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let kept = listed();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    for name in &kept {
+        assert!(
+            name.starts_with("roost-") && name.ends_with(".bak"),
+            "{name}"
+        );
+        let unpacked = tempfile::tempdir().unwrap();
+        let header = unpack(&scheduled.join(name), &unpacked.path().join("roost.redb"))
+            .unwrap_or_else(|error| panic!("{name}: {error}"));
+        assert!(header.records > 0);
+    }
+}
