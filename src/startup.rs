@@ -117,6 +117,7 @@ impl Application {
             mail_queued,
             mail_sender: mail_sender.clone(),
             stopping: Arc::clone(&stopping),
+            data_dir: Arc::from(config.data_dir.as_path()),
             summaries: summaries.clone(),
             base_url: Arc::from(base_url.as_str()),
             api_auth_failures: Arc::new(Throttle::new(

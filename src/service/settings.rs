@@ -65,3 +65,21 @@ pub async fn send_summaries_now(state: &AppState, who: &Principal) -> ServiceRes
             other => ServiceError::Summary(other),
         })
 }
+
+/// Records that an admin downloads a backup of the whole database (before it is written: the
+/// trail says who took one even if the download is cut short).
+pub async fn record_backup_download(state: &AppState, who: &Principal) -> ServiceResult<()> {
+    who.require(Permission::Administer)?;
+    let actor = who.actor();
+    Ok(state
+        .write(move |store| {
+            store.record_event(
+                &actor,
+                crate::store::audit::AuditLine::new(
+                    "backup_download",
+                    "Backup of the database downloaded".to_string(),
+                ),
+            )
+        })
+        .await?)
+}

@@ -114,6 +114,7 @@ pub const ACTION_TYPES: &[(&str, ActionKind)] = &[
     ("settings_api_enable", Change),
     ("settings_api_disable", Change),
     ("summaries_send", Activity),
+    ("backup_download", Activity),
     ("audit_trail_purge", Change),
     ("audit_trail_retention", Activity),
     (LEGACY_ACTION, Change),

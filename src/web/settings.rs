@@ -20,7 +20,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/settings", web::get().to(show))
         .route("/settings/enforce-2fa", web::post().to(enforce_2fa))
         .route("/settings/api", web::post().to(api_access))
-        .route("/settings/summaries", web::post().to(send_summaries));
+        .route("/settings/summaries", web::post().to(send_summaries))
+        .route("/settings/backup", web::post().to(download_backup));
 }
 
 #[derive(Template)]
@@ -198,4 +199,51 @@ async fn send_summaries(
     };
     flash_success(&signed_in.session, &message);
     Ok(see_other("/settings"))
+}
+
+/// A backup of the whole database as a download (`roost backup`'s format: `roost restore` takes
+/// it). Written to a private file in the data directory first (the backup is consistent as of
+/// one moment, and its checksum leads the file), streamed from there, then deleted.
+async fn download_backup(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    _form: CsrfForm<EmptyForm>,
+) -> Result<actix_web::HttpResponse, super::error::WebError> {
+    signed_in.require_admin()?;
+    let permit =
+        crate::stream::scan_permit(&state).ok_or(crate::service::ServiceError::ScansBusy)?;
+    settings::record_backup_download(&state, &signed_in.principal).await?;
+    tracing::info!("backup downloaded by {}", signed_in.user.email);
+    let now = crate::store::now_unix();
+    let file_name = format!(
+        "roost-{}.bak",
+        crate::timestamps::rfc3339(now).replace(':', "-")
+    );
+    let scratch = state
+        .data_dir
+        .join(format!(".download-{}.bak", crate::auth::random_hex(8)));
+    let mut response = actix_web::HttpResponse::Ok();
+    response
+        .content_type("application/octet-stream")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{file_name}\""),
+        ));
+    Ok(crate::stream::stream_body(
+        &state,
+        permit,
+        response,
+        move |store, sink| {
+            let written = store.backup(&scratch).map_err(|error| {
+                crate::stream::StreamError::Io(std::io::Error::other(error.to_string()))
+            });
+            let copied = written.and_then(|_| {
+                let mut file = std::fs::File::open(&scratch)?;
+                std::io::copy(&mut file, sink)?;
+                Ok(())
+            });
+            let _ = std::fs::remove_file(&scratch);
+            copied
+        },
+    ))
 }

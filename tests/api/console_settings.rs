@@ -335,3 +335,76 @@ async fn the_settings_page_shows_the_past_weeks_changes_newest_first() {
         "<td>User ({USER}) disabled</td><td>API key tests ("
     ));
 }
+
+// ---- backup download ----
+
+/// An admin downloads a backup from Settings: a sound backup file holding the console as it
+/// was, on the audit trail; a user, a form without its CSRF token and a signed-out browser
+/// get none.
+#[tokio::test]
+async fn an_admin_downloads_a_sound_backup_and_nobody_else_does() {
+    let app = spawn_app().await;
+    let admin = app.console_as(ADMIN, "admin").await;
+    app.add_user("carol@x.io", "user").await;
+    let page = admin.get("/settings").await;
+    page.assert_contains("id=\"backup-download\"");
+    let response = admin.post_response("/settings/backup", &[]).await;
+    assert_eq!(response.status(), 200);
+    let disposition = response
+        .headers()
+        .get("content-disposition")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"roost-") && disposition.ends_with(".bak\""),
+        "{disposition}"
+    );
+    let bytes = response.bytes().await.expect("body");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("downloaded.bak");
+    std::fs::write(&file, &bytes).unwrap();
+    let header = roost::store::backup::unpack(&file, &dir.path().join("roost.redb"))
+        .expect("a sound backup");
+    assert!(header.records > 0);
+    std::fs::copy(
+        app.data_dir.join("secrets.key"),
+        dir.path().join("secrets.key"),
+    )
+    .unwrap();
+    let copy = roost::store::Store::open(dir.path()).expect("opens");
+    let carol = roost::store::UserRef::Email(roost::domain::Email::parse("carol@x.io").unwrap());
+    assert!(copy.user_details(&carol).is_ok());
+    // Nothing left behind in the data directory.
+    let leftovers: Vec<_> = std::fs::read_dir(&app.data_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|name| name.starts_with(".download-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let trail = app
+        .get("audit_trail/fetch", &[("action_filter", "backup_download")])
+        .await;
+    assert_eq!(trail.ok()["audit_trail"].as_array().map(Vec::len), Some(1));
+
+    let user = app.console_as(USER, "user").await;
+    assert_ne!(
+        user.post_response("/settings/backup", &[]).await.status(),
+        200
+    );
+    let no_csrf = admin.post_raw("/settings/backup", &[]).await;
+    assert_ne!(no_csrf.status, 200);
+    let signed_out = Console::new(&app);
+    signed_out.get("/login").await;
+    assert_ne!(
+        signed_out
+            .post_response("/settings/backup", &[])
+            .await
+            .status(),
+        200
+    );
+    let trail = app
+        .get("audit_trail/fetch", &[("action_filter", "backup_download")])
+        .await;
+    assert_eq!(trail.ok()["audit_trail"].as_array().map(Vec::len), Some(1));
+}
