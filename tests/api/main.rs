@@ -22,6 +22,7 @@ mod logs;
 mod mail;
 mod memberships;
 mod notes;
+mod packaging;
 mod params;
 mod password_path;
 mod read_cache;
