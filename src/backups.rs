@@ -15,6 +15,8 @@ use crate::store::{BACKUPS_DIR, DATABASE_FILE, Store, StoreError, StoreOptions};
 
 /// The control socket's name in the data directory.
 pub const CONTROL_SOCKET: &str = "roost.sock";
+/// How long the server waits for a control request's line.
+const REQUEST_WAIT: Duration = Duration::from_secs(10);
 /// The longest a backup through the server may take before the command gives up waiting.
 const SERVER_BACKUP_WAIT: Duration = Duration::from_secs(3600);
 
@@ -114,10 +116,19 @@ async fn answer(stream: tokio::net::UnixStream, store: Store) -> std::io::Result
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
-    // One short line: the limit keeps a stuck or hostile client from growing it.
-    tokio::io::BufReader::new(read.take(4096))
-        .read_line(&mut line)
-        .await?;
+    // One short line, soon: the limits keep a stuck client from growing it or holding on.
+    let mut reader = tokio::io::BufReader::new(read.take(4096));
+    match tokio::time::timeout(REQUEST_WAIT, reader.read_line(&mut line)).await {
+        Ok(read) => {
+            read?;
+        }
+        Err(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no request line within 10 s",
+            ));
+        }
+    }
     let reply = match line.trim_end().split_once(' ') {
         Some(("backup", path)) if Path::new(path).is_absolute() => {
             let out = PathBuf::from(path);

@@ -312,3 +312,35 @@ async fn scheduled_backups_come_on_time_and_only_the_newest_are_kept() {
         assert!(header.records > 0);
     }
 }
+
+/// The control socket answers anything but `backup /absolute/path` with an error line and
+/// writes nothing.
+#[tokio::test]
+async fn the_control_socket_refuses_what_it_does_not_know() {
+    use std::io::{BufRead, BufReader, Write};
+    let app = spawn_app().await;
+    let socket = app.data_dir.join("roost.sock");
+    for request in [
+        "nonsense\n",
+        "backup relative.bak\n",
+        "backup\n",
+        "\u{7}\u{0}backup /tmp/x\n",
+    ] {
+        let path = socket.clone();
+        let request = request.to_string();
+        let answer = tokio::task::spawn_blocking(move || {
+            let mut stream = std::os::unix::net::UnixStream::connect(path).expect("connect");
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut answer = String::new();
+            BufReader::new(&stream).read_line(&mut answer).unwrap();
+            answer
+        })
+        .await
+        .unwrap();
+        assert!(answer.starts_with("error unknown request"), "{answer:?}");
+    }
+    assert!(!app.data_dir.join("relative.bak").exists());
+}
