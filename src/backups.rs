@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::startup::open_store;
 use crate::store::backup::{BackupError, BackupHeader, unpack};
 use crate::store::{BACKUPS_DIR, DATABASE_FILE, Store, StoreError, StoreOptions};
 
@@ -27,10 +26,15 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
     }
 }
 
-/// Writes a backup of `config`'s database to `out`: directly, or through the running server.
-pub async fn backup(config: &Config, out: &Path) -> Result<BackupHeader, BackupError> {
+/// Writes a backup of `config`'s database to `out`: directly with `store` when this process
+/// could open it, else through the running server that holds it.
+pub async fn backup(
+    config: &Config,
+    store: Result<Store, StoreError>,
+    out: &Path,
+) -> Result<BackupHeader, BackupError> {
     let out = absolute(out)?;
-    match open_store(config) {
+    match store {
         Ok(store) => tokio::task::spawn_blocking(move || store.backup(&out))
             .await
             .map_err(|error| BackupError::Store(StoreError::TaskLost(error)))?,

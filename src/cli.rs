@@ -166,7 +166,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!("{token}");
         }
         Command::Backup { out: Some(out), .. } => {
-            let header = crate::backups::backup(&config, &out).await?;
+            let header = crate::backups::backup(&config, open_store(&config), &out).await?;
             println!(
                 "backup written to {}: schema {}, {} records, {} bytes, sha256 {}",
                 out.display(),
