@@ -10,7 +10,7 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::sync::{PoisonError, RwLock, RwLockWriteGuard};
+use std::sync::{RwLock, RwLockWriteGuard};
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
@@ -264,11 +264,18 @@ impl UserSearch {
         needle: &str,
         cursor: Option<&str>,
     ) -> StoreResult<Vec<u64>> {
-        self.warm(db)?;
-        let projection = self
-            .projection
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
+        // A shared lock for the search; the exclusive one only to build a missing projection.
+        let projection = loop {
+            let ready = match self.projection.read() {
+                Ok(projection) if !projection.stale => Some(projection),
+                // Stale, or poisoned by a panic mid-change: released here, rebuilt by `warm`.
+                _ => None,
+            };
+            match ready {
+                Some(projection) => break projection,
+                None => self.warm(db)?,
+            }
+        };
         let finder = memchr::memmem::Finder::new(needle.as_bytes());
         let mut found: Vec<&Record> = Vec::new();
         let mut from = 0;
