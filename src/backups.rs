@@ -19,13 +19,6 @@ const REQUEST_WAIT: Duration = Duration::from_secs(10);
 /// The longest a backup through the server may take before the command gives up waiting.
 const SERVER_BACKUP_WAIT: Duration = Duration::from_secs(3600);
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
-    move |source| BackupError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Writes a backup of `config`'s database to `out`: directly with `store` when this process
 /// could open it, else through the running server that holds it.
 pub async fn backup(
@@ -49,33 +42,30 @@ pub async fn backup(
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, BackupError> {
-    std::path::absolute(path).map_err(io_error(path))
+    std::path::absolute(path).map_err(BackupError::io(path))
 }
 
 /// One request on the control socket: `backup <absolute path>`; the answer is one line,
 /// `ok <header JSON>` or `error <message>`.
 fn ask_server(socket: &Path, out: &Path) -> Result<BackupHeader, BackupError> {
-    let refused = |source| BackupError::Io {
-        path: socket.to_path_buf(),
-        source,
-    };
     let Some(out_text) = out.to_str().filter(|text| !text.contains('\n')) else {
         return Err(BackupError::NotABackup(format!(
             "{} can't be named to the server (not UTF-8, or a line break)",
             out.display()
         )));
     };
-    let mut stream = std::os::unix::net::UnixStream::connect(socket).map_err(refused)?;
+    let mut stream =
+        std::os::unix::net::UnixStream::connect(socket).map_err(BackupError::io(socket))?;
     stream
         .set_read_timeout(Some(SERVER_BACKUP_WAIT))
-        .map_err(refused)?;
+        .map_err(BackupError::io(socket))?;
     stream
         .write_all(format!("backup {out_text}\n").as_bytes())
-        .map_err(refused)?;
+        .map_err(BackupError::io(socket))?;
     let mut answer = String::new();
     BufReader::new(&stream)
         .read_line(&mut answer)
-        .map_err(refused)?;
+        .map_err(BackupError::io(socket))?;
     match answer.trim_end().split_once(' ') {
         Some(("ok", header)) => serde_json::from_str(header)
             .map_err(|error| BackupError::NotABackup(format!("the server's answer: {error}"))),
@@ -198,17 +188,19 @@ pub fn restore(
         drop(Store::open_with(&scratch, &options)?);
         let kept = if current.exists() {
             let backups = config.data_dir.join(BACKUPS_DIR);
-            crate::private_files::create_private_dir(&backups).map_err(io_error(&backups))?;
+            crate::private_files::create_private_dir(&backups)
+                .map_err(BackupError::io(&backups))?;
             let kept = backups.join(format!(
                 "roost-before-restore-{}.redb",
                 crate::store::now_unix()
             ));
-            std::fs::rename(&current, &kept).map_err(io_error(&current))?;
+            std::fs::rename(&current, &kept).map_err(BackupError::io(&current))?;
             Some(kept)
         } else {
             None
         };
-        std::fs::rename(scratch.join(DATABASE_FILE), &current).map_err(io_error(&current))?;
+        std::fs::rename(scratch.join(DATABASE_FILE), &current)
+            .map_err(BackupError::io(&current))?;
         Ok((header, kept))
     })();
     let _ = std::fs::remove_dir_all(&scratch);
@@ -218,7 +210,7 @@ pub fn restore(
 fn scratch_dir(data_dir: &Path, what: &str) -> Result<PathBuf, BackupError> {
     let dir = data_dir.join(format!(".{what}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    crate::private_files::create_private_dir(&dir).map_err(io_error(&dir))?;
+    crate::private_files::create_private_dir(&dir).map_err(BackupError::io(&dir))?;
     Ok(dir)
 }
 

@@ -66,10 +66,13 @@ pub enum BackupError {
     Store(#[from] StoreError),
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
-    move |source| BackupError::Io {
-        path: path.to_path_buf(),
-        source,
+impl BackupError {
+    /// Names `path` in the I/O error it maps (for `map_err`).
+    pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
+        move |source| BackupError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -108,12 +111,12 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 }
 
 fn sha256_of(path: &Path) -> Result<(String, u64), BackupError> {
-    let mut file = std::fs::File::open(path).map_err(io_error(path))?;
+    let mut file = std::fs::File::open(path).map_err(BackupError::io(path))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
-        let read = file.read(&mut buffer).map_err(io_error(path))?;
+        let read = file.read(&mut buffer).map_err(BackupError::io(path))?;
         if read == 0 {
             break;
         }
@@ -144,22 +147,22 @@ fn pack(
     text.push_str(&serde_json::to_string(&header).map_err(|e| StoreError::Corrupt(e.to_string()))?);
     text.push('\n');
     crate::private_files::write_new_private(&partial, text.as_bytes())
-        .map_err(io_error(&partial))?;
+        .map_err(BackupError::io(&partial))?;
     let result = (|| {
         let mut file = std::fs::OpenOptions::new()
             .append(true)
             .open(&partial)
-            .map_err(io_error(&partial))?;
-        let mut source = std::fs::File::open(payload).map_err(io_error(payload))?;
-        std::io::copy(&mut source, &mut file).map_err(io_error(&partial))?;
-        file.sync_all().map_err(io_error(&partial))?;
+            .map_err(BackupError::io(&partial))?;
+        let mut source = std::fs::File::open(payload).map_err(BackupError::io(payload))?;
+        std::io::copy(&mut source, &mut file).map_err(BackupError::io(&partial))?;
+        file.sync_all().map_err(BackupError::io(&partial))?;
         if out.exists() {
             return Err(BackupError::Io {
                 path: out.to_path_buf(),
                 source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "already exists"),
             });
         }
-        std::fs::rename(&partial, out).map_err(io_error(out))?;
+        std::fs::rename(&partial, out).map_err(BackupError::io(out))?;
         if let Some(dir) = out.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             if let Ok(dir) = std::fs::File::open(dir) {
                 let _ = dir.sync_all();
@@ -176,14 +179,14 @@ fn pack(
 /// Checks the backup `file` and writes its database to `database` (refused if it exists):
 /// the header, the length and checksum, the schema version, and every record and index.
 pub fn unpack(file: &Path, database: &Path) -> Result<BackupHeader, BackupError> {
-    let opened = std::fs::File::open(file).map_err(io_error(file))?;
+    let opened = std::fs::File::open(file).map_err(BackupError::io(file))?;
     let mut reader = BufReader::new(opened);
     let mut line = |what: &str| -> Result<String, BackupError> {
         let mut bytes = Vec::new();
         let mut limited = (&mut reader).take(MAX_HEADER_BYTES as u64);
         limited
             .read_until(b'\n', &mut bytes)
-            .map_err(io_error(file))?;
+            .map_err(BackupError::io(file))?;
         if bytes.pop() != Some(b'\n') {
             return Err(BackupError::NotABackup(format!("no {what} line")));
         }
@@ -202,17 +205,17 @@ pub fn unpack(file: &Path, database: &Path) -> Result<BackupHeader, BackupError>
             supported: SCHEMA_VERSION,
         });
     }
-    crate::private_files::write_new_private(database, &[]).map_err(io_error(database))?;
+    crate::private_files::write_new_private(database, &[]).map_err(BackupError::io(database))?;
     let copied = (|| {
         let mut target = std::fs::OpenOptions::new()
             .write(true)
             .open(database)
-            .map_err(io_error(database))?;
+            .map_err(BackupError::io(database))?;
         let mut hasher = Sha256::new();
         let mut buffer = vec![0u8; 64 * 1024];
         let mut total = 0u64;
         loop {
-            let read = reader.read(&mut buffer).map_err(io_error(file))?;
+            let read = reader.read(&mut buffer).map_err(BackupError::io(file))?;
             if read == 0 {
                 break;
             }
@@ -226,7 +229,7 @@ pub fn unpack(file: &Path, database: &Path) -> Result<BackupHeader, BackupError>
             hasher.update(&buffer[..read]);
             target
                 .write_all(&buffer[..read])
-                .map_err(io_error(database))?;
+                .map_err(BackupError::io(database))?;
         }
         if total != header.payload_bytes {
             return Err(BackupError::Damaged(format!(
@@ -239,7 +242,7 @@ pub fn unpack(file: &Path, database: &Path) -> Result<BackupHeader, BackupError>
                 "its checksum does not match what it holds".into(),
             ));
         }
-        target.sync_all().map_err(io_error(database))?;
+        target.sync_all().map_err(BackupError::io(database))?;
         Ok(())
     })();
     let checked = copied.and_then(|()| {
