@@ -29,19 +29,21 @@ impl Store {
     /// The key, from memory once it has been read (any commit that writes the keys' table
     /// drops those copies before it is answered).
     pub fn api_key(&self, key_id: &str) -> StoreResult<Option<ApiKeyRecord>> {
-        let key_id = key_id.to_string();
-        let generation = match self.memory.api_keys.get(&key_id) {
+        // Looked up by the borrowed id: a hit on every API call allocates nothing.
+        let generation = match self.memory.api_keys.get(key_id) {
             Ok(key) => return Ok(Some(key)),
             Err(generation) => generation,
         };
         let txn = self.db.begin_read()?;
         let table = txn.open_table(API_KEYS)?;
         let found = table
-            .get(key_id.as_str())?
+            .get(key_id)?
             .map(|bytes| decode_api_key(bytes.value()))
             .transpose()?;
         if let Some(key) = &found {
-            self.memory.api_keys.keep(generation, key_id, key.clone());
+            self.memory
+                .api_keys
+                .keep(generation, key_id.to_string(), key.clone());
         }
         Ok(found)
     }

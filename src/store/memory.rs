@@ -86,7 +86,11 @@ impl<K: Eq + Hash, V: Clone> Cached<K, V> {
     }
 
     /// The cached value, and otherwise the generation to hand to `keep` with what is read.
-    pub fn get(&self, key: &K) -> Result<V, u64> {
+    pub fn get<Q>(&self, key: &Q) -> Result<V, u64>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         inner.entries.get(key).cloned().ok_or(inner.number)
     }
