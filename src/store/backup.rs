@@ -82,14 +82,7 @@ impl Store {
     /// it.
     pub fn backup(&self, out: &Path) -> Result<BackupHeader, BackupError> {
         let snapshot = self.db.begin_read().map_err(StoreError::from)?;
-        let schema_version = {
-            let meta = snapshot.open_table(META).map_err(StoreError::from)?;
-            meta.get(SCHEMA_VERSION_KEY)
-                .map_err(StoreError::from)?
-                .map(|v| decode_u64(v.value()))
-                .transpose()?
-                .unwrap_or(0)
-        };
+        let schema_version = recorded_schema_version(&snapshot)?.unwrap_or(0);
         let payload = sibling(out, "payload");
         let _ = std::fs::remove_file(&payload);
         let records = super::copy::copy_database(&snapshot, &payload);

@@ -221,17 +221,7 @@ impl Store {
     /// Brings an older file to `SCHEMA_VERSION`, one migration per transaction, after copying it
     /// aside. A new file gets the current version at once. Returns whether migrations ran.
     fn migrate(&self, data_dir: &Path) -> StoreResult<bool> {
-        let found = {
-            let txn = self.db.begin_read()?;
-            match txn.open_table(tables::META) {
-                Ok(meta) => meta
-                    .get(tables::SCHEMA_VERSION_KEY)?
-                    .map(|v| tables::decode_u64(v.value()))
-                    .transpose()?,
-                Err(redb::TableError::TableDoesNotExist(_)) => None,
-                Err(error) => return Err(error.into()),
-            }
-        };
+        let found = tables::recorded_schema_version(&self.db.begin_read()?)?;
         let Some(found) = found else {
             let txn = self.db.begin_write()?;
             migrations::record_version(&txn, SCHEMA_VERSION)?;
@@ -326,13 +316,7 @@ impl Store {
 
     /// The schema version recorded in the file.
     pub fn schema_version(&self) -> StoreResult<u64> {
-        let txn = self.db.begin_read()?;
-        let meta = txn.open_table(tables::META)?;
-        let version = meta
-            .get(tables::SCHEMA_VERSION_KEY)?
-            .map(|v| tables::decode_u64(v.value()))
-            .transpose()?;
-        Ok(version.unwrap_or(0))
+        Ok(tables::recorded_schema_version(&self.db.begin_read()?)?.unwrap_or(0))
     }
 }
 

@@ -91,3 +91,16 @@ pub(super) fn decode_u64(bytes: &[u8]) -> StoreResult<u64> {
         .map_err(|_| StoreError::Corrupt("expected an 8-byte integer".into()))?;
     Ok(u64::from_le_bytes(array))
 }
+
+/// The schema version a file records: `None` for a new file (no `META` table, or no version in
+/// it yet).
+pub(super) fn recorded_schema_version(txn: &redb::ReadTransaction) -> StoreResult<Option<u64>> {
+    match txn.open_table(META) {
+        Ok(meta) => meta
+            .get(SCHEMA_VERSION_KEY)?
+            .map(|v| decode_u64(v.value()))
+            .transpose(),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
