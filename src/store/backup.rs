@@ -81,6 +81,15 @@ impl Store {
     /// read transaction: writers go on meanwhile, and what they commit after it began is not in
     /// it.
     pub fn backup(&self, out: &Path) -> Result<BackupHeader, BackupError> {
+        // Said plainly here: the scratch copy beside `out` would otherwise be what fails.
+        if let Some(dir) = out.parent().filter(|dir| !dir.as_os_str().is_empty())
+            && !dir.is_dir()
+        {
+            return Err(BackupError::Io {
+                path: dir.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+            });
+        }
         let snapshot = self.db.begin_read().map_err(StoreError::from)?;
         let schema_version = recorded_schema_version(&snapshot)?.unwrap_or(0);
         let payload = sibling(out, "payload");
