@@ -190,6 +190,15 @@ mod tests {
         }
     }
 
+    /// Submits `work` to the writer from a task of its own.
+    fn submit(
+        store: &Store,
+        work: impl FnOnce(&Store) -> Result<(), StoreError> + Send + 'static,
+    ) -> tokio::task::JoinHandle<Result<(), StoreError>> {
+        let store = store.clone();
+        tokio::spawn(async move { store.write_async(work).await })
+    }
+
     /// One batch mixing accepted changes, changes a rule refuses and one that panics: each
     /// accepted change is applied, each refused one leaves no trace, and one flush carries them.
     #[tokio::test]
@@ -206,81 +215,45 @@ mod tests {
         // Hold the writer on a first change until the others are all waiting behind it.
         let (started, has_started) = tokio::sync::oneshot::channel();
         let (release, released) = std::sync::mpsc::channel::<()>();
-        let first = tokio::spawn({
-            let store = store.clone();
-            async move {
-                store
-                    .write_async(move |_| {
-                        let _ = started.send(());
-                        let _ = released.recv();
-                        Ok::<(), StoreError>(())
-                    })
-                    .await
-            }
+        let first = submit(&store, move |_| {
+            let _ = started.send(());
+            let _ = released.recv();
+            Ok(())
         });
         has_started.await.unwrap();
 
         let mut changes = Vec::new();
         for n in 0..10 {
             // Accepted: notes on existing users, and new users.
-            let store_ = store.clone();
             changes.push((
                 "accepted",
-                tokio::spawn(async move {
-                    store_
-                        .write_async(move |store| {
-                            let who = UserRef::Email(Email::parse("a@x.io").unwrap());
-                            store.set_note(&Actor::system(), &who, Some(format!("note {n}")))?;
-                            store.add_user(
-                                &Actor::system(),
-                                new_user(&format!("new{n}@x.io")),
-                                None,
-                            )?;
-                            Ok::<(), StoreError>(())
-                        })
-                        .await
+                submit(&store, move |store| {
+                    let who = UserRef::Email(Email::parse("a@x.io").unwrap());
+                    store.set_note(&Actor::system(), &who, Some(format!("note {n}")))?;
+                    store.add_user(&Actor::system(), new_user(&format!("new{n}@x.io")), None)?;
+                    Ok(())
                 }),
             ));
             // Refused: a taken email, an unknown user.
-            let store_ = store.clone();
             changes.push((
                 "taken",
-                tokio::spawn(async move {
-                    store_
-                        .write_async(move |store| {
-                            let mut taken = new_user("B@x.io");
-                            taken.note = Some(format!("intruder {n}"));
-                            store.add_user(&Actor::system(), taken, None).map(|_| ())
-                        })
-                        .await
+                submit(&store, move |store| {
+                    let mut taken = new_user("B@x.io");
+                    taken.note = Some(format!("intruder {n}"));
+                    store.add_user(&Actor::system(), taken, None).map(|_| ())
                 }),
             ));
-            let store_ = store.clone();
             changes.push((
                 "unknown",
-                tokio::spawn(async move {
-                    store_
-                        .write_async(move |store| {
-                            let who = UserRef::Email(Email::parse("nobody@x.io").unwrap());
-                            store
-                                .set_note(&Actor::system(), &who, Some("x".into()))
-                                .map(|_| ())
-                        })
-                        .await
+                submit(&store, |store| {
+                    let who = UserRef::Email(Email::parse("nobody@x.io").unwrap());
+                    store
+                        .set_note(&Actor::system(), &who, Some("x".into()))
+                        .map(|_| ())
                 }),
             ));
         }
-        let store_ = store.clone();
-        changes.push((
-            "panics",
-            tokio::spawn(async move {
-                store_
-                    .write_async(|_| -> Result<(), StoreError> {
-                        panic!("a change that fails");
-                    })
-                    .await
-            }),
-        ));
+        changes.push(("panics", submit(&store, |_| panic!("a change that fails"))));
         while store.writer.waiting() < changes.len() {
             tokio::task::yield_now().await;
         }
