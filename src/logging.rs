@@ -1,33 +1,39 @@
-//! Logs through `tracing`: written to stderr by a thread of its own, so a request never waits for
-//! the terminal or a pipe (when the writer falls behind, lines are dropped, not requests
+//! Logs through `tracing`: lines go into a buffer in memory that a thread of its own writes to
+//! stderr every few milliseconds, so a request never waits for the terminal or a pipe, nor wakes
+//! a thread per line (when stderr falls behind, lines are dropped and counted, not requests
 //! slowed). One line per request names the client, the method, the path with any one-time
 //! secret redacted, the status and the time taken; never a query string (it may hold an
 //! `auth_token`), a header or a body.
 
-use std::time::Instant;
+use std::io::Write;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::{Error, HttpMessage};
 use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
-use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 use crate::state::AppState;
 
+/// How often the writer thread writes what was logged meanwhile.
+const WRITE_EVERY: Duration = Duration::from_millis(20);
+/// Logged and not yet written, the writer is woken at once.
+const WAKE_AT_BYTES: usize = 64 * 1024;
+/// Logged and not yet written, further lines are dropped (and counted) until it has caught up.
+const DROP_AT_BYTES: usize = 8 * 1024 * 1024;
+
 /// Starts logging to stderr in `format`, filtered by `RUST_LOG` (default `info`). Keep the guard
-/// for the life of the process: dropping it flushes and stops the writer.
-pub fn init(format: LogFormat) -> WorkerGuard {
-    // The writer thread flushes whenever it has written every line waiting for it: under load
-    // many lines go out in one write instead of one system call each.
-    let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
-    let (writer, guard) = tracing_appender::non_blocking(stderr);
+/// for the life of the process: dropping it writes what is left and stops the writer.
+pub fn init(format: LogFormat) -> LogWriter {
+    let writer = LogWriter::start(Box::new(std::io::stderr()));
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer)
+        .with_writer(writer.lines())
         .with_target(false);
     let installed = match format {
         LogFormat::Text => builder.with_ansi(false).try_init(),
@@ -40,7 +46,125 @@ pub fn init(format: LogFormat) -> WorkerGuard {
     if let Err(error) = installed {
         eprintln!("logging was already set up: {error}");
     }
-    guard
+    writer
+}
+
+/// The lines logged and not yet written, shared by the loggers and the writer thread.
+#[derive(Default)]
+struct Pending {
+    state: Mutex<PendingLines>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct PendingLines {
+    bytes: Vec<u8>,
+    dropped: u64,
+    stopping: bool,
+}
+
+/// The thread that writes logged lines out; dropping it writes what is left and ends it.
+pub struct LogWriter {
+    pending: Arc<Pending>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LogWriter {
+    fn start(mut out: Box<dyn Write + Send>) -> LogWriter {
+        let pending = Arc::new(Pending::default());
+        let shared = Arc::clone(&pending);
+        let thread = std::thread::Builder::new()
+            .name("roost-log".into())
+            .spawn(move || {
+                let mut taken = Vec::new();
+                loop {
+                    let (dropped, stopping) = {
+                        let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+                        if state.bytes.len() < WAKE_AT_BYTES && !state.stopping {
+                            state = shared
+                                .wake
+                                .wait_timeout(state, WRITE_EVERY)
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .0;
+                        }
+                        std::mem::swap(&mut state.bytes, &mut taken);
+                        (std::mem::take(&mut state.dropped), state.stopping)
+                    };
+                    // Nowhere left to report a failing stderr: its lines are lost.
+                    if dropped > 0 {
+                        let _ =
+                            writeln!(out, "{dropped} log lines dropped: stderr could not keep up");
+                    }
+                    let _ = out.write_all(&taken);
+                    let _ = out.flush();
+                    taken.clear();
+                    if stopping {
+                        break;
+                    }
+                }
+            });
+        LogWriter {
+            pending,
+            // Without the thread, lines pile up to the drop limit and are then counted.
+            thread: thread.ok(),
+        }
+    }
+
+    /// Where `tracing` writes each formatted line.
+    fn lines(&self) -> LogLines {
+        LogLines(Arc::clone(&self.pending))
+    }
+}
+
+impl Drop for LogWriter {
+    fn drop(&mut self) {
+        self.pending
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .stopping = true;
+        self.pending.wake.notify_one();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A handle the formatter writes one event (one line) through at a time.
+#[derive(Clone)]
+struct LogLines(Arc<Pending>);
+
+impl Write for LogLines {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        let wake = {
+            let mut state = self.0.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if state.bytes.len() + line.len() > DROP_AT_BYTES {
+                state.dropped += 1;
+                false
+            } else {
+                let before = state.bytes.len();
+                state.bytes.extend_from_slice(line);
+                // Once, as the lines cross the mark: waking costs a system call.
+                before < WAKE_AT_BYTES && state.bytes.len() >= WAKE_AT_BYTES
+            }
+        };
+        if wake {
+            self.0.wake.notify_one();
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogLines {
+    type Writer = LogLines;
+
+    fn make_writer(&'a self) -> LogLines {
+        self.clone()
+    }
 }
 
 /// When the request began, for the time its line reports.

@@ -148,20 +148,24 @@ impl Application {
                     crate::logging::RedactedRequestSpan,
                 >::new())
                 .wrap(actix_web::middleware::from_fn(
-                    web::gate::second_factor_gate,
-                ))
-                .wrap(actix_web::middleware::from_fn(
                     crate::request_limits::body_deadlines,
                 ))
                 .wrap(actix_web::middleware::from_fn(close_when_stopping))
                 .app_data(actix_web::web::Data::new(request_limits))
                 .wrap(web::security_headers())
-                .wrap(web::session_middleware(session_key.clone(), secure_cookies))
                 .app_data(actix_web::web::Data::new(state.clone()))
                 .configure(crate::health::routes)
+                // The API takes API keys, never a session: it doesn't pay for loading one.
                 .configure(api::routes)
-                .configure(web::routes)
-                .default_service(actix_web::web::to(web::not_found))
+                .service(
+                    actix_web::web::scope("")
+                        .wrap(actix_web::middleware::from_fn(
+                            web::gate::second_factor_gate,
+                        ))
+                        .wrap(web::session_middleware(session_key.clone(), secure_cookies))
+                        .configure(web::routes)
+                        .default_service(actix_web::web::to(web::not_found)),
+                )
         })
         .keep_alive(request_limits.keep_alive)
         // SIGTERM or SIGINT: stop accepting, answer what is in flight for at most this long.

@@ -88,12 +88,12 @@ impl AppState {
         self.store.off_async(work).await
     }
 
-    /// Runs store work that writes: after the writes before it, on the blocking pool (see
-    /// `Store::write_async`).
+    /// Runs store work that writes: after the writes before it, on the writer thread (see
+    /// `Store::write_async`). The work may run twice, when its batch is redone.
     pub async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Store) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&Store) -> StoreResult<T> + Send + 'static,
     {
         self.store.write_async(work).await
     }

@@ -44,7 +44,7 @@ pub async fn confirm_totp(
     let confirmed = state
         .write(move |store| {
             let matched = |secret: &str| totp::matched_step(secret, code.trim(), now);
-            store.confirm_totp(&actor, user_id, &matched, hashes)
+            store.confirm_totp(&actor, user_id, &matched, hashes.clone())
         })
         .await?;
     Ok(confirmed.map(|(user, stored)| (user, stored.then_some(codes))))
@@ -60,7 +60,7 @@ pub async fn new_recovery_codes(
     let (codes, hashes) = recovery_codes::generate();
     let actor = who.actor();
     state
-        .write(move |store| store.replace_recovery_codes(&actor, user_id, hashes))
+        .write(move |store| store.replace_recovery_codes(&actor, user_id, hashes.clone()))
         .await?;
     Ok(codes)
 }
@@ -77,7 +77,9 @@ pub async fn add_security_key(
     let (codes, hashes) = recovery_codes::generate();
     let actor = who.actor();
     let (user, stored) = state
-        .write(move |store| store.add_webauthn_credential(&actor, user_id, credential, hashes))
+        .write(move |store| {
+            store.add_webauthn_credential(&actor, user_id, credential.clone(), hashes.clone())
+        })
         .await?;
     Ok((user, stored.then_some(codes)))
 }
@@ -93,7 +95,9 @@ pub async fn rename_security_key(
     who.require(Permission::OwnAccount(user_id))?;
     let actor = who.actor();
     Ok(state
-        .write(move |store| store.rename_webauthn_credential(&actor, user_id, &credential_id, name))
+        .write(move |store| {
+            store.rename_webauthn_credential(&actor, user_id, &credential_id, name.clone())
+        })
         .await?)
 }
 

@@ -37,7 +37,9 @@ async fn issue(
     let actor = who.actor();
     let created_by = who.name();
     Ok(state
-        .write(move |store| api_keys::issue(store, &actor, scope, note.as_str(), &created_by))
+        .write(move |store| {
+            api_keys::issue(store, &actor, scope.clone(), note.as_str(), &created_by)
+        })
         .await?)
 }
 

@@ -15,7 +15,7 @@ pub async fn create(
     who.require(Permission::Administer)?;
     let actor = who.actor();
     Ok(state
-        .write(move |store| store.create_flock(&actor, name, &managers, &watchers))
+        .write(move |store| store.create_flock(&actor, name.clone(), &managers, &watchers))
         .await?)
 }
 
@@ -28,7 +28,7 @@ pub async fn rename(
     who.require(Permission::Administer)?;
     let actor = who.actor();
     Ok(state
-        .write(move |store| store.rename_flock(&actor, &flock, name))
+        .write(move |store| store.rename_flock(&actor, &flock, name.clone()))
         .await?)
 }
 

@@ -44,12 +44,12 @@ async fn update(
     state: &AppState,
     who: &Principal,
     line: AuditLine,
-    change: impl FnOnce(&mut Settings) + Send + 'static,
+    change: impl Fn(&mut Settings) + Send + 'static,
 ) -> ServiceResult<Settings> {
     who.require(Permission::Administer)?;
     let actor = who.actor();
     Ok(state
-        .write(move |store| store.update_settings(&actor, line, change))
+        .write(move |store| store.update_settings(&actor, line.clone(), &change))
         .await?)
 }
 

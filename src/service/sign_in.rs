@@ -143,7 +143,7 @@ async fn keep_login_lock(
 async fn record(state: &AppState, who: &Principal, line: AuditLine) -> ServiceResult<()> {
     let actor = who.actor();
     state
-        .write(move |store| store.record_event(&actor, line))
+        .write(move |store| store.record_event(&actor, line.clone()))
         .await?;
     Ok(())
 }
@@ -204,7 +204,7 @@ pub async fn change_password(
     let hash = state.hasher.hash(new.expose()).await?;
     let (actor, id) = (who.actor(), user.id);
     let changed = state
-        .write(move |store| store.change_password(&actor, id, hash, Some(&keep)))
+        .write(move |store| store.change_password(&actor, id, hash.clone(), Some(&keep)))
         .await?;
     Ok(PasswordChange::Changed(Box::new(changed)))
 }
@@ -225,9 +225,9 @@ pub async fn set_password_with_link(
     Ok(state
         .write(move |store| {
             if purpose == TokenPurpose::Setup {
-                store.complete_setup(&actor, &link_hash, email, hash, now)
+                store.complete_setup(&actor, &link_hash, email.clone(), hash.clone(), now)
             } else {
-                store.set_password_with_token(&actor, &link_hash, &[purpose], hash, now)
+                store.set_password_with_token(&actor, &link_hash, &[purpose], hash.clone(), now)
             }
         })
         .await?)
@@ -290,7 +290,7 @@ pub async fn check_second_factor(
     let now = now_unix();
     let webauthn = state.webauthn.clone();
     Ok(state
-        .write(move |store| match proof {
+        .write(move |store| match &proof {
             FactorProof::Totp(code) => {
                 let matched =
                     |secret: &str| crate::auth::totp::matched_step(secret, code.trim(), now);
@@ -311,7 +311,7 @@ pub async fn check_second_factor(
                         return false;
                     };
                     let Ok(result) =
-                        webauthn.finish_passkey_authentication(&credential, &authentication)
+                        webauthn.finish_passkey_authentication(credential, authentication)
                     else {
                         return false;
                     };

@@ -47,7 +47,7 @@ pub async fn add(
             let link = stored_link
                 .as_ref()
                 .map(|(hash, token, mail)| (hash.as_str(), token.clone(), mail.clone()));
-            store.add_user_with_mail(&actor, new, link)
+            store.add_user_with_mail(&actor, new.clone(), link)
         })
         .await?;
     if queued {
@@ -122,7 +122,7 @@ pub async fn set_note(
     let actor = who.actor();
     let note = note.map(Note::into_string).filter(|note| !note.is_empty());
     Ok(state
-        .write(move |store| store.set_note(&actor, &user, note))
+        .write(move |store| store.set_note(&actor, &user, note.clone()))
         .await?)
 }
 
@@ -257,7 +257,14 @@ async fn queue_password_reset(
     let actor = who.actor();
     let user = state
         .write(move |store| {
-            store.insert_user_token_with_mail(&actor, &user, &hash, token, mail, only_if_enabled)
+            store.insert_user_token_with_mail(
+                &actor,
+                &user,
+                &hash,
+                token.clone(),
+                mail.clone(),
+                only_if_enabled,
+            )
         })
         .await?;
     if queued {

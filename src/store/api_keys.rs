@@ -1,5 +1,5 @@
 use super::WriteTxn;
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 
 use super::audit::{Actor, AuditLine, record};
 use super::disk::{decode_api_key, encode_api_key};
@@ -30,11 +30,13 @@ impl Store {
     /// drops those copies before it is answered).
     pub fn api_key(&self, key_id: &str) -> StoreResult<Option<ApiKeyRecord>> {
         // Looked up by the borrowed id: a hit on every API call allocates nothing.
+        // Even from memory: the copy is of the last commit.
+        super::writer::reading();
         let generation = match self.memory.api_keys.get(key_id) {
             Ok(key) => return Ok(Some(key)),
             Err(generation) => generation,
         };
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(API_KEYS)?;
         let found = table
             .get(key_id)?
@@ -83,7 +85,7 @@ impl Store {
         &self,
         wanted: impl Fn(&ApiKeyRecord) -> bool,
     ) -> StoreResult<Vec<ApiKeyRecord>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(API_KEYS)?;
         let mut keys = Vec::new();
         for entry in table.iter()? {

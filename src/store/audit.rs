@@ -4,7 +4,7 @@
 //! entries are ever deleted (purge, retention), so the ids in the table are contiguous.
 
 use super::WriteTxn;
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -331,7 +331,7 @@ impl Store {
         from: AuditFrom,
         limit: usize,
     ) -> StoreResult<AuditPage> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let audit = txn.open_table(AUDIT)?;
         let by_action = txn.open_table(AUDIT_BY_ACTION)?;
         // Up to `take` matching ids between `low` and `high` (inclusive), newest or oldest first:
@@ -468,7 +468,7 @@ impl Store {
         filter: &AuditFilter,
         mut visit: impl FnMut(AuditEntry) -> Result<(), E>,
     ) -> Result<(), E> {
-        let txn = self.db.begin_read().map_err(StoreError::from)?;
+        let txn = self.begin_read()?;
         let audit = txn.open_table(AUDIT).map_err(StoreError::from)?;
         for entry in audit.iter().map_err(StoreError::from)? {
             let (id, bytes) = entry.map_err(StoreError::from)?;
@@ -541,7 +541,7 @@ impl Store {
     /// The action types the trail holds, in order: one index lookup per type, however many
     /// entries each has.
     pub fn audit_actions(&self) -> StoreResult<Vec<String>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let by_action = txn.open_table(AUDIT_BY_ACTION)?;
         let mut actions: Vec<String> = Vec::new();
         loop {
@@ -564,7 +564,7 @@ impl Store {
 
     /// How many entries the trail holds.
     pub fn audit_len(&self) -> StoreResult<u64> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         Ok(txn.open_table(AUDIT)?.len()?)
     }
 }

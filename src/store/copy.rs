@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use redb::{Database, ReadTransaction, ReadableDatabase, TableDefinition, WriteTransaction};
+use redb::{Database, ReadTransaction, TableDefinition, WriteTransaction};
 
 use super::tables::*;
 use super::{Store, StoreError, StoreResult};
@@ -14,7 +14,7 @@ impl Store {
     /// Writes every table into a new database file at `path` (created private; an existing file
     /// is refused) and returns how many records were copied.
     pub fn copy_to(&self, path: &Path) -> StoreResult<u64> {
-        let snapshot = self.db.begin_read()?;
+        let snapshot = self.begin_read()?;
         copy_database(&snapshot, path)
     }
 }

@@ -1,5 +1,5 @@
 use super::WriteTxn;
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 
 use super::audit::{self, Actor, AuditLine};
 use super::records::{FlockRecord, decode, encode};
@@ -23,7 +23,7 @@ pub(super) fn ensure_default_flock(txn: &WriteTxn<'_>) -> StoreResult<()> {
 impl Store {
     /// Every flock, the default flock first, then by name.
     pub fn list_flocks(&self) -> StoreResult<Vec<Flock>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(FLOCKS)?;
         let mut flocks = Vec::new();
         for entry in table.iter()? {
@@ -35,7 +35,7 @@ impl Store {
     }
 
     pub fn flock(&self, id: &FlockId) -> StoreResult<Flock> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(FLOCKS)?;
         let bytes = table
             .get(id.as_str())?
@@ -49,7 +49,7 @@ impl Store {
         if details.user.access_level == AccessLevel::Admin {
             return self.list_flocks();
         }
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(FLOCKS)?;
         let mut flocks = Vec::new();
         for id in details.managed_flocks.iter().chain(&details.watched_flocks) {
@@ -198,7 +198,7 @@ impl Store {
     }
 
     pub fn flock_members(&self, id: &FlockId) -> StoreResult<FlockMembers> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         if txn.open_table(FLOCKS)?.get(id.as_str())?.is_none() {
             return Err(StoreError::Refused(Refusal::FlockNotFound));
         }

@@ -3,7 +3,7 @@
 //! causes them (a new user, a reset link).
 
 use super::WriteTxn;
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 use super::records::{decode, encode};
@@ -64,7 +64,7 @@ impl Store {
 
     /// Every queued message, oldest first.
     pub fn mail_queue(&self) -> StoreResult<Vec<QueuedMail>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(MAIL_QUEUE)?;
         let mut queued = Vec::new();
         for entry in table.iter()? {

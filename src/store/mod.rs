@@ -1,7 +1,7 @@
 //! The only code that touches redb. Every public method that writes is one logical change in one
 //! write transaction; handlers never see tables or keys. Called directly, it commits durably
 //! before it returns; run by the writer (`write_async`, every request's and background task's
-//! path), it commits as part of a batch that one flush makes durable before any change of the
+//! path), it commits into its batch's one transaction, made durable before any change of the
 //! batch is answered (`writer`).
 
 mod api_keys;
@@ -90,7 +90,9 @@ pub enum StoreError {
     WriterClosed,
     #[error("cannot start the store's writer thread")]
     WriterStart(#[source] std::io::Error),
-    #[error("the change was applied but the flush that makes it durable failed")]
+    #[error("a store change opened a second write transaction inside its first")]
+    NestedWrite,
+    #[error("the change was applied but the commit that makes it durable failed")]
     BatchNotDurable(#[source] Arc<StoreError>),
     #[error("database error: {0}")]
     Database(#[from] redb::Error),
@@ -221,7 +223,7 @@ impl Store {
     /// Brings an older file to `SCHEMA_VERSION`, one migration per transaction, after copying it
     /// aside. A new file gets the current version at once. Returns whether migrations ran.
     fn migrate(&self, data_dir: &Path) -> StoreResult<bool> {
-        let found = tables::recorded_schema_version(&self.db.begin_read()?)?;
+        let found = tables::recorded_schema_version(&self.begin_read()?)?;
         let Some(found) = found else {
             let txn = self.db.begin_write()?;
             migrations::record_version(&txn, SCHEMA_VERSION)?;
@@ -276,7 +278,7 @@ impl Store {
     /// different key (a lost or misconfigured key file) is refused at once, instead of failing
     /// at each user's next login.
     fn check_secrets_key(&self, key_file: &Path, new_key: bool) -> StoreResult<()> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let meta = match txn.open_table(tables::META) {
             Ok(meta) => meta,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
@@ -316,36 +318,33 @@ impl Store {
 
     /// The schema version recorded in the file.
     pub fn schema_version(&self) -> StoreResult<u64> {
-        Ok(tables::recorded_schema_version(&self.db.begin_read()?)?.unwrap_or(0))
+        Ok(tables::recorded_schema_version(&self.begin_read()?)?.unwrap_or(0))
     }
 }
 
 impl Store {
     /// Runs store work that writes on the writer thread, in a batch with the changes waiting
-    /// beside it (see `writer`): its transactions commit without a flush, and the answer comes
-    /// once the batch's one flush made them durable. Waiting for the writer holds no thread.
+    /// beside it (see `writer`), and answers once the batch's commit made it durable. `work` may
+    /// run twice (a batch that meets a refusal is redone one change at a time), so it takes
+    /// its inputs by reference or clones them. Waiting for the writer holds no thread.
     pub async fn write_async<T, E>(
         &self,
-        work: impl FnOnce(&Store) -> Result<T, E> + Send + 'static,
+        work: impl FnMut(&Store) -> Result<T, E> + Send + 'static,
     ) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
         let (answer, answered) = tokio::sync::oneshot::channel();
-        let job: writer::Job = Box::new(move |store| {
-            let outcome = work(store);
-            Box::new(move |flushed: Result<(), Arc<StoreError>>| {
-                let outcome = match (outcome, flushed) {
-                    (Ok(value), Ok(())) => Ok(value),
-                    (Ok(_), Err(error)) => Err(E::from(StoreError::BatchNotDurable(error))),
-                    // Refused or failed on its own: its transaction was rolled back.
-                    (Err(error), _) => Err(error),
-                };
-                let _ = answer.send(outcome);
-            })
-        });
-        self.writer.submit(job).await.map_err(E::from)?;
+        let change = PendingChange {
+            work,
+            outcome: None,
+            answer,
+        };
+        self.writer
+            .submit(Box::new(change))
+            .await
+            .map_err(E::from)?;
         answered
             .await
             .map_err(|_| E::from(StoreError::WriterClosed))?
@@ -354,21 +353,60 @@ impl Store {
     /// A write transaction: durable when it commits, or, for a change the writer applies in a
     /// batch, made durable by the batch's flush.
     pub(super) fn begin_write(&self) -> StoreResult<WriteTxn<'_>> {
-        let mut txn = self.db.begin_write()?;
         // Users named by a transaction that was dropped uncommitted on this thread.
         search::take_touched();
-        if writer::in_batch() {
-            txn.set_durability(redb::Durability::None)
-                .map_err(|error| StoreError::Database(redb::Error::from(error)))?;
-            writer::note_write();
-        }
+        let (txn, shared) = match writer::begin() {
+            writer::Begin::Durable => (self.db.begin_write()?, false),
+            writer::Begin::Unflushed => {
+                let mut txn = self.db.begin_write()?;
+                txn.set_durability(redb::Durability::None)
+                    .map_err(|error| StoreError::Database(redb::Error::from(error)))?;
+                (txn, false)
+            }
+            writer::Begin::Shared(txn) => (txn, true),
+            writer::Begin::Nested => return Err(StoreError::NestedWrite),
+        };
         Ok(WriteTxn {
-            txn,
+            txn: Some(txn),
+            shared,
             store: self,
             writes_api_keys: std::cell::Cell::new(false),
             writes_settings: std::cell::Cell::new(false),
             writes_users: std::cell::Cell::new(false),
         })
+    }
+
+    /// A read transaction. On the writer thread, a read that can't see the changes its batch
+    /// holds uncommitted makes the batch redo itself one change at a time (`writer`).
+    pub(super) fn begin_read(&self) -> StoreResult<redb::ReadTransaction> {
+        writer::reading();
+        Ok(self.db.begin_read()?)
+    }
+
+    /// Commits `txn` and brings what is kept in memory up to date with what it wrote.
+    fn commit_with_effects(
+        &self,
+        txn: redb::WriteTransaction,
+        effects: writer::Effects,
+    ) -> StoreResult<()> {
+        let memory = &self.memory;
+        if effects.touched.is_empty() {
+            txn.commit()?;
+        } else {
+            memory
+                .search
+                .commit_and_apply(effects.touched, || txn.commit())?;
+        }
+        if effects.api_keys {
+            memory.api_keys.invalidate();
+        }
+        if effects.settings {
+            memory.settings.invalidate();
+        }
+        if effects.users {
+            memory.user_details.invalidate();
+        }
+        Ok(())
     }
 
     /// Builds the in-memory projection `users/filter` searches, if it isn't yet, so the first
@@ -425,7 +463,10 @@ impl Store {
 /// in memory beside the database (`memory`) up to date, before the change is answered. Store code
 /// takes `&WriteTxn`, never a bare redb transaction, so every table it opens is seen here.
 pub(super) struct WriteTxn<'a> {
-    txn: redb::WriteTransaction,
+    /// Open until committed or aborted.
+    txn: Option<redb::WriteTransaction>,
+    /// The writer's shared transaction of a batch: committing hands it back (`writer`).
+    shared: bool,
     store: &'a Store,
     writes_api_keys: std::cell::Cell<bool>,
     writes_settings: std::cell::Cell<bool>,
@@ -453,7 +494,7 @@ impl WriteTxn<'_> {
         if user_tables.contains(&name) {
             self.writes_users.set(true);
         }
-        self.txn.open_table(definition)
+        self.redb().open_table(definition)
     }
 
     /// The settings (kept in `META` among other values) are written by this transaction.
@@ -461,32 +502,63 @@ impl WriteTxn<'_> {
         self.writes_settings.set(true);
     }
 
-    pub(super) fn commit(self) -> StoreResult<()> {
-        let memory = &self.store.memory;
-        let touched = search::take_touched();
-        if touched.is_empty() {
-            self.txn.commit()?;
-        } else {
-            memory
-                .search
-                .commit_and_apply(touched, || self.txn.commit())?;
+    /// Commits without a flush: the change may be lost in a crash (a session's last use). In a
+    /// batch it is carried by the batch's commit like any other.
+    pub(super) fn without_flush(&mut self) -> StoreResult<()> {
+        if self.shared {
+            return Ok(());
         }
-        if self.writes_api_keys.get() {
-            memory.api_keys.invalidate();
-        }
-        if self.writes_settings.get() {
-            memory.settings.invalidate();
-        }
-        if self.writes_users.get() {
-            memory.user_details.invalidate();
+        if let Some(txn) = self.txn.as_mut() {
+            txn.set_durability(redb::Durability::None)
+                .map_err(|error| StoreError::Database(redb::Error::from(error)))?;
         }
         Ok(())
     }
 
-    pub(super) fn abort(self) -> StoreResult<()> {
+    fn redb(&self) -> &redb::WriteTransaction {
+        self.txn
+            .as_ref()
+            .expect("a WriteTxn holds its transaction until commit or abort consume it")
+    }
+
+    pub(super) fn commit(mut self) -> StoreResult<()> {
+        let Some(txn) = self.txn.take() else {
+            return Ok(());
+        };
+        let effects = writer::Effects {
+            touched: search::take_touched(),
+            api_keys: self.writes_api_keys.get(),
+            settings: self.writes_settings.get(),
+            users: self.writes_users.get(),
+        };
+        if self.shared {
+            writer::give_back_committed(txn, effects);
+            Ok(())
+        } else {
+            self.store.commit_with_effects(txn, effects)
+        }
+    }
+
+    pub(super) fn abort(mut self) -> StoreResult<()> {
         search::take_touched();
-        self.txn.abort()?;
+        match self.txn.take() {
+            Some(txn) if self.shared => writer::give_back_uncommitted(txn),
+            Some(txn) => txn.abort()?,
+            None => {}
+        }
         Ok(())
+    }
+}
+
+impl Drop for WriteTxn<'_> {
+    /// Dropped uncommitted (refused, failed): its own transaction rolls back as it is dropped;
+    /// the shared one goes back to the writer, which redoes the batch.
+    fn drop(&mut self) {
+        if let Some(txn) = self.txn.take()
+            && self.shared
+        {
+            writer::give_back_uncommitted(txn);
+        }
     }
 }
 
@@ -494,13 +566,41 @@ impl std::ops::Deref for WriteTxn<'_> {
     type Target = redb::WriteTransaction;
 
     fn deref(&self) -> &redb::WriteTransaction {
-        &self.txn
+        self.redb()
     }
 }
 
-impl std::ops::DerefMut for WriteTxn<'_> {
-    fn deref_mut(&mut self) -> &mut redb::WriteTransaction {
-        &mut self.txn
+/// A change waiting for the writer, with what it answered the last time it ran.
+struct PendingChange<F, T, E> {
+    work: F,
+    outcome: Option<Result<T, E>>,
+    answer: tokio::sync::oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> writer::Change for PendingChange<F, T, E>
+where
+    F: FnMut(&Store) -> Result<T, E> + Send,
+    T: Send,
+    E: From<StoreError> + Send,
+{
+    fn apply(&mut self, store: &Store) {
+        // A redo that panics must not answer with the outcome of the run before it.
+        self.outcome = None;
+        self.outcome = Some((self.work)(store));
+    }
+
+    fn answer(self: Box<Self>, durable: Result<(), Arc<StoreError>>) {
+        // No outcome: the change panicked, and dropping `answer` tells its sender it was lost.
+        let Some(outcome) = self.outcome else {
+            return;
+        };
+        let outcome = match (outcome, durable) {
+            (Ok(value), Ok(())) => Ok(value),
+            (Ok(_), Err(error)) => Err(E::from(StoreError::BatchNotDurable(error))),
+            // Refused or failed on its own: what it wrote was rolled back.
+            (Err(error), _) => Err(error),
+        };
+        let _ = self.answer.send(outcome);
     }
 }
 

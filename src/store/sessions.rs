@@ -7,7 +7,7 @@
 //! `last_seen` in a crash costs nothing, a durable write per page view would.
 
 use super::WriteTxn;
-use redb::{Durability, ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 use super::audit::{Actor, AuditLine, record};
@@ -91,7 +91,7 @@ impl Store {
         &self,
         hash: &str,
     ) -> StoreResult<Option<(SessionRecord, UserDetails)>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let Some(bytes) = txn.open_table(SESSIONS)?.get(hash)? else {
             return Ok(None);
         };
@@ -108,8 +108,7 @@ impl Store {
     /// Records that the session was used at `now`. Not fsynced (see the module note).
     pub fn touch_session(&self, hash: &str, now: u64) -> StoreResult<()> {
         let mut txn = self.begin_write()?;
-        txn.set_durability(Durability::None)
-            .map_err(|error| StoreError::Database(redb::Error::from(error)))?;
+        txn.without_flush()?;
         {
             let mut sessions = txn.open_table(SESSIONS)?;
             let record: Option<SessionRecord> = sessions
@@ -179,7 +178,7 @@ impl Store {
 
     /// The user's sessions, most recently used first.
     pub fn sessions_of(&self, user_id: u64) -> StoreResult<Vec<StoredSession>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let by_user = txn.open_table(SESSIONS_BY_USER)?;
         let sessions = txn.open_table(SESSIONS)?;
         let mut found = Vec::new();
@@ -282,7 +281,7 @@ impl Store {
     /// How many sessions are stored (live or not yet swept).
     pub fn session_count(&self) -> StoreResult<u64> {
         use redb::ReadableTableMetadata;
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         Ok(txn.open_table(SESSIONS)?.len()?)
     }
 
@@ -320,7 +319,7 @@ impl Store {
 
     /// The kept login lock of `email`'s account, if one is in force or remembered.
     pub fn login_lock(&self, email: &Email) -> StoreResult<Option<Lock>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(LOGIN_LOCKS)?;
         let key = email.key();
         table
@@ -331,7 +330,7 @@ impl Store {
 
     /// Every kept login lock (lowercase email, lock), for the throttle at start.
     pub fn login_locks(&self) -> StoreResult<Vec<(String, Lock)>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(LOGIN_LOCKS)?;
         let mut locks = Vec::new();
         for entry in table.iter()? {

@@ -1,4 +1,4 @@
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 
 use super::audit::{Actor, AuditLine, record};
 use super::records::{decode, encode};
@@ -8,6 +8,8 @@ use super::{Settings, Store, StoreResult};
 impl Store {
     /// The settings, from memory once read (a change to them drops the copy as it commits).
     pub fn settings(&self) -> StoreResult<Settings> {
+        // Even from memory: the copy is of the last commit.
+        super::writer::reading();
         let generation = match self.memory.settings.get(&()) {
             Ok(settings) => return Ok(settings),
             Err(generation) => generation,
@@ -18,7 +20,7 @@ impl Store {
     }
 
     fn read_settings(&self) -> StoreResult<Settings> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let meta = txn.open_table(META)?;
         let settings = meta
             .get(SETTINGS_KEY)?

@@ -4,9 +4,7 @@
 
 use std::ops::Bound;
 
-use redb::{
-    ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use super::audit::{AuditEntry, is_change};
 use super::mail_queue::QueuedMail;
@@ -29,7 +27,7 @@ pub struct Snapshot {
 impl Store {
     pub fn snapshot(&self) -> StoreResult<Snapshot> {
         Ok(Snapshot {
-            txn: self.db.begin_read()?,
+            txn: self.begin_read()?,
             store: self.clone(),
         })
     }

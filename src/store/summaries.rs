@@ -1,7 +1,7 @@
 //! Which week's summaries went out: recorded with the messages themselves, so a week is queued
 //! exactly once across restarts, a scheduler and a manual run.
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 
 use super::audit::{Actor, AuditLine, record};
 use super::mail_queue::enqueue;
@@ -16,7 +16,7 @@ const LAST_SUMMARY_WEEK_KEY: &str = "last_summary_week";
 impl Store {
     /// The latest week (counted from the Unix epoch) whose summaries were queued, if any.
     pub fn last_summary_week(&self) -> StoreResult<Option<u64>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let meta = txn.open_table(META)?;
         meta.get(LAST_SUMMARY_WEEK_KEY)?
             .map(|v| decode_u64(v.value()))

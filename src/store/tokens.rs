@@ -1,5 +1,5 @@
 use super::WriteTxn;
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 
 use super::audit::{Actor, AuditLine, record};
 use super::mail_queue::enqueue;
@@ -51,7 +51,7 @@ impl Store {
         purposes: &[TokenPurpose],
         now: u64,
     ) -> StoreResult<OneTimeToken> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         live_token(&txn.open_table(ONE_TIME_TOKENS)?, hash, purposes, now)
     }
 

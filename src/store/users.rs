@@ -4,7 +4,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use super::memory::DetailsKey;
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table};
+use redb::{ReadableTable, ReadableTableMetadata, Table};
 
 use super::audit::{Actor, AuditLine, record};
 use super::disk::{decode_user, encode_user};
@@ -60,7 +60,7 @@ pub struct UserPage {
 
 impl Store {
     pub fn user_count(&self) -> StoreResult<u64> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         Ok(txn.open_table(USERS)?.len()?)
     }
 
@@ -117,7 +117,7 @@ impl Store {
     }
 
     pub fn user_by_email(&self, email: &Email) -> StoreResult<UserDetails> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let id = user_id_of(&txn.open_table(USER_ID_BY_EMAIL)?, email)?;
         let user = read_user(&txn.open_table(USERS)?, id)?;
         let (managed_flocks, watched_flocks) = roles_of(&txn.open_table(ROLES_BY_USER)?, id)?;
@@ -132,6 +132,8 @@ impl Store {
     /// writes users or roles drops those copies before it is answered).
     pub fn user_details(&self, user: &UserRef) -> StoreResult<Arc<UserDetails>> {
         let key = DetailsKey::from(user);
+        // Even from memory: the copy is of the last commit.
+        super::writer::reading();
         let generation = match self.memory.user_details.get(&key) {
             Ok(details) => return Ok(details),
             Err(generation) => generation,
@@ -144,7 +146,7 @@ impl Store {
     }
 
     fn read_user_details(&self, user: &UserRef) -> StoreResult<UserDetails> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let id = match user {
             UserRef::Id(id) => *id,
             UserRef::Email(email) => user_id_of(&txn.open_table(USER_ID_BY_EMAIL)?, email)?,
@@ -159,13 +161,13 @@ impl Store {
     }
 
     pub fn user_by_id(&self, id: u64) -> StoreResult<User> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         read_user(&txn.open_table(USERS)?, id)
     }
 
     /// Users in email order, starting after `cursor` (a lowercase email from a previous page).
     pub fn list_users(&self, cursor: Option<&str>, limit: Option<usize>) -> StoreResult<UserPage> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let by_email = txn.open_table(USER_ID_BY_EMAIL)?;
         let users = txn.open_table(USERS)?;
         let roles = txn.open_table(ROLES_BY_USER)?;

@@ -1,14 +1,18 @@
-//! Group commit: one thread applies every change waiting for it, each in its own write
-//! transaction committed without a disk flush, then makes the whole batch durable with one
-//! flushed commit, and only then answers each change. A change stays atomic and independent (a
-//! refused one rolls back alone; the others in its batch go on), and "acknowledged means
-//! durable" holds: nobody hears of a change before the flush that carries it. A failed flush
-//! fails every change of its batch.
+//! Group commit: one thread takes every change waiting for it and applies them all inside one
+//! redb write transaction, commits it once (durably: one flush), and only then answers each
+//! change. "Acknowledged means durable" holds: nobody hears of a change before the commit that
+//! carries it, and a failed commit fails every change of its batch.
 //!
-//! Changes a batch made are visible to readers as soon as they are applied, a flush (about a
-//! millisecond) before they are acknowledged.
+//! Each change stays atomic and independent. A change commits into the shared transaction only
+//! when its own store calls committed; one that was refused or failed after it began writing
+//! (its `WriteTxn` dropped or aborted), that panicked, or that read the database while the batch
+//! held changes the read can't see (reads outside the shared transaction see the last commit)
+//! makes the batch redo itself: the shared transaction is dropped and every change of the batch
+//! runs again, each in its own transaction committed without a flush, rolled back alone when
+//! refused, and one flush then makes them durable. Refusals are rare under load; the common
+//! batch costs one commit.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -17,40 +21,125 @@ use tokio::sync::mpsc;
 
 use super::memory::InMemory;
 use super::sealing::Sealer;
+use super::search::Touch;
 use super::{Store, StoreError};
 
-/// How many changes one flush carries at most; more wait for the next.
+/// How many changes one commit carries at most; more wait for the next.
 const MAX_BATCH: usize = 512;
 /// Changes that may wait for the writer before senders wait to send.
 const QUEUE: usize = 4096;
 
-/// What a change hands back once it ran: called with the outcome of its batch's flush.
-pub(super) type Reply = Box<dyn FnOnce(Result<(), Arc<StoreError>>) + Send>;
-/// A change: runs on the writer thread and returns how to answer.
-pub(super) type Job = Box<dyn FnOnce(&Store) -> Reply + Send>;
+/// A change the writer applies: possibly twice, when its batch has to be redone change by change.
+pub(super) trait Change: Send {
+    /// Runs the change's store work, keeping its outcome (the last run's, after a redo).
+    fn apply(&mut self, store: &Store);
+    /// Answers the sender with the kept outcome, given whether the batch became durable.
+    fn answer(self: Box<Self>, durable: Result<(), Arc<StoreError>>);
+}
+
+pub(super) type Job = Box<dyn Change>;
+
+/// How write transactions begun on the writer thread commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Not applying a batch: each transaction commits durably on its own.
+    Direct,
+    /// Every change of the batch writes into one shared transaction (`SHARED`).
+    Shared,
+    /// Redoing a batch: each change in its own transaction without a flush; a flush follows.
+    OneByOne,
+}
+
+/// What the changes committed into the shared transaction did to what is kept in memory; applied
+/// when the shared transaction commits.
+#[derive(Default)]
+pub(super) struct Effects {
+    pub(super) touched: Vec<Touch>,
+    pub(super) api_keys: bool,
+    pub(super) settings: bool,
+    pub(super) users: bool,
+}
 
 thread_local! {
-    /// Set on the writer thread while it applies a batch: write transactions then commit
-    /// without a flush (`Store::begin_write`), and the batch's flush makes them durable.
-    static IN_BATCH: Cell<bool> = const { Cell::new(false) };
-    /// Whether any change of the batch opened a write transaction (else nothing to flush).
+    static MODE: Cell<Mode> = const { Cell::new(Mode::Direct) };
+    /// The batch's transaction, while no change has it open (`WriteTxn` takes it and gives it
+    /// back at commit).
+    static SHARED: RefCell<Option<redb::WriteTransaction>> = const { RefCell::new(None) };
+    /// Whether a change committed into the shared transaction (else there is nothing to commit).
+    static PENDING: Cell<bool> = const { Cell::new(false) };
+    /// The shared transaction can't be committed as it is: the batch must be redone.
+    static REDO: Cell<bool> = const { Cell::new(false) };
+    static EFFECTS: RefCell<Effects> = RefCell::new(Effects::default());
+    /// One by one: whether any change opened a write transaction (else nothing to flush).
     static WROTE: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Whether the caller is a change applied by the writer (so its commit needs no flush).
-pub(super) fn in_batch() -> bool {
-    IN_BATCH.get()
+/// How a write transaction begun now should behave.
+// Built once per transaction and moved straight into a `WriteTxn`: boxing the transaction would
+// cost an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Begin {
+    /// Commit durably on its own.
+    Durable,
+    /// Commit without a flush: the batch's flush follows.
+    Unflushed,
+    /// Write into the batch's shared transaction.
+    Shared(redb::WriteTransaction),
+    /// The change already has the shared transaction open: a second one would wait for it
+    /// forever.
+    Nested,
 }
 
-pub(super) fn note_write() {
-    WROTE.set(true);
+/// Called by `Store::begin_write`.
+pub(super) fn begin() -> Begin {
+    match MODE.get() {
+        Mode::Direct => Begin::Durable,
+        Mode::OneByOne => {
+            WROTE.set(true);
+            Begin::Unflushed
+        }
+        Mode::Shared => match SHARED.take() {
+            Some(txn) => Begin::Shared(txn),
+            None => Begin::Nested,
+        },
+    }
 }
 
-/// How many flushes carried how many changes, since the store was opened.
+/// A change committed its part of the shared transaction.
+pub(super) fn give_back_committed(txn: redb::WriteTransaction, effects: Effects) {
+    SHARED.set(Some(txn));
+    PENDING.set(true);
+    EFFECTS.with_borrow_mut(|batch| {
+        batch.touched.extend(effects.touched);
+        batch.api_keys |= effects.api_keys;
+        batch.settings |= effects.settings;
+        batch.users |= effects.users;
+    });
+}
+
+/// A change let go of the shared transaction without committing: what it wrote can't be taken
+/// out again, so the batch is redone one by one.
+pub(super) fn give_back_uncommitted(txn: redb::WriteTransaction) {
+    SHARED.set(Some(txn));
+    REDO.set(true);
+}
+
+/// Called before the store reads outside a write transaction: on the writer thread, with changes
+/// waiting in the shared transaction, the read wouldn't see them, so the batch is redone one by
+/// one (where every read sees every change before it).
+pub(super) fn reading() {
+    if MODE.get() == Mode::Shared && PENDING.get() {
+        REDO.set(true);
+    }
+}
+
+/// How many batches carried how many changes, since the store was opened.
 #[derive(Debug, Default)]
 pub struct WriterStats {
     pub batches: AtomicU64,
     pub changes: AtomicU64,
+    /// Batches that had to be redone one change at a time.
+    pub redone: AtomicU64,
     /// Cleared when the writer thread ends (its store is gone, or it died).
     pub running: std::sync::atomic::AtomicBool,
 }
@@ -141,25 +230,16 @@ fn run(mut queue: mpsc::Receiver<Job>, handles: Handles, stats: &WriterStats) {
             memory,
         };
         let count = batch.len() as u64;
-        IN_BATCH.set(true);
-        WROTE.set(false);
-        let replies: Vec<Reply> = batch
-            .into_iter()
-            .filter_map(|job| {
-                // A change that panics is rolled back (its transaction is dropped) and its
-                // sender hears the writer lost it; the others go on.
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&store))).ok()
-            })
-            .collect();
-        IN_BATCH.set(false);
-        let flushed = if WROTE.get() {
-            store.flush().map_err(Arc::new)
-        } else {
-            Ok(())
+        let durable = match apply_shared(&store, &mut batch) {
+            Some(committed) => committed,
+            None => {
+                stats.redone.fetch_add(1, Ordering::Relaxed);
+                apply_one_by_one(&store, &mut batch)
+            }
         };
-        if let Err(error) = &flushed {
+        if let Err(error) = &durable {
             tracing::error!(
-                "flushing a batch of {count} changes failed: {}",
+                "committing a batch of {count} changes failed: {}",
                 crate::error_chain::error_chain(error.as_ref())
             );
         }
@@ -168,9 +248,61 @@ fn run(mut queue: mpsc::Receiver<Job>, handles: Handles, stats: &WriterStats) {
         // Let go of the store before anyone hears back: whoever drops the last handle after
         // their answer finds the file closed.
         drop(store);
-        for reply in replies {
-            reply(flushed.clone());
+        for job in batch {
+            job.answer(durable.clone());
         }
+    }
+}
+
+/// Applies the batch in one shared transaction and commits it: `None` when it must be redone one
+/// by one instead (nothing of it was committed then).
+fn apply_shared(store: &Store, batch: &mut [Job]) -> Option<Result<(), Arc<StoreError>>> {
+    // Cannot begin: one by one, each change hears why.
+    let txn = store.db.begin_write().ok()?;
+    SHARED.set(Some(txn));
+    PENDING.set(false);
+    REDO.set(false);
+    EFFECTS.take();
+    MODE.set(Mode::Shared);
+    for job in batch.iter_mut() {
+        let applied =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.apply(store))).is_ok();
+        if !applied {
+            REDO.set(true);
+        }
+        if REDO.get() {
+            break;
+        }
+    }
+    MODE.set(Mode::Direct);
+    let txn = SHARED.take();
+    let effects = EFFECTS.take();
+    if REDO.get() {
+        // Dropping the transaction rolls back everything the batch wrote.
+        return None;
+    }
+    let txn = txn?;
+    if !PENDING.get() {
+        return Some(txn.abort().map_err(|error| Arc::new(error.into())));
+    }
+    Some(store.commit_with_effects(txn, effects).map_err(Arc::new))
+}
+
+/// Applies each change of the batch in its own transaction, committed without a flush (a refused
+/// change rolls back alone), then makes them all durable with one flush.
+fn apply_one_by_one(store: &Store, batch: &mut [Job]) -> Result<(), Arc<StoreError>> {
+    MODE.set(Mode::OneByOne);
+    WROTE.set(false);
+    for job in batch.iter_mut() {
+        // A change that panics is rolled back (its transaction is dropped) and its sender hears
+        // the writer lost it; the others go on.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.apply(store)));
+    }
+    MODE.set(Mode::Direct);
+    if WROTE.get() {
+        store.flush().map_err(Arc::new)
+    } else {
+        Ok(())
     }
 }
 
@@ -193,7 +325,7 @@ mod tests {
     /// Submits `work` to the writer from a task of its own.
     fn submit(
         store: &Store,
-        work: impl FnOnce(&Store) -> Result<(), StoreError> + Send + 'static,
+        work: impl FnMut(&Store) -> Result<(), StoreError> + Send + 'static,
     ) -> tokio::task::JoinHandle<Result<(), StoreError>> {
         let store = store.clone();
         tokio::spawn(async move { store.write_async(work).await })
@@ -213,52 +345,45 @@ mod tests {
         let audit_before = store.audit_len().unwrap();
 
         // Hold the writer on a first change until the others are all waiting behind it.
-        let (started, has_started) = tokio::sync::oneshot::channel();
-        let (release, released) = std::sync::mpsc::channel::<()>();
-        let first = submit(&store, move |_| {
-            let _ = started.send(());
-            let _ = released.recv();
-            Ok(())
-        });
-        has_started.await.unwrap();
-
         let mut changes = Vec::new();
-        for n in 0..10 {
-            // Accepted: notes on existing users, and new users.
-            changes.push((
-                "accepted",
-                submit(&store, move |store| {
-                    let who = UserRef::Email(Email::parse("a@x.io").unwrap());
-                    store.set_note(&Actor::system(), &who, Some(format!("note {n}")))?;
-                    store.add_user(&Actor::system(), new_user(&format!("new{n}@x.io")), None)?;
-                    Ok(())
-                }),
-            ));
-            // Refused: a taken email, an unknown user.
-            changes.push((
-                "taken",
-                submit(&store, move |store| {
-                    let mut taken = new_user("B@x.io");
-                    taken.note = Some(format!("intruder {n}"));
-                    store.add_user(&Actor::system(), taken, None).map(|_| ())
-                }),
-            ));
-            changes.push((
-                "unknown",
-                submit(&store, |store| {
-                    let who = UserRef::Email(Email::parse("nobody@x.io").unwrap());
-                    store
-                        .set_note(&Actor::system(), &who, Some("x".into()))
-                        .map(|_| ())
-                }),
-            ));
-        }
-        changes.push(("panics", submit(&store, |_| panic!("a change that fails"))));
-        while store.writer.waiting() < changes.len() {
-            tokio::task::yield_now().await;
-        }
-        release.send(()).unwrap();
-        first.await.unwrap().unwrap();
+        hold_writer_until(&store, 31, || {
+            for n in 0..10 {
+                // Accepted: notes on existing users, and new users.
+                changes.push((
+                    "accepted",
+                    submit(&store, move |store| {
+                        let who = UserRef::Email(Email::parse("a@x.io").unwrap());
+                        store.set_note(&Actor::system(), &who, Some(format!("note {n}")))?;
+                        store.add_user(
+                            &Actor::system(),
+                            new_user(&format!("new{n}@x.io")),
+                            None,
+                        )?;
+                        Ok(())
+                    }),
+                ));
+                // Refused: a taken email, an unknown user.
+                changes.push((
+                    "taken",
+                    submit(&store, move |store| {
+                        let mut taken = new_user("B@x.io");
+                        taken.note = Some(format!("intruder {n}"));
+                        store.add_user(&Actor::system(), taken, None).map(|_| ())
+                    }),
+                ));
+                changes.push((
+                    "unknown",
+                    submit(&store, |store| {
+                        let who = UserRef::Email(Email::parse("nobody@x.io").unwrap());
+                        store
+                            .set_note(&Actor::system(), &who, Some("x".into()))
+                            .map(|_| ())
+                    }),
+                ));
+            }
+            changes.push(("panics", submit(&store, |_| panic!("a change that fails"))));
+        })
+        .await;
 
         for (kind, change) in changes {
             let outcome = change.await.unwrap();
@@ -276,8 +401,10 @@ mod tests {
             }
         }
         // The first change's batch, then one for all 31 waiting behind it (the users added
-        // before went straight to the database, not through the writer).
+        // before went straight to the database, not through the writer), which the refusals
+        // made redo itself one change at a time.
         assert_eq!(store.writer_stats(), (2, 32));
+        assert_eq!(store.writer.stats.redone.load(Ordering::Relaxed), 1);
         assert_eq!(store.user_count().unwrap(), 12);
         let b = store
             .user_details(&UserRef::Email(Email::parse("b@x.io").unwrap()))
@@ -289,5 +416,103 @@ mod tests {
         // And all of it was flushed: the file reopens with it.
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.user_count().unwrap(), 12);
+    }
+
+    /// Holds the writer on a change until `count` more wait behind it, then lets it go.
+    async fn hold_writer_until(store: &Store, count: usize, changes: impl FnOnce()) {
+        let (started, has_started) = tokio::sync::oneshot::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let mut started = Some(started);
+        let first = submit(store, move |_| {
+            if let Some(started) = started.take() {
+                let _ = started.send(());
+            }
+            let _ = released.recv();
+            Ok(())
+        });
+        has_started.await.unwrap();
+        changes();
+        while store.writer.waiting() < count {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap();
+    }
+
+    /// A batch of accepted changes is one shared transaction: one commit, nothing redone, and
+    /// every change durable.
+    #[tokio::test]
+    async fn accepted_changes_share_one_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut added = Vec::new();
+        hold_writer_until(&store, 40, || {
+            for n in 0..40 {
+                added.push(submit(&store, move |store| {
+                    store.add_user(&Actor::system(), new_user(&format!("u{n}@x.io")), None)?;
+                    let who = UserRef::Email(Email::parse(&format!("u{n}@x.io")).unwrap());
+                    store.set_note(&Actor::system(), &who, Some(format!("note {n}")))?;
+                    Ok(())
+                }));
+            }
+        })
+        .await;
+        for change in added {
+            change.await.unwrap().unwrap();
+        }
+        assert_eq!(store.writer_stats(), (2, 41));
+        assert_eq!(store.writer.stats.redone.load(Ordering::Relaxed), 0);
+        // Readers see the batch's changes once it committed: the user copies were dropped.
+        let who = UserRef::Email(Email::parse("u39@x.io").unwrap());
+        assert_eq!(
+            store.user_details(&who).unwrap().user.note.as_deref(),
+            Some("note 39")
+        );
+        assert_eq!(store.audit_len().unwrap(), 80);
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.user_count().unwrap(), 40);
+        assert_eq!(
+            store.user_details(&who).unwrap().user.note.as_deref(),
+            Some("note 39")
+        );
+    }
+
+    /// A change that reads (outside its transaction) what an earlier change of its batch wrote
+    /// sees it: the read makes the batch redo itself one change at a time.
+    #[tokio::test]
+    async fn a_read_sees_the_changes_before_it_in_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .add_user(&Actor::system(), new_user("a@x.io"), None)
+            .unwrap();
+        let who = UserRef::Email(Email::parse("a@x.io").unwrap());
+        // Read once, so the second read would come from memory.
+        store.user_details(&who).unwrap();
+        let (mut writes, mut read) = (None, None);
+        hold_writer_until(&store, 2, || {
+            let note_of = who.clone();
+            writes = Some(submit(&store, move |store| {
+                store.set_note(&Actor::system(), &note_of, Some("first".into()))?;
+                Ok(())
+            }));
+            let read_of = who.clone();
+            let (seen, saw) = std::sync::mpsc::channel();
+            read = Some((
+                submit(&store, move |store| {
+                    let _ = seen.send(store.user_details(&read_of)?.user.note.clone());
+                    Ok(())
+                }),
+                saw,
+            ));
+        })
+        .await;
+        writes.unwrap().await.unwrap().unwrap();
+        let (read, saw) = read.unwrap();
+        read.await.unwrap().unwrap();
+        // The last run of the reading change (the redo) saw the note.
+        assert_eq!(saw.try_iter().last().flatten().as_deref(), Some("first"));
+        assert_eq!(store.writer.stats.redone.load(Ordering::Relaxed), 1);
     }
 }

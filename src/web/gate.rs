@@ -1,6 +1,7 @@
 //! The one place that decides whether a half-logged-in session may reach a route. It wraps every
-//! route (pages, forms, static files, the API, unknown paths), so no handler can be reached with a
-//! second factor still owed, whatever extractors it uses.
+//! route a session reaches (pages, forms, static files, unknown paths), so no handler can be
+//! reached with a second factor still owed, whatever extractors it uses. The API and the health
+//! checks are outside it: they never load a session (the API takes API keys only).
 
 use actix_session::SessionExt;
 use actix_web::body::{BoxBody, MessageBody};
