@@ -10,6 +10,7 @@ pub mod error_chain;
 pub mod health;
 pub mod logging;
 pub mod mail;
+pub mod metrics;
 pub mod private_files;
 pub mod request_limits;
 pub mod service;

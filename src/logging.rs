@@ -194,6 +194,15 @@ impl RootSpanBuilder for RedactedRequestSpan {
                     .app_data::<actix_web::web::Data<AppState>>()
                     .and_then(|state| state.client_address(request))
                     .map_or_else(|| "-".to_string(), |ip| ip.to_string());
+                if let Some(state) = request.app_data::<actix_web::web::Data<AppState>>() {
+                    let route = request.match_pattern();
+                    state.metrics.request(
+                        route.as_deref().unwrap_or(crate::metrics::UNMATCHED_ROUTE),
+                        request.method().as_str(),
+                        response.status(),
+                        ms / 1000.0,
+                    );
+                }
                 let status = response.status().as_u16();
                 let ms = (ms * 100.0).round() / 100.0;
                 tracing::info!(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer};
+use actix_web::{App, HttpResponse, HttpServer};
 
 use crate::api;
 use crate::auth::links::NewLink;
@@ -14,6 +14,7 @@ use crate::auth::passwords::PasswordHasher;
 use crate::auth::throttle::Throttle;
 use crate::config::{Config, OUTBOX_DIR, SESSION_KEY_FILE, SessionLimits};
 use crate::mail::{MailError, Mailer};
+use crate::metrics::MetricsAccess;
 use crate::request_limits::ConnectionTracker;
 use crate::state::AppState;
 use crate::store::audit::Actor;
@@ -43,6 +44,8 @@ pub enum StartupError {
     SessionKey(std::io::Error),
     #[error("cannot start the password hashing workers: {0}")]
     Hasher(std::io::Error),
+    #[error("cannot set up the metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
     #[error("cannot listen on {bind}: {source}")]
     Bind {
         bind: String,
@@ -62,6 +65,8 @@ pub struct Application {
     summaries: Summaries,
     hasher: PasswordHasher,
     server: Server,
+    /// The `--metrics-bind` listener, and its port.
+    metrics_server: Option<(Server, u16)>,
 }
 
 impl Application {
@@ -134,7 +139,14 @@ impl Application {
             scans: Arc::new(tokio::sync::Semaphore::new(
                 config.request_limits.concurrent_scans.max(1),
             )),
+            metrics: crate::metrics::Metrics::new()?,
         };
+        let metrics_token: Option<Arc<str>> = config.metrics_token.as_deref().map(Arc::from);
+        let main_metrics = match &metrics_token {
+            Some(token) => MetricsAccess::Token(Arc::clone(token)),
+            None => MetricsAccess::Off,
+        };
+        let state_for_metrics = state.clone();
         let request_limits = config.request_limits;
         let connections = ConnectionTracker::new(
             request_limits.connections_per_client,
@@ -154,7 +166,9 @@ impl Application {
                 .app_data(actix_web::web::Data::new(request_limits))
                 .wrap(web::security_headers())
                 .app_data(actix_web::web::Data::new(state.clone()))
+                .app_data(actix_web::web::Data::new(main_metrics.clone()))
                 .configure(crate::health::routes)
+                .configure(crate::metrics::routes)
                 // The API takes API keys, never a session: it doesn't pay for loading one.
                 .configure(api::routes)
                 .service(
@@ -178,6 +192,10 @@ impl Application {
         .listen(listener)
         .map_err(bind_error)?
         .run();
+        let metrics_server = match &config.metrics_bind {
+            Some(bind) => Some(serve_metrics(bind, &state_for_metrics, metrics_token)?),
+            None => None,
+        };
 
         // `roost backup` asks a running server for a backup through it (the database is locked).
         if let Err(error) = crate::backups::serve_control_socket(store.clone(), &config.data_dir) {
@@ -213,6 +231,7 @@ impl Application {
 
         Ok(Application {
             mail_sender,
+            metrics_server,
             port: address.port(),
             base_url,
             store,
@@ -224,6 +243,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the `--metrics-bind` listener, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(_, port)| *port)
     }
 
     pub fn base_url(&self) -> &str {
@@ -253,7 +277,20 @@ impl Application {
     /// requests in flight are answered (an answered write is durable), and the mail sender
     /// finishes the message it is sending.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let served = self.server.await;
+        let served = match self.metrics_server {
+            // A server runs while it is awaited: the metrics listener alongside the main one,
+            // stopped once the main one has.
+            Some((metrics, _)) => {
+                let metrics_handle = metrics.handle();
+                let main = async {
+                    let served = self.server.await;
+                    metrics_handle.stop(true).await;
+                    served
+                };
+                tokio::join!(main, metrics).0
+            }
+            None => self.server.await,
+        };
         if !self.mail_sender.stop(SHUTDOWN_GRACE).await {
             tracing::warn!(
                 "the mail sender was still delivering after {} s; the message stays queued",
@@ -268,6 +305,45 @@ impl Application {
     pub fn mail_sender(&self) -> crate::mail::queue::MailSender {
         self.mail_sender.clone()
     }
+}
+
+/// The `--metrics-bind` listener: `/metrics` only (with the token when one is set), one worker.
+fn serve_metrics(
+    bind: &str,
+    state: &AppState,
+    token: Option<Arc<str>>,
+) -> Result<(Server, u16), StartupError> {
+    let bind_error = |source| StartupError::Bind {
+        bind: bind.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(bind).map_err(bind_error)?;
+    let port = listener.local_addr().map_err(bind_error)?.port();
+    let access = match token {
+        Some(token) => MetricsAccess::Token(token),
+        None => MetricsAccess::Open,
+    };
+    let state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(actix_web::web::Data::new(state.clone()))
+            .app_data(actix_web::web::Data::new(access.clone()))
+            .configure(crate::metrics::routes)
+            .default_service(actix_web::web::to(|| async {
+                HttpResponse::NotFound().json(serde_json::json!({
+                    "result": "failure",
+                    "message": "this listener serves GET /metrics only",
+                }))
+            }))
+    })
+    .workers(1)
+    // The main listener's signal handling stops it.
+    .disable_signals()
+    .listen(listener)
+    .map_err(bind_error)?
+    .run();
+    tracing::info!("metrics on http://{bind}/metrics");
+    Ok((server, port))
 }
 
 /// Resolves on SIGTERM or SIGINT, once `stopping` is set: from then on every answer closes its

@@ -42,6 +42,7 @@ pub struct AppState {
     pub session_limits: SessionLimits,
     /// Permits for lists, filters and exports running at once.
     pub scans: Arc<tokio::sync::Semaphore>,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {

@@ -143,6 +143,20 @@ pub struct Config {
         global = true
     )]
     pub log_format: LogFormat,
+    /// Serves GET /metrics (Prometheus) on the main listener to `Authorization: Bearer TOKEN`
+    /// (24+ characters; prefer the environment variable: options show in `ps`)
+    #[arg(
+        long,
+        env = "ROOST_METRICS_TOKEN",
+        hide_env_values = true,
+        value_parser = parse::bearer_token("--metrics-token"),
+        global = true
+    )]
+    pub metrics_token: Option<String>,
+    /// Serves GET /metrics on a listener of its own at this address (e.g. 127.0.0.1:9464), for a
+    /// network only the scraper reaches; with --metrics-token the token is asked there too
+    #[arg(long, env = "ROOST_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<String>,
     // Not an option: the tests switch it off and drive the weekly summaries by hand.
     /// Whether the server sends the weekly summaries by itself.
     #[arg(skip = true)]
@@ -285,6 +299,14 @@ mod tests {
                 "--summary-day must be a weekday (monday … sunday), not 'funday'",
             ),
             (
+                ["--metrics-token", "short"],
+                "--metrics-token must be 24 to 512 characters long (e.g. `openssl rand -hex 32`)",
+            ),
+            (
+                ["--metrics-token", "a token with spaces in it, long enough"],
+                "--metrics-token may only hold printable ASCII without spaces",
+            ),
+            (
                 ["--trusted-proxies", "proxy.local"],
                 "--trusted-proxies: 'proxy.local' is not an IP address or a network like 10.0.0.0/8",
             ),
@@ -322,6 +344,6 @@ mod tests {
             }
         }
         refused.dedup();
-        assert_eq!(refused.len(), 11, "{refused:?}");
+        assert_eq!(refused.len(), 12, "{refused:?}");
     }
 }

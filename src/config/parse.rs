@@ -68,6 +68,24 @@ pub fn at_least_one(
     }
 }
 
+/// A secret a client presents (a bearer token): long enough not to be guessed, printable, no
+/// spaces (it travels in a header).
+pub fn bearer_token(option: &'static str) -> impl OptionParser<String> {
+    move |raw| {
+        if raw.len() < 24 || raw.len() > 512 {
+            return Err(OptionError(format!(
+                "{option} must be 24 to 512 characters long (e.g. `openssl rand -hex 32`)"
+            )));
+        }
+        if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(OptionError(format!(
+                "{option} may only hold printable ASCII without spaces"
+            )));
+        }
+        Ok(raw.to_string())
+    }
+}
+
 /// `parse_weekday` for `option`.
 pub fn weekday(option: &'static str) -> impl OptionParser<u64> {
     move |raw| {

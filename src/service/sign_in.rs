@@ -43,6 +43,24 @@ pub async fn check_password(
     raw_email: &str,
     password: &str,
 ) -> ServiceResult<PasswordCheck> {
+    let checked = check_password_counted(state, who, raw_email, password).await;
+    let outcome = match &checked {
+        Ok(PasswordCheck::Verified(_)) => "verified",
+        Ok(PasswordCheck::Disabled) => "disabled",
+        Ok(PasswordCheck::Wrong) => "wrong",
+        Ok(PasswordCheck::Throttled(_)) => "throttled",
+        Err(_) => "error",
+    };
+    state.metrics.login("password", outcome);
+    checked
+}
+
+async fn check_password_counted(
+    state: &AppState,
+    who: &Principal,
+    raw_email: &str,
+    password: &str,
+) -> ServiceResult<PasswordCheck> {
     let email = Email::parse(raw_email).ok();
     let account = throttle_key(email.as_ref(), raw_email);
     let now = now_unix();
@@ -281,6 +299,28 @@ pub enum FactorProof {
 /// The factor step of login, for `user_id` who proved their password: checks the proof against
 /// what is stored now and records a failure (or the lock) in the same transaction.
 pub async fn check_second_factor(
+    state: &AppState,
+    who: &Principal,
+    user_id: u64,
+    proof: FactorProof,
+) -> ServiceResult<FactorOutcome> {
+    let step = match &proof {
+        FactorProof::Totp(_) => "totp",
+        FactorProof::RecoveryCode(_) => "recovery_code",
+        FactorProof::SecurityKey { .. } => "security_key",
+    };
+    let checked = check_second_factor_counted(state, who, user_id, proof).await;
+    let outcome = match &checked {
+        Ok(FactorOutcome::Accepted(_)) => "accepted",
+        Ok(FactorOutcome::Rejected) => "rejected",
+        Ok(FactorOutcome::Locked { .. }) => "locked",
+        Err(_) => "error",
+    };
+    state.metrics.login(step, outcome);
+    checked
+}
+
+async fn check_second_factor_counted(
     state: &AppState,
     who: &Principal,
     user_id: u64,

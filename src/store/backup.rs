@@ -76,11 +76,42 @@ impl BackupError {
     }
 }
 
+/// When the last backup this process took ended, and whether it was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastBackup {
+    pub at: u64,
+    pub succeeded: bool,
+}
+
 impl Store {
     /// Writes a backup of the whole database to `out` (refused if it exists), taken from one
     /// read transaction: writers go on meanwhile, and what they commit after it began is not in
     /// it.
     pub fn backup(&self, out: &Path) -> Result<BackupHeader, BackupError> {
+        let written = self.write_backup(out);
+        let last = LastBackup {
+            at: super::now_unix(),
+            succeeded: written.is_ok(),
+        };
+        *self
+            .memory
+            .last_backup
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(last);
+        written
+    }
+
+    /// How the last backup this process took (on a schedule, from Settings, for `roost backup`)
+    /// ended.
+    pub fn last_backup(&self) -> Option<LastBackup> {
+        *self
+            .memory
+            .last_backup
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write_backup(&self, out: &Path) -> Result<BackupHeader, BackupError> {
         // Said plainly here: the scratch copy beside `out` would otherwise be what fails.
         if let Some(dir) = out.parent().filter(|dir| !dir.as_os_str().is_empty())
             && !dir.is_dir()

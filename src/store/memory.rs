@@ -22,6 +22,8 @@ pub(super) struct InMemory {
     /// Users with their roles, as `user/get` and each console page read them. Dropped whole by
     /// any commit that writes the users, their email index or their roles.
     pub user_details: Cached<DetailsKey, Arc<UserDetails>>,
+    /// How the last backup of this process ended (metrics report it).
+    pub last_backup: std::sync::Mutex<Option<super::backup::LastBackup>>,
 }
 
 /// How a user was asked for: by id, or by email (its lowercase key).
@@ -47,6 +49,7 @@ impl InMemory {
             api_keys: Cached::new(MAX_CACHED_KEYS),
             settings: Cached::new(1),
             user_details: Cached::new(MAX_CACHED_USERS),
+            last_backup: std::sync::Mutex::new(None),
         }
     }
 }

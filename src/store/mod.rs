@@ -432,7 +432,19 @@ impl Store {
             .load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// How many flushes carried how many changes since the store was opened.
+    /// Batches committed, changes applied, and batches redone one change at a time, since the
+    /// store was opened.
+    pub fn writer_counts(&self) -> (u64, u64, u64) {
+        use std::sync::atomic::Ordering;
+        let stats = &self.writer.stats;
+        (
+            stats.batches.load(Ordering::Relaxed),
+            stats.changes.load(Ordering::Relaxed),
+            stats.redone.load(Ordering::Relaxed),
+        )
+    }
+
+    /// How many batches carried how many changes since the store was opened.
     pub fn writer_stats(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering;
         let stats = &self.writer.stats;

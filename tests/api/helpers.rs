@@ -35,6 +35,8 @@ pub struct TestApp {
     pub hasher: roost::auth::passwords::PasswordHasher,
     /// The app's mail queue sender (readiness tests stop it).
     pub mail_sender: roost::mail::queue::MailSender,
+    /// The `--metrics-bind` listener's address, when the test asked for one.
+    pub metrics_address: Option<String>,
     server: actix_web::dev::ServerHandle,
     _data_dir_guard: tempfile::TempDir,
 }
@@ -90,6 +92,9 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Co
     let console_url = app.base_url().to_string();
     let hasher = app.hasher();
     let mail_sender = app.mail_sender();
+    let metrics_address = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let admin_token = issue_global_key(&store, ApiKeyType::Admin, "tests", "tests")
         .expect("issue global admin key");
     let server = app.server_handle();
@@ -113,6 +118,7 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Co
         console_url,
         hasher,
         mail_sender,
+        metrics_address,
         server,
         _data_dir_guard: dir,
     }

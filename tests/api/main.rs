@@ -21,6 +21,7 @@ mod helpers;
 mod logs;
 mod mail;
 mod memberships;
+mod metrics;
 mod notes;
 mod packaging;
 mod params;
