@@ -20,4 +20,5 @@ pub mod store;
 pub mod stream;
 pub mod summaries;
 pub mod timestamps;
+pub mod tls;
 pub mod web;

@@ -165,7 +165,16 @@ pub fn on_connect(
     connection: &dyn std::any::Any,
     extensions: &mut actix_web::dev::Extensions,
 ) {
-    let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
+    // Plain, or the TCP stream under TLS (the handshake is done by now).
+    let stream = connection
+        .downcast_ref::<actix_web::rt::net::TcpStream>()
+        .or_else(|| {
+            connection
+                .downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>>()
+                .map(|tls| tls.get_ref().0)
+        });
+    let Some(stream) = stream else {
+        tracing::warn!("a connection of an unknown kind: its limits are not applied");
         return;
     };
     set_write_timeout(stream, limits.write_timeout);

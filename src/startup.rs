@@ -46,6 +46,10 @@ pub enum StartupError {
     Hasher(std::io::Error),
     #[error("cannot set up the metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error(transparent)]
+    Options(#[from] crate::config::OptionError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("cannot listen on {bind}: {source}")]
     Bind {
         bind: String,
@@ -77,6 +81,11 @@ impl Application {
         let bind_error = |source| StartupError::Bind {
             bind: config.bind.clone(),
             source,
+        };
+        // Read before anything listens: unusable files stop the start with the reason.
+        let tls = match config.tls_files()? {
+            Some(files) => Some(Arc::new(crate::tls::ReloadingCertificate::load(files)?)),
+            None => None,
         };
         let listener = TcpListener::bind(&config.bind).map_err(bind_error)?;
         let address = listener.local_addr().map_err(bind_error)?;
@@ -164,7 +173,7 @@ impl Application {
                 ))
                 .wrap(actix_web::middleware::from_fn(close_when_stopping))
                 .app_data(actix_web::web::Data::new(request_limits))
-                .wrap(web::security_headers())
+                .wrap(web::security_headers(secure_cookies))
                 .app_data(actix_web::web::Data::new(state.clone()))
                 .app_data(actix_web::web::Data::new(main_metrics.clone()))
                 .configure(crate::health::routes)
@@ -188,8 +197,12 @@ impl Application {
         .client_request_timeout(HEADERS_TIMEOUT)
         .on_connect(move |connection, extensions| {
             crate::request_limits::on_connect(&connections, &request_limits, connection, extensions)
-        })
-        .listen(listener)
+        });
+        crate::tls::reload_on_sighup(tls.clone());
+        let server = match &tls {
+            Some(certificate) => server.listen_rustls_0_23(listener, certificate.server_config()?),
+            None => server.listen(listener),
+        }
         .map_err(bind_error)?
         .run();
         let metrics_server = match &config.metrics_bind {
@@ -219,7 +232,8 @@ impl Application {
         if config.summary_scheduler {
             summaries.clone().spawn_scheduler();
         }
-        println!("Roost is listening on http://{address} (console at {base_url})");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("Roost is listening on {scheme}://{address} (console at {base_url})");
         if store.user_count()? == 0 {
             let link = NewLink::new(TokenPurpose::Setup, None);
             link.store(&store, &Actor::system())?;

@@ -157,6 +157,13 @@ pub struct Config {
     /// network only the scraper reaches; with --metrics-token the token is asked there too
     #[arg(long, env = "ROOST_METRICS_BIND", global = true)]
     pub metrics_bind: Option<String>,
+    /// Serves HTTPS with this certificate chain (PEM; with --tls-key). Read again on SIGHUP,
+    /// so a renewed certificate applies without a restart
+    #[arg(long, env = "ROOST_TLS_CERT", value_name = "FILE", global = true)]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, env = "ROOST_TLS_KEY", value_name = "FILE", global = true)]
+    pub tls_key: Option<PathBuf>,
     // Not an option: the tests switch it off and drive the weekly summaries by hand.
     /// Whether the server sends the weekly summaries by itself.
     #[arg(skip = true)]
@@ -175,9 +182,31 @@ impl Config {
     /// The base URL for links: the configured one, else `http://localhost:<port>`. Localhost
     /// rather than 127.0.0.1 because browsers only allow WebAuthn on a domain name.
     pub fn base_url_for_port(&self, port: u16) -> String {
+        let scheme = if self.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         match &self.base_url {
             Some(url) => url.trim_end_matches('/').to_string(),
-            None => format!("http://localhost:{port}"),
+            None => format!("{scheme}://localhost:{port}"),
+        }
+    }
+
+    /// The certificate and key files to serve HTTPS with: both or neither.
+    pub fn tls_files(&self) -> Result<Option<crate::tls::TlsFiles>, OptionError> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(certificate), Some(key)) => Ok(Some(crate::tls::TlsFiles {
+                certificate: certificate.clone(),
+                key: key.clone(),
+            })),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(OptionError(
+                "--tls-cert needs --tls-key (the certificate's private key)".into(),
+            )),
+            (None, Some(_)) => Err(OptionError(
+                "--tls-key needs --tls-cert (the certificate it belongs to)".into(),
+            )),
         }
     }
 

@@ -79,8 +79,8 @@ pub fn session_middleware(key: Key, secure: bool) -> SessionMiddleware<CookieSes
 /// secrets), no content sniffing, and no caching (pages and API answers carry people's data; a
 /// shared browser's cache must not keep them). Static assets set their own `Cache-Control`,
 /// which this doesn't replace.
-pub fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+pub fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
         .add((
             "Content-Security-Policy",
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -89,7 +89,14 @@ pub fn security_headers() -> DefaultHeaders {
         .add(("X-Frame-Options", "DENY"))
         .add(("Referrer-Policy", "no-referrer"))
         .add(("X-Content-Type-Options", "nosniff"))
-        .add(("Cache-Control", "no-store"))
+        .add(("Cache-Control", "no-store"));
+    if https {
+        // Served over HTTPS (its own TLS, or a proxy's for an https base URL): browsers keep to
+        // HTTPS for a year. No includeSubDomains: the console can't speak for sibling hosts.
+        headers.add(("Strict-Transport-Security", "max-age=31536000"))
+    } else {
+        headers
+    }
 }
 
 /// Paths whose last segment is a one-time secret, so logs show the route and not the secret.

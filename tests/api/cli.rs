@@ -162,7 +162,7 @@ impl Server {
             seen: Vec::new(),
             address: String::new(),
         };
-        let line = server.wait_for_line(|l| l.contains("listening on http://"));
+        let line = server.wait_for_line(|l| l.contains("listening on http"));
         let after = line.split("listening on ").nth(1).expect("address");
         let address = after.split_whitespace().next().expect("address");
         server.address = address.trim_end_matches('/').to_string();

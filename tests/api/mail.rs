@@ -8,7 +8,7 @@ use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig, respo
 use roost::domain::{AccessLevel, Email};
 use roost::store::{MailContent, NewUser, QueuedMail, Store};
 
-use crate::helpers::{Actor, TestApp, spawn_app_in};
+use crate::helpers::{Actor, TestApp, TestCertificate, spawn_app_in};
 
 /// One message as the SMTP server received it.
 #[derive(Debug, Clone)]
@@ -147,65 +147,6 @@ impl SmtpSink {
                 return messages;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-/// A self-signed certificate for `localhost`, as a relay with a private CA would present.
-struct TestCertificate {
-    cert_path: std::path::PathBuf,
-    key_path: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl TestCertificate {
-    fn localhost() -> TestCertificate {
-        use openssl::asn1::{Asn1Integer, Asn1Time};
-        use openssl::bn::BigNum;
-        use openssl::ec::{EcGroup, EcKey};
-        use openssl::hash::MessageDigest;
-        use openssl::nid::Nid;
-        use openssl::pkey::PKey;
-        use openssl::x509::extension::SubjectAlternativeName;
-        use openssl::x509::{X509Builder, X509NameBuilder};
-
-        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("curve");
-        let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
-        let mut name = X509NameBuilder::new().expect("name");
-        name.append_entry_by_text("CN", "localhost").expect("CN");
-        let name = name.build();
-        let mut builder = X509Builder::new().expect("builder");
-        builder.set_version(2).expect("v3");
-        let serial = BigNum::from_u32(1)
-            .and_then(|n| Asn1Integer::from_bn(&n))
-            .expect("serial");
-        builder.set_serial_number(&serial).expect("serial");
-        builder.set_subject_name(&name).expect("subject");
-        builder.set_issuer_name(&name).expect("issuer");
-        builder.set_pubkey(&key).expect("public key");
-        let a_day_ago = i64::try_from(now_unix()).expect("time") - 24 * 3600;
-        let yesterday = Asn1Time::from_unix(a_day_ago).expect("not before");
-        builder.set_not_before(&yesterday).expect("not before");
-        let tomorrow = Asn1Time::days_from_now(1).expect("not after");
-        builder.set_not_after(&tomorrow).expect("not after");
-        let san = SubjectAlternativeName::new()
-            .dns("localhost")
-            .build(&builder.x509v3_context(None, None))
-            .expect("subject alt name");
-        builder.append_extension(san).expect("extension");
-        builder.sign(&key, MessageDigest::sha256()).expect("sign");
-        let cert = builder.build();
-
-        let dir = tempfile::tempdir().expect("temp dir");
-        let cert_path = dir.path().join("relay.pem");
-        let key_path = dir.path().join("relay.key");
-        std::fs::write(&cert_path, cert.to_pem().expect("pem")).expect("write cert");
-        let key_pem = key.private_key_to_pem_pkcs8().expect("key pem");
-        std::fs::write(&key_path, key_pem).expect("write key");
-        TestCertificate {
-            cert_path,
-            key_path,
-            _dir: dir,
         }
     }
 }

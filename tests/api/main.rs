@@ -31,6 +31,7 @@ mod resource_limits;
 mod settings;
 mod streaming;
 mod summaries;
+mod tls;
 mod two_factor;
 mod upgrade;
 mod users;
