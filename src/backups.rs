@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::store::audit::Actor;
 use crate::store::backup::{BackupError, BackupHeader, unpack};
+use crate::store::export::{ExportCounts, ExportError};
 use crate::store::{BACKUPS_DIR, DATABASE_FILE, Store, StoreError, StoreOptions};
 
 /// The control socket's name in the data directory.
@@ -41,42 +43,89 @@ pub async fn backup(
     }
 }
 
+/// Writes an export of `config`'s console to `out`: directly with `store` when this process
+/// could open the database, else through the running server that holds it.
+pub async fn export(
+    config: &Config,
+    store: Result<Store, StoreError>,
+    out: &Path,
+) -> Result<ExportCounts, ExportError> {
+    let out = std::path::absolute(out).map_err(|source| ExportError::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let lost = |error| ExportError::Store(StoreError::TaskLost(error));
+    match store {
+        Ok(store) => tokio::task::spawn_blocking(move || store.export(&Actor::cli(), &out))
+            .await
+            .map_err(lost)?,
+        Err(StoreError::Locked { .. }) => {
+            let socket = config.data_dir.join(CONTROL_SOCKET);
+            let answer = tokio::task::spawn_blocking(move || {
+                let request = request_line("export", &out).map_err(|reason| ExportError::Io {
+                    path: out.clone(),
+                    source: std::io::Error::other(reason),
+                })?;
+                ask(&socket, &request).map_err(|error| ExportError::Io {
+                    path: out.clone(),
+                    source: error,
+                })
+            })
+            .await
+            .map_err(lost)??;
+            serde_json::from_str(&answer).map_err(|error| ExportError::Io {
+                path: config.data_dir.join(CONTROL_SOCKET),
+                source: std::io::Error::other(format!("the server's answer: {error}")),
+            })
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `VERB /absolute/path`, if the path can be put on one line.
+fn request_line(verb: &str, path: &Path) -> Result<String, String> {
+    path.to_str()
+        .filter(|text| !text.contains('\n'))
+        .map(|text| format!("{verb} {text}\n"))
+        .ok_or_else(|| {
+            format!(
+                "{} can't be named to the server (not UTF-8, or a line break)",
+                path.display()
+            )
+        })
+}
+
+/// One request on the control socket; the answer's `ok` payload, or the server's error.
+fn ask(socket: &Path, request: &str) -> std::io::Result<String> {
+    let mut stream = std::os::unix::net::UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(SERVER_BACKUP_WAIT))?;
+    stream.write_all(request.as_bytes())?;
+    let mut answer = String::new();
+    BufReader::new(&stream).read_line(&mut answer)?;
+    match answer.trim_end().split_once(' ') {
+        Some(("ok", payload)) => Ok(payload.to_string()),
+        Some(("error", message)) => Err(std::io::Error::other(format!(
+            "the server could not do it: {message}"
+        ))),
+        _ => Err(std::io::Error::other(format!(
+            "the server answered {answer:?}"
+        ))),
+    }
+}
+
 fn absolute(path: &Path) -> Result<PathBuf, BackupError> {
     std::path::absolute(path).map_err(BackupError::io(path))
 }
 
-/// One request on the control socket: `backup <absolute path>`; the answer is one line,
-/// `ok <header JSON>` or `error <message>`.
+/// `backup <absolute path>` on the control socket; the answer's payload is the header JSON.
 fn ask_server(socket: &Path, out: &Path) -> Result<BackupHeader, BackupError> {
-    let Some(out_text) = out.to_str().filter(|text| !text.contains('\n')) else {
-        return Err(BackupError::NotABackup(format!(
-            "{} can't be named to the server (not UTF-8, or a line break)",
-            out.display()
-        )));
-    };
-    let mut stream =
-        std::os::unix::net::UnixStream::connect(socket).map_err(BackupError::io(socket))?;
-    stream
-        .set_read_timeout(Some(SERVER_BACKUP_WAIT))
-        .map_err(BackupError::io(socket))?;
-    stream
-        .write_all(format!("backup {out_text}\n").as_bytes())
-        .map_err(BackupError::io(socket))?;
-    let mut answer = String::new();
-    BufReader::new(&stream)
-        .read_line(&mut answer)
-        .map_err(BackupError::io(socket))?;
-    match answer.trim_end().split_once(' ') {
-        Some(("ok", header)) => serde_json::from_str(header)
-            .map_err(|error| BackupError::NotABackup(format!("the server's answer: {error}"))),
-        Some(("error", message)) => Err(BackupError::Io {
-            path: out.to_path_buf(),
-            source: std::io::Error::other(format!("the server could not write it: {message}")),
-        }),
-        _ => Err(BackupError::NotABackup(format!(
-            "the server answered {answer:?}"
-        ))),
-    }
+    let request = request_line("backup", out).map_err(BackupError::NotABackup)?;
+    let header = ask(socket, &request).map_err(|source| BackupError::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&header)
+        .map_err(|error| BackupError::NotABackup(format!("the server's answer: {error}")))
 }
 
 /// Serves the control socket of a running server until the process ends.
@@ -139,7 +188,25 @@ async fn answer(stream: tokio::net::UnixStream, store: Store) -> std::io::Result
                 Err(error) => format!("error {}", one_line(&error.to_string())),
             }
         }
-        _ => "error unknown request (expected: backup /absolute/path)".to_string(),
+        Some(("export", path)) if Path::new(path).is_absolute() => {
+            let out = PathBuf::from(path);
+            let written =
+                tokio::task::spawn_blocking(move || store.export(&Actor::cli(), &out)).await;
+            match written {
+                Ok(Ok(counts)) => {
+                    tracing::info!(
+                        "export written through the control socket: {} users, {} audit entries",
+                        counts.users,
+                        counts.audit_entries
+                    );
+                    format!("ok {}", serde_json::to_string(&counts).unwrap_or_default())
+                }
+                Ok(Err(error)) => format!("error {}", one_line(&error.to_string())),
+                Err(error) => format!("error {}", one_line(&error.to_string())),
+            }
+        }
+        _ => "error unknown request (expected: backup /absolute/path or export /absolute/path)"
+            .to_string(),
     };
     write.write_all(format!("{reply}\n").as_bytes()).await?;
     write.shutdown().await

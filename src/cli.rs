@@ -64,6 +64,20 @@ pub enum Command {
         /// The backup file
         file: PathBuf,
     },
+    /// Write users (with password hashes and factors), flocks, memberships, API keys (hashed),
+    /// settings and the audit trail as JSON Lines, to move them to another machine or version
+    /// (asking the running server, if one runs on this data directory)
+    Export {
+        /// The file to write (refused if it exists)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Read an export into a data directory that has no database yet; every line is checked
+    /// before anything is written, and nothing is imported if one is refused
+    Import {
+        /// The export file
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +127,8 @@ pub enum CliError {
     Summary(#[from] SummaryError),
     #[error("server error: {0}")]
     Server(#[from] std::io::Error),
+    #[error(transparent)]
+    Export(#[from] crate::store::export::ExportError),
 }
 
 /// The command line and the `ROOST_*` variables. A value that Roost refuses is told in Roost's
@@ -203,6 +219,40 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     || "none (there was none)".to_string(),
                     |k| k.display().to_string()
                 )
+            );
+        }
+        Command::Export { out } => {
+            let counts = crate::backups::export(&config, open_store(&config), &out).await?;
+            println!(
+                "exported to {}: {} users, {} flocks, {} roles, {} API keys, {} audit entries",
+                out.display(),
+                counts.users,
+                counts.flocks,
+                counts.roles,
+                counts.api_keys,
+                counts.audit_entries
+            );
+        }
+        Command::Import { file } => {
+            crate::private_files::restrict_umask();
+            let options = crate::store::StoreOptions {
+                secrets_key_file: config.secrets_key_path(),
+                cache_bytes: config.db_cache_bytes(),
+            };
+            let data_dir = config.data_dir.clone();
+            let counts = tokio::task::spawn_blocking(move || {
+                crate::store::export::import(&data_dir, &options, &file, &Actor::cli())
+            })
+            .await
+            .map_err(|error| CliError::Store(StoreError::TaskLost(error)))??;
+            println!(
+                "imported into {}: {} users, {} flocks, {} roles, {} API keys, {} audit entries",
+                config.data_dir.display(),
+                counts.users,
+                counts.flocks,
+                counts.roles,
+                counts.api_keys,
+                counts.audit_entries
             );
         }
         Command::Mail(MailCommand::SendSummaries { now }) => {

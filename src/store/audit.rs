@@ -115,6 +115,8 @@ pub const ACTION_TYPES: &[(&str, ActionKind)] = &[
     ("settings_api_disable", Change),
     ("summaries_send", Activity),
     ("backup_download", Activity),
+    ("data_export", Activity),
+    ("data_import", Change),
     ("audit_trail_purge", Change),
     ("audit_trail_retention", Activity),
     (LEGACY_ACTION, Change),

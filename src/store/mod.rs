@@ -9,6 +9,7 @@ pub mod audit;
 pub mod backup;
 mod copy;
 mod disk;
+pub mod export;
 mod factors;
 mod flocks;
 mod mail_queue;

@@ -295,12 +295,18 @@ async fn scheduled_backups_come_on_time_and_only_the_newest_are_kept() {
     while seen.len() < 4 {
         assert!(std::time::Instant::now() < deadline, "only {seen:?}");
         let now = listed();
-        assert!(now.len() <= 2, "more than --backup-keep: {now:?}");
+        // Between a new backup's rename into place and the oldest one's deletion, one more
+        // exists for a moment; never more than that.
+        assert!(now.len() <= 3, "more than --backup-keep + 1: {now:?}");
         seen.extend(now);
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let kept = listed();
-    assert_eq!(kept.len(), 2, "{kept:?}");
+    let mut kept = listed();
+    while kept.len() != 2 {
+        assert!(std::time::Instant::now() < deadline, "{kept:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        kept = listed();
+    }
     for name in &kept {
         assert!(
             name.starts_with("roost-") && name.ends_with(".bak"),

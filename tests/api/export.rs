@@ -1,0 +1,351 @@
+//! `roost export` and `roost import`: a console moved through its JSON Lines export keeps every
+//! user (passwords and second factors working), flock, role, API key, setting and audit entry;
+//! a malformed export is refused with its line and imports nothing.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::cli::{Sandbox, Server, run};
+use crate::console::{Console, PASSWORD};
+use crate::helpers::*;
+use crate::two_factor::{code_at, enroll, now};
+
+/// A console with some of everything; returns it, ann's TOTP secret, and an analyst key.
+async fn populated_app() -> (TestApp, String, String) {
+    let app = spawn_app().await;
+    let ann = app.console_as("ann@x.io", "admin").await;
+    let (secret, _) = enroll(&ann, now()).await;
+    app.add_user("bob@x.io", "user").await;
+    app.post(
+        "user/note/add",
+        &[("email", "bob@x.io"), ("note", "on call")],
+    )
+    .await
+    .ok();
+    app.post("user/disable", &[("email", "bob@x.io")])
+        .await
+        .ok();
+    let flock = app.create_flock("Ops").await;
+    app.assign("ann@x.io", &flock, "manager").await;
+    app.assign("bob@x.io", &flock, "watcher").await;
+    app.new_flock_key(&flock, "admin").await;
+    let analyst = app.new_key("analyst").await;
+    app.post("settings/usermanagement/globally_enforce_2fa/enable", &[])
+        .await
+        .ok();
+    (app, secret, analyst)
+}
+
+fn import(sandbox: &Sandbox, file: &Path, data: &Path) -> crate::cli::Output {
+    run(sandbox.cmd(&[
+        "import",
+        file.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]))
+}
+
+fn audit_entries(trail: &Value) -> Vec<Value> {
+    trail["audit_trail"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_console_moves_through_export_and_import_whole() {
+    let (app, secret, analyst) = populated_app().await;
+    let sandbox = Sandbox::new();
+    let file = sandbox.dir.path().join("console.jsonl");
+    let counts = app.store.export(&Actor::cli(), &file).expect("export");
+    assert_eq!((counts.users, counts.roles, counts.api_keys), (2, 2, 3));
+    assert_eq!(counts.flocks, 2, "the default flock and Ops");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["kind"], "header");
+    assert_eq!(first["format"], 1);
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["kind"], "end");
+    // Secrets stay what they are at rest: hashes and sealed TOTP secrets, never the clear ones.
+    assert!(!text.contains(&secret), "a clear TOTP secret in the export");
+    assert!(
+        !text.contains(&app.admin_token),
+        "a clear API key in the export"
+    );
+    assert!(!text.contains(PASSWORD));
+    assert!(text.contains("$argon2id$"));
+    // The export is on the trail.
+    let trail = app
+        .get("audit_trail/fetch", &[("action_filter", "data_export")])
+        .await;
+    assert_eq!(audit_entries(trail.ok()).len(), 1);
+
+    // A new machine: the secrets key comes along (it seals the TOTP secrets).
+    let target = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        app.data_dir.join("secrets.key"),
+        target.path().join("secrets.key"),
+    )
+    .unwrap();
+    let output = import(&sandbox, &file, target.path());
+    assert!(output.status.success(), "{}", output.stderr);
+    assert!(
+        output
+            .stdout
+            .contains("2 users, 2 flocks, 2 roles, 3 API keys"),
+        "{}",
+        output.stdout
+    );
+    let before_users: Vec<Value> = {
+        let mut users = Vec::new();
+        for email in ["ann@x.io", "bob@x.io"] {
+            users.push(app.user(email).await);
+        }
+        users
+    };
+    let before_flocks = app.get("flocks/list", &[]).await.ok().clone();
+    let before_settings = app.get("settings", &[]).await.ok().clone();
+    let before_trail = audit_entries(app.get("audit_trail/fetch", &[]).await.ok());
+    let old_admin_token = app.admin_token.clone();
+    drop(app);
+
+    let moved = spawn_app_in(target, |_| {}).await;
+    for (email, before) in ["ann@x.io", "bob@x.io"].iter().zip(&before_users) {
+        assert_eq!(&moved.user(email).await, before, "{email}");
+    }
+    assert_eq!(moved.get("flocks/list", &[]).await.ok(), &before_flocks);
+    assert_eq!(moved.get("settings", &[]).await.ok(), &before_settings);
+    // The keys still authenticate (their hashes moved).
+    moved.get_as(&old_admin_token, "ping", &[]).await.ok();
+    moved.get_as(&analyst, "ping", &[]).await.ok();
+    // Every entry of the trail moved, and the import is the newest change.
+    let after_trail = audit_entries(moved.get("audit_trail/fetch", &[]).await.ok());
+    // (The export's own entry is recorded once the file is written, so it is not in it.)
+    for entry in before_trail
+        .iter()
+        .filter(|entry| entry["action_type"] != "data_export")
+    {
+        assert!(after_trail.contains(entry), "lost: {entry}");
+    }
+    assert!(
+        after_trail
+            .iter()
+            .any(|entry| entry["action_type"] == "data_import"),
+        "{after_trail:?}"
+    );
+    // Ann logs in with her password and her authenticator app.
+    let console = Console::new(&moved);
+    console
+        .login("ann@x.io", PASSWORD)
+        .await
+        .redirects_to("/login/two-factor");
+    console.get("/login/two-factor").await;
+    console
+        .post(
+            "/login/two-factor",
+            &[("code", &code_at(&secret, now() + 30))],
+        )
+        .await
+        .redirects_to("/");
+    // New ids continue after the imported ones.
+    moved.add_user("cy@x.io", "user").await;
+    let id_of = |email: &str| {
+        moved
+            .store
+            .user_details(&UserRef::Email(roost::domain::Email::parse(email).unwrap()))
+            .unwrap()
+            .user
+            .id
+    };
+    let cy = id_of("cy@x.io");
+    assert!(cy > id_of("ann@x.io") && cy > id_of("bob@x.io"), "{cy}");
+}
+
+/// `path`'s lines, with `change` applied to them, written to a new file beside it.
+fn rewritten(path: &Path, name: &str, change: impl FnOnce(&mut Vec<String>)) -> PathBuf {
+    let mut lines: Vec<String> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    change(&mut lines);
+    let out = path.with_file_name(name);
+    std::fs::write(&out, lines.join("\n") + "\n").unwrap();
+    out
+}
+
+fn line_of(lines: &[String], kind: &str) -> usize {
+    lines
+        .iter()
+        .position(|line| line.contains(&format!("\"kind\":\"{kind}\"")))
+        .unwrap_or_else(|| panic!("no {kind} line"))
+}
+
+#[tokio::test]
+async fn a_malformed_export_is_refused_with_its_line_and_imports_nothing() {
+    let (app, _, _) = populated_app().await;
+    let sandbox = Sandbox::new();
+    let good = sandbox.dir.path().join("good.jsonl");
+    app.store.export(&Actor::cli(), &good).expect("export");
+    let secrets_key = app.data_dir.join("secrets.key");
+
+    type Change = Box<dyn FnOnce(&mut Vec<String>)>;
+    let cases: Vec<(&str, Change, &str)> = vec![
+        (
+            "not json",
+            Box::new(|lines| lines[2] = "{not json".into()),
+            "line 3: not an export line",
+        ),
+        (
+            "unknown kind",
+            Box::new(|lines| lines[2] = r#"{"kind":"session","record":{}}"#.into()),
+            "line 3: not an export line: unknown variant `session`",
+        ),
+        (
+            "no header",
+            Box::new(|lines| {
+                lines.remove(0);
+            }),
+            "line 1: the first line must be the export header",
+        ),
+        (
+            "newer schema",
+            Box::new(|lines| {
+                lines[0] = lines[0].replace("\"schema_version\":3", "\"schema_version\":99")
+            }),
+            "line 1: written by a newer Roost (schema 99",
+        ),
+        (
+            "duplicate email",
+            Box::new(|lines| {
+                let user = line_of(lines, "user");
+                let copy = lines[user].replacen("\"id\":", "\"id\":9", 1);
+                lines.insert(user + 1, copy);
+            }),
+            "appears twice",
+        ),
+        (
+            "role of an unknown user",
+            Box::new(|lines| {
+                let role = line_of(lines, "role");
+                lines[role] = lines[role].replacen("\"user\":", "\"user\":77", 1);
+            }),
+            "no such user or flock in the file",
+        ),
+        (
+            "malformed flock id",
+            Box::new(|lines| {
+                let flock = lines
+                    .iter()
+                    .rposition(|line| line.contains("\"kind\":\"flock\""))
+                    .unwrap();
+                lines[flock] = lines[flock].replacen("\"id\":\"flock:", "\"id\":\"floc k:", 1);
+            }),
+            "malformed flock id",
+        ),
+        (
+            "bad access level",
+            Box::new(|lines| {
+                let user = line_of(lines, "user");
+                lines[user] = lines[user].replacen(
+                    "\"access_level\":\"admin\"",
+                    "\"access_level\":\"root\"",
+                    1,
+                );
+            }),
+            "user: ",
+        ),
+        (
+            "cut short",
+            Box::new(|lines| {
+                lines.pop();
+            }),
+            "the end line is missing: the file is cut short",
+        ),
+        (
+            "counts changed",
+            Box::new(|lines| {
+                let user = line_of(lines, "audit");
+                lines.remove(user);
+            }),
+            "the end line counts",
+        ),
+    ];
+    for (name, change, expected) in cases {
+        let file = rewritten(&good, &format!("{}.jsonl", name.replace(' ', "-")), change);
+        let target = tempfile::tempdir().unwrap();
+        std::fs::copy(&secrets_key, target.path().join("secrets.key")).unwrap();
+        let output = import(&sandbox, &file, target.path());
+        assert!(!output.status.success(), "{name}: imported");
+        assert!(
+            output.stderr.contains(expected),
+            "{name}: {}",
+            output.stderr
+        );
+        assert!(output.stderr.contains("line "), "{name}: {}", output.stderr);
+        let left: Vec<_> = std::fs::read_dir(target.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(
+            left,
+            vec!["secrets.key".to_string()],
+            "{name}: left {left:?}"
+        );
+    }
+
+    // Sealed TOTP secrets and another secrets key: refused, nothing left behind.
+    let target = tempfile::tempdir().unwrap();
+    let output = import(&sandbox, &good, target.path());
+    assert!(!output.status.success());
+    assert!(
+        output.stderr.contains("sealed with another secrets key"),
+        "{}",
+        output.stderr
+    );
+    assert!(!target.path().join("roost.redb").exists());
+
+    // Into a data directory that has a database: refused, the database untouched.
+    let output = import(&sandbox, &good, &app.data_dir);
+    assert!(!output.status.success());
+    assert!(
+        output.stderr.contains("already holds a database"),
+        "{}",
+        output.stderr
+    );
+    app.get("ping", &[]).await.ok();
+}
+
+#[tokio::test]
+async fn roost_export_asks_the_running_server_or_reads_the_stopped_database() {
+    let sandbox = Sandbox::new();
+    let token = sandbox.create_token("admin");
+    let data = sandbox.data_arg();
+    let server = Server::start(&sandbox);
+    server
+        .call(
+            &token,
+            reqwest::Method::POST,
+            "user/add",
+            &[("email", "ann@x.io"), ("access_level", "user")],
+        )
+        .await
+        .ok();
+    let live = sandbox.dir.path().join("live.jsonl");
+    let output = run(sandbox.cmd(&["export", "--out", "live.jsonl", "--data-dir", &data]));
+    assert!(output.status.success(), "{}", output.stderr);
+    assert!(output.stdout.contains("1 users"), "{}", output.stdout);
+    assert!(std::fs::read_to_string(&live).unwrap().contains("ann@x.io"));
+    // An existing file is never overwritten.
+    let again = run(sandbox.cmd(&["export", "--out", "live.jsonl", "--data-dir", &data]));
+    assert!(!again.status.success());
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    server.kill();
+
+    let stopped = run(sandbox.cmd(&["export", "--out", "stopped.jsonl", "--data-dir", &data]));
+    assert!(stopped.status.success(), "{}", stopped.stderr);
+    // Both were recorded on the trail, and the second export holds the first's entry.
+    let text = std::fs::read_to_string(sandbox.dir.path().join("stopped.jsonl")).unwrap();
+    assert_eq!(text.matches("\"action_type\":\"data_export\"").count(), 1);
+}
