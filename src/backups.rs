@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::store::audit::Actor;
+use crate::store::audit::{Actor, AuditLine};
 use crate::store::backup::{BackupError, BackupHeader, unpack};
 use crate::store::export::{ExportCounts, ExportError};
 use crate::store::{BACKUPS_DIR, DATABASE_FILE, Store, StoreError, StoreOptions};
@@ -30,9 +30,15 @@ pub async fn backup(
 ) -> Result<BackupHeader, BackupError> {
     let out = absolute(out)?;
     match store {
-        Ok(store) => tokio::task::spawn_blocking(move || store.backup(&out))
-            .await
-            .map_err(|error| BackupError::Store(StoreError::TaskLost(error)))?,
+        Ok(store) => {
+            let writer = store.clone();
+            let target = out.clone();
+            let header = tokio::task::spawn_blocking(move || writer.backup(&target))
+                .await
+                .map_err(|error| BackupError::Store(StoreError::TaskLost(error)))??;
+            record_backup(&store, Actor::cli(), &out, &header).await;
+            Ok(header)
+        }
         Err(StoreError::Locked { .. }) => {
             let socket = config.data_dir.join(CONTROL_SOCKET);
             tokio::task::spawn_blocking(move || ask_server(&socket, &out))
@@ -113,6 +119,34 @@ fn ask(socket: &Path, request: &str) -> std::io::Result<String> {
     }
 }
 
+/// Puts a backup on the audit trail (`backup_create`); one that can't be recorded is logged.
+async fn record_backup(store: &Store, actor: Actor, out: &Path, header: &BackupHeader) {
+    let line = AuditLine::new(
+        "backup_create",
+        format!(
+            "Backup written to {} ({} records, schema {})",
+            out.display(),
+            header.records,
+            header.schema_version
+        ),
+    )
+    .details(serde_json::json!({
+        "file": out.display().to_string(),
+        "records": header.records,
+        "payload_bytes": header.payload_bytes,
+        "schema_version": header.schema_version,
+    }));
+    let recorded = store
+        .write_async(move |store| store.record_event(&actor, line.clone()))
+        .await;
+    if let Err(error) = recorded {
+        tracing::warn!(
+            "backup {} written, but not recorded on the audit trail: {error}",
+            out.display()
+        );
+    }
+}
+
 fn absolute(path: &Path) -> Result<PathBuf, BackupError> {
     std::path::absolute(path).map_err(BackupError::io(path))
 }
@@ -175,9 +209,12 @@ async fn answer(stream: tokio::net::UnixStream, store: Store) -> std::io::Result
     let reply = match line.trim_end().split_once(' ') {
         Some(("backup", path)) if Path::new(path).is_absolute() => {
             let out = PathBuf::from(path);
-            let written = tokio::task::spawn_blocking(move || store.backup(&out)).await;
+            let (writer, target) = (store.clone(), out.clone());
+            let written = tokio::task::spawn_blocking(move || writer.backup(&target)).await;
             match written {
                 Ok(Ok(header)) => {
+                    record_backup(&store, Actor::named("cli (control socket)"), &out, &header)
+                        .await;
                     tracing::info!(
                         "backup written through the control socket: {} records",
                         header.records
@@ -325,6 +362,7 @@ pub fn spawn_scheduler(store: Store, schedule: crate::config::BackupSchedule, da
                         header.records,
                         header.payload_bytes
                     );
+                    record_backup(&store, Actor::system(), &out, &header).await;
                     prune(&dir, schedule.keep);
                 }
                 Ok(Err(error)) => tracing::error!("scheduled backup {}: {error}", out.display()),

@@ -311,6 +311,9 @@ impl Application {
                 SHUTDOWN_GRACE.as_secs()
             );
         }
+        // Whatever is still queued for the writer (a sweep, the sender's last record) is
+        // committed before the process goes.
+        self.store.close().await;
         tracing::info!("stopped");
         served
     }

@@ -136,6 +136,13 @@ impl From<ServiceError> for ApiError {
             ServiceError::ScansBusy => {
                 ApiError::busy("Too many lists are being read right now. Try again in a moment.")
             }
+            ServiceError::Store(StoreError::WriterClosed) => ApiError {
+                retry_after: Some(5),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The console is stopping and takes no changes. Nothing was changed; try again once it is back.",
+                )
+            },
             other => ApiError::internal(crate::error_chain::error_chain(&other)),
         }
     }

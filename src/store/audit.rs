@@ -114,6 +114,7 @@ pub const ACTION_TYPES: &[(&str, ActionKind)] = &[
     ("settings_api_enable", Change),
     ("settings_api_disable", Change),
     ("summaries_send", Activity),
+    ("backup_create", Activity),
     ("backup_download", Activity),
     ("data_export", Activity),
     ("data_import", Change),

@@ -351,6 +351,20 @@ impl Store {
             .map_err(|_| E::from(StoreError::WriterClosed))?
     }
 
+    /// Stops taking changes: those queued before are applied and committed, then the writer
+    /// ends and every later write is refused (`WriterClosed`). The last step of a graceful stop.
+    pub async fn close(&self) {
+        let (stopped, has_stopped) = tokio::sync::oneshot::channel();
+        if self
+            .writer
+            .submit(Box::new(writer::Stop(stopped)))
+            .await
+            .is_ok()
+        {
+            let _ = has_stopped.await;
+        }
+    }
+
     /// A write transaction: durable when it commits, or, for a change the writer applies in a
     /// batch, made durable by the batch's flush.
     pub(super) fn begin_write(&self) -> StoreResult<WriteTxn<'_>> {

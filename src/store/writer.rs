@@ -35,6 +35,25 @@ pub(super) trait Change: Send {
     fn apply(&mut self, store: &Store);
     /// Answers the sender with the kept outcome, given whether the batch became durable.
     fn answer(self: Box<Self>, durable: Result<(), Arc<StoreError>>);
+    /// The writer's last change: once its batch is committed the writer ends.
+    fn stops_the_writer(&self) -> bool {
+        false
+    }
+}
+
+/// Ends the writer after the changes queued before it (`Store::close`).
+pub(super) struct Stop(pub(super) tokio::sync::oneshot::Sender<()>);
+
+impl Change for Stop {
+    fn apply(&mut self, _store: &Store) {}
+
+    fn answer(self: Box<Self>, _durable: Result<(), Arc<StoreError>>) {
+        let _ = self.0.send(());
+    }
+
+    fn stops_the_writer(&self) -> bool {
+        true
+    }
 }
 
 pub(super) type Job = Box<dyn Change>;
@@ -205,11 +224,16 @@ type Handles = (Weak<Database>, Weak<Sealer>, Weak<Writer>, Weak<InMemory>);
 
 fn run(mut queue: mpsc::Receiver<Job>, handles: Handles, stats: &WriterStats) {
     let _running = Running(stats);
-    while let Some(first) = queue.blocking_recv() {
+    let mut stopping = false;
+    while !stopping && let Some(first) = queue.blocking_recv() {
+        stopping = first.stops_the_writer();
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        while !stopping && batch.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(job) => {
+                    stopping = job.stops_the_writer();
+                    batch.push(job);
+                }
                 Err(_) => break,
             }
         }

@@ -229,6 +229,25 @@ async fn backup_through_the_running_server_and_restore_once_it_stopped() {
         "{}",
         made.stdout
     );
+    // On the trail, with who asked.
+    let trail = server
+        .call(
+            &token,
+            Method::GET,
+            "audit_trail/fetch",
+            &[("action_filter", "backup_create")],
+        )
+        .await;
+    let entries = trail.ok()["audit_trail"].as_array().unwrap().clone();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["user"], "cli (control socket)");
+    assert!(
+        entries[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("online.bak"),
+        "{entries:?}"
+    );
     add("later@x.io").await;
     let refused = run(sandbox.cmd(&["restore", file.to_str().unwrap(), "--data-dir", &data]));
     assert!(!refused.status.success());

@@ -2,8 +2,6 @@
 //! counting what ran (requests by route and status, logins by outcome, throttled requests) and
 //! what is (users, sessions, mail queue, database size, last backup, hashing queue).
 
-use std::collections::BTreeMap;
-
 use crate::console::{Console, PASSWORD};
 use crate::helpers::*;
 
@@ -29,34 +27,79 @@ async fn scrape(app: &TestApp, base: &str, token: Option<&str>) -> (u16, Option<
     (status, challenge, response.text().await.unwrap())
 }
 
+/// `text` read by a Prometheus text-format parser, checked whole: every sample line was taken
+/// (the parser skips what it can't read), and every metric is documented.
+fn parsed(text: &str) -> prometheus_parse::Scrape {
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_string())))
+        .expect("Prometheus text format");
+    let sample_lines = text
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .count();
+    let taken: usize = scrape
+        .samples
+        .iter()
+        .map(|sample| match &sample.value {
+            prometheus_parse::Value::Histogram(buckets) => buckets.len(),
+            _ => 1,
+        })
+        .sum();
+    assert_eq!(
+        taken, sample_lines,
+        "lines the parser could not read:\n{text}"
+    );
+    for sample in &scrape.samples {
+        let family = sample
+            .metric
+            .trim_end_matches("_count")
+            .trim_end_matches("_sum");
+        assert!(
+            scrape.docs.contains_key(family),
+            "{} has no HELP",
+            sample.metric
+        );
+    }
+    scrape
+}
+
+fn matching<'a>(
+    scrape: &'a prometheus_parse::Scrape,
+    name: &'a str,
+    labels: &'a [(&str, &str)],
+) -> impl Iterator<Item = &'a prometheus_parse::Sample> {
+    scrape.samples.iter().filter(move |sample| {
+        sample.metric == name
+            && labels
+                .iter()
+                .all(|(key, value)| sample.labels.get(key) == Some(*value))
+    })
+}
+
 /// Every sample of `text` named `name` whose labels include `labels`, summed (0 when none).
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            let (series_name, label_text) = match series.split_once('{') {
-                Some((series_name, rest)) => (series_name, rest.trim_end_matches('}')),
-                None => (series, ""),
-            };
-            if series_name != name {
-                return None;
-            }
-            let found: BTreeMap<&str, &str> = label_text
-                .split(',')
-                .filter(|pair| !pair.is_empty())
-                .filter_map(|pair| {
-                    let (key, value) = pair.split_once('=')?;
-                    Some((key, value.trim_matches('"')))
-                })
-                .collect();
-            labels
-                .iter()
-                .all(|(key, value)| found.get(key) == Some(value))
-                .then(|| value.parse::<f64>().ok())
-                .flatten()
+    let scrape = parsed(text);
+    matching(&scrape, name, labels)
+        .map(|sample| match sample.value {
+            prometheus_parse::Value::Counter(value)
+            | prometheus_parse::Value::Gauge(value)
+            | prometheus_parse::Value::Untyped(value) => value,
+            ref other => panic!("{name} is not a single value: {other:?}"),
         })
         .sum()
+}
+
+/// The buckets (upper bound, cumulative count) of the histogram `name` with `labels`.
+fn buckets(text: &str, name: &str, labels: &[(&str, &str)]) -> Vec<(f64, f64)> {
+    let scrape = parsed(text);
+    let found: Vec<_> = matching(&scrape, name, labels).collect();
+    assert_eq!(found.len(), 1, "{name} {labels:?}");
+    match &found[0].value {
+        prometheus_parse::Value::Histogram(counts) => counts
+            .iter()
+            .map(|count| (count.less_than, count.count))
+            .collect(),
+        other => panic!("{name} is not a histogram: {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -134,13 +177,13 @@ async fn requests_are_counted_by_route_and_status_never_by_raw_path() {
         ),
         3.0
     );
-    assert!(
-        sample(
-            &text,
-            "roost_http_request_duration_seconds_bucket",
-            &[route, ("status", "200"), ("le", "+Inf")]
-        ) == 3.0
+    let latency = buckets(
+        &text,
+        "roost_http_request_duration_seconds",
+        &[route, ("status", "200")],
     );
+    assert_eq!(latency.last(), Some(&(f64::INFINITY, 3.0)), "{latency:?}");
+    assert!(latency.windows(2).all(|pair| pair[0].1 <= pair[1].1));
     assert_eq!(
         sample(
             &text,

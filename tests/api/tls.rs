@@ -1,4 +1,4 @@
-//! HTTPS without a proxy, against the real binary: the certificate is served, the console's
+//! HTTPS without a proxy, against the real binary and a rustls client: the certificate is served, the console's
 //! cookies are Secure and HSTS is sent, a renewed certificate applies on SIGHUP without a
 //! restart, and a broken renewal keeps the certificate in use.
 
@@ -6,26 +6,51 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
+use rustls::ClientConnection;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 
 use crate::cli::{Sandbox, Server, run};
 use crate::helpers::TestCertificate;
 
-/// `GET path` over TLS to 127.0.0.1:`port` as `localhost`, trusting only `trusted`: the raw
-/// answer, or why the handshake or the exchange failed.
-fn https_get(port: u16, trusted: &Path, path: &str) -> Result<String, String> {
-    let mut builder = SslConnector::builder(SslMethod::tls()).map_err(|e| e.to_string())?;
-    builder.set_ca_file(trusted).map_err(|e| e.to_string())?;
-    builder.set_verify(SslVerifyMode::PEER);
-    let connector = builder.build();
-    let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+/// A TLS connection (rustls, the handshake done) to 127.0.0.1:`port` as `localhost`, trusting
+/// only the certificate in `trusted`.
+fn tls_connect(port: u16, trusted: &Path) -> Result<(ClientConnection, TcpStream), String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_file_iter(trusted).map_err(|e| e.to_string())? {
+        roots
+            .add(certificate.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
+    let mut connection =
+        ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
-    let mut tls = connector
-        .connect("localhost", tcp)
-        .map_err(|e| e.to_string())?;
+    while connection.is_handshaking() {
+        connection
+            .complete_io(&mut tcp)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok((connection, tcp))
+}
+
+/// `GET path` over TLS (see `tls_connect`): the raw answer, or why the handshake or the
+/// exchange failed.
+fn https_get(port: u16, trusted: &Path, path: &str) -> Result<String, String> {
+    let (mut connection, mut tcp) = tls_connect(port, trusted)?;
+    let mut tls = rustls::Stream::new(&mut connection, &mut tcp);
     write!(
         tls,
         "GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n"
@@ -198,14 +223,8 @@ async fn the_connection_limit_applies_to_tls_connections() {
     );
     let port = port_of(&server);
     tokio::task::spawn_blocking(move || {
-        let mut builder = SslConnector::builder(SslMethod::tls()).unwrap();
-        builder.set_ca_file(&certificate.cert_path).unwrap();
-        let connector = builder.build();
         let held: Vec<_> = (0..2)
-            .map(|_| {
-                let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
-                connector.connect("localhost", tcp).expect("handshake")
-            })
+            .map(|_| tls_connect(port, &certificate.cert_path).expect("handshake"))
             .collect();
         // Let the server admit both before the third comes.
         std::thread::sleep(Duration::from_millis(200));
