@@ -43,12 +43,18 @@ impl Received {
 #[derive(Clone, Default)]
 struct SmtpSink {
     received: Arc<Mutex<Vec<Received>>>,
+    /// Messages whose DATA began.
+    started: Arc<std::sync::atomic::AtomicUsize>,
+    /// How long the sink takes to accept a message once its data is in (a slow relay).
+    accept_delay: Duration,
 }
 
 /// One SMTP session's view: mailin clones the handler for each connection.
 #[derive(Clone)]
 struct SinkSession {
     received: Arc<Mutex<Vec<Received>>>,
+    started: Arc<std::sync::atomic::AtomicUsize>,
+    accept_delay: Duration,
     rcpt: Vec<String>,
     data: Vec<u8>,
     user: Option<String>,
@@ -71,6 +77,8 @@ impl Handler for SinkSession {
     fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
         self.rcpt = to.to_vec();
         self.data.clear();
+        self.started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         response::OK
     }
 
@@ -80,6 +88,7 @@ impl Handler for SinkSession {
     }
 
     fn data_end(&mut self) -> Response {
+        std::thread::sleep(self.accept_delay);
         let message = Received {
             rcpt: std::mem::take(&mut self.rcpt),
             data: String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned(),
@@ -113,6 +122,8 @@ impl SmtpSink {
         let port = listener.local_addr().expect("sink address").port();
         let mut server = Server::new(SinkSession {
             received: Arc::clone(&self.received),
+            started: Arc::clone(&self.started),
+            accept_delay: self.accept_delay,
             rcpt: Vec::new(),
             data: Vec::new(),
             user: None,
@@ -487,4 +498,65 @@ async fn starttls_with_the_relays_ca_delivers_and_without_it_delivers_nothing() 
         "logged in over TLS"
     );
     trusting.wait_for_mail_queue().await;
+}
+
+/// SIGTERM while a message is on the wire to a slow relay: the delivery is finished (the relay
+/// has the message, the queue has forgotten it) before the process exits 0.
+#[tokio::test]
+async fn sigterm_lets_the_message_being_delivered_finish() {
+    use crate::cli::{Sandbox, Server as Roost};
+    let sink = SmtpSink {
+        accept_delay: Duration::from_secs(2),
+        ..SmtpSink::default()
+    };
+    let port = sink.start(0).await;
+    let sandbox = Sandbox::new();
+    let token = sandbox.create_token("admin");
+    let data = sandbox.data_arg();
+    let smtp = format!("smtp://127.0.0.1:{port}");
+    let server = Roost::spawn(sandbox.cmd(&[
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--data-dir",
+        &data,
+        "--smtp-url",
+        &smtp,
+    ]));
+    server
+        .call(
+            &token,
+            reqwest::Method::POST,
+            "user/add",
+            &[("email", "ann@x.io"), ("access_level", "user")],
+        )
+        .await
+        .ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sink.started.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the delivery never began");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(sink.messages().is_empty(), "accepted before the stop");
+    let pid = libc::pid_t::try_from(server.child.0.id()).expect("pid");
+    // SAFETY: signals the child this test started and still owns.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let mut child = server.child;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("status") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 20 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    let received = sink.messages();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].rcpt, vec!["ann@x.io".to_string()]);
+    let store = Store::open(&sandbox.data()).expect("reopen");
+    assert!(store.mail_queue().unwrap().is_empty(), "still queued");
 }
