@@ -269,6 +269,12 @@ fn run(mut queue: mpsc::Receiver<Job>, handles: Handles, stats: &WriterStats) {
         }
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.changes.fetch_add(count, Ordering::Relaxed);
+        if stopping {
+            // Before anyone hears back: once `close` returns, writes are refused and readiness
+            // says the writer stopped.
+            queue.close();
+            stats.running.store(false, Ordering::Release);
+        }
         // Let go of the store before anyone hears back: whoever drops the last handle after
         // their answer finds the file closed.
         drop(store);
