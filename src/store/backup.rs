@@ -13,6 +13,7 @@
 //! checksum, refuses a newer schema, and then every record of every table is decoded and every
 //! index checked against its records (`check_records`) before anything is replaced.
 
+pub use super::memory::LastBackup;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -74,13 +75,6 @@ impl BackupError {
             source,
         }
     }
-}
-
-/// When the last backup this process took ended, and whether it was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LastBackup {
-    pub at: u64,
-    pub succeeded: bool,
 }
 
 impl Store {

@@ -23,7 +23,7 @@ pub(super) struct InMemory {
     /// any commit that writes the users, their email index or their roles.
     pub user_details: Cached<DetailsKey, Arc<UserDetails>>,
     /// How the last backup of this process ended (metrics report it).
-    pub last_backup: std::sync::Mutex<Option<super::backup::LastBackup>>,
+    pub last_backup: std::sync::Mutex<Option<LastBackup>>,
 }
 
 /// How a user was asked for: by id, or by email (its lowercase key).
@@ -40,6 +40,13 @@ impl From<&UserRef> for DetailsKey {
             UserRef::Email(email) => DetailsKey::Email(email.key()),
         }
     }
+}
+
+/// When the last backup this process took ended, and whether it was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastBackup {
+    pub at: u64,
+    pub succeeded: bool,
 }
 
 impl InMemory {

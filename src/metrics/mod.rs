@@ -7,16 +7,27 @@
 //! `Authorization: Bearer TOKEN`) or `--metrics-bind` (a listener of its own, for a network only
 //! the scraper reaches; the token is asked there too when both are given) is set.
 
+mod endpoint;
+
+use std::path::Path;
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
-use actix_web::{HttpRequest, HttpResponse, web};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
-use crate::state::AppState;
+pub use endpoint::{MetricsAccess, routes};
+
+use crate::auth::passwords::PasswordHasher;
+use crate::store::Store;
+
+/// Where the gauges are read from when `/metrics` is scraped.
+pub struct Sources<'a> {
+    pub store: &'a Store,
+    pub hasher: &'a PasswordHasher,
+    pub data_dir: &'a Path,
+}
 
 /// Request latency buckets, seconds: from a cached read (tens of µs) to a slow export.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -162,10 +173,10 @@ impl Metrics {
         self.0.logins.with_label_values(&[step, outcome]).inc();
     }
 
-    /// The text exposition, with the gauges read now.
-    fn render(&self, state: &AppState) -> Result<String, String> {
+    /// The text exposition, with the gauges read now from `sources`.
+    pub fn render(&self, sources: &Sources<'_>) -> Result<String, String> {
         let gauges = &self.0.gauges;
-        let store = &state.store;
+        let store = sources.store;
         let now = crate::store::now_unix();
         let count = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
         gauges
@@ -180,7 +191,7 @@ impl Metrics {
         gauges
             .mail_oldest_age
             .set(oldest.map_or(0, |created| count(now.saturating_sub(created))));
-        let database = state.data_dir.join(crate::store::DATABASE_FILE);
+        let database = sources.data_dir.join(crate::store::DATABASE_FILE);
         gauges.database_bytes.set(
             std::fs::metadata(&database)
                 .map(|meta| count(meta.len()))
@@ -196,12 +207,11 @@ impl Metrics {
                 gauges.last_backup_success.set(-1);
             }
         }
+        let hasher = sources.hasher;
+        gauges.hash_in_flight.set(count(hasher.in_flight() as u64));
         gauges
-            .hash_in_flight
-            .set(count(state.hasher.in_flight() as u64));
-        gauges.hash_capacity.set(count(
-            (state.hasher.workers() + state.hasher.queue_capacity()) as u64,
-        ));
+            .hash_capacity
+            .set(count((hasher.workers() + hasher.queue_capacity()) as u64));
         let (batches, changes, redone) = store.writer_counts();
         gauges.writer_batches.set(count(batches));
         gauges.writer_changes.set(count(changes));
@@ -213,81 +223,4 @@ impl Metrics {
             .map_err(|e| e.to_string())?;
         String::from_utf8(text).map_err(|e| e.to_string())
     }
-}
-
-/// Who may read `/metrics` on a listener.
-#[derive(Clone)]
-pub enum MetricsAccess {
-    /// Not served here.
-    Off,
-    /// Anyone who reaches the listener (`--metrics-bind` without a token).
-    Open,
-    /// `Authorization: Bearer` with this token.
-    /// (Kept as given: it is compared in constant time and never logged.)
-    Token(Arc<str>),
-}
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(serve));
-}
-
-async fn serve(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    access: web::Data<MetricsAccess>,
-) -> HttpResponse {
-    match access.get_ref() {
-        MetricsAccess::Off => {
-            return failure(
-                StatusCode::NOT_FOUND,
-                "metrics are off: start Roost with --metrics-token or --metrics-bind",
-            );
-        }
-        MetricsAccess::Open => {}
-        MetricsAccess::Token(token) => {
-            let presented = req
-                .headers()
-                .get(AUTHORIZATION)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.strip_prefix("Bearer "));
-            if !presented.is_some_and(|presented| crate::auth::constant_time_eq(presented, token)) {
-                let mut refused = failure(
-                    StatusCode::UNAUTHORIZED,
-                    "metrics need the header Authorization: Bearer <the --metrics-token>",
-                );
-                refused.headers_mut().insert(
-                    WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"roost metrics\""),
-                );
-                return refused;
-            }
-        }
-    }
-    let state = state.into_inner();
-    let store = state.store.clone();
-    // Counting users and sessions reads the store: off the async workers.
-    let rendered = store
-        .off_async(move |_| Ok::<_, crate::store::StoreError>(state.metrics.render(&state)))
-        .await
-        .map_err(|error| error.to_string())
-        .and_then(|rendered| rendered);
-    match rendered {
-        Ok(text) => HttpResponse::Ok()
-            .insert_header((CONTENT_TYPE, TextEncoder::new().format_type()))
-            .body(text),
-        Err(error) => {
-            tracing::error!("rendering metrics failed: {error}");
-            failure(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "metrics are unavailable right now: the store did not answer",
-            )
-        }
-    }
-}
-
-fn failure(status: StatusCode, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(serde_json::json!({
-        "result": "failure",
-        "message": message,
-    }))
 }
