@@ -1,7 +1,7 @@
 //! Logs through `tracing`: lines go into a buffer in memory that a thread of its own writes to
-//! stderr every few milliseconds, so a request never waits for the terminal or a pipe, nor wakes
-//! a thread per line (when stderr falls behind, lines are dropped and counted, not requests
-//! slowed). One line per request names the client, the method, the path with any one-time
+//! stderr 20 ms after the first of them came, so a request never waits for the terminal or a
+//! pipe, nor wakes a thread per line (only the first line into an empty buffer does); when
+//! stderr falls behind, lines are dropped and counted, not requests slowed. One line per request names the client, the method, the path with any one-time
 //! secret redacted, the status and the time taken; never a query string (it may hold an
 //! `auth_token`), a header or a body.
 
@@ -19,10 +19,8 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogFormat;
 use crate::state::AppState;
 
-/// How often the writer thread writes what was logged meanwhile.
+/// How long the writer thread lets lines gather after the first one before writing them all.
 const WRITE_EVERY: Duration = Duration::from_millis(20);
-/// Logged and not yet written, the writer is woken at once.
-const WAKE_AT_BYTES: usize = 64 * 1024;
 /// Logged and not yet written, further lines are dropped (and counted) until it has caught up.
 const DROP_AT_BYTES: usize = 8 * 1024 * 1024;
 
@@ -78,15 +76,20 @@ impl LogWriter {
             .spawn(move || {
                 let mut taken = Vec::new();
                 loop {
-                    let (dropped, stopping) = {
+                    {
+                        // Idle until a line comes (no timer ticking while nothing is logged).
                         let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
-                        if state.bytes.len() < WAKE_AT_BYTES && !state.stopping {
+                        while state.bytes.is_empty() && !state.stopping {
                             state = shared
                                 .wake
-                                .wait_timeout(state, WRITE_EVERY)
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .0;
+                                .wait(state)
+                                .unwrap_or_else(PoisonError::into_inner);
                         }
+                    }
+                    // Then a moment for more lines to join it: one write for all of them.
+                    std::thread::sleep(WRITE_EVERY);
+                    let (dropped, stopping) = {
+                        let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
                         std::mem::swap(&mut state.bytes, &mut taken);
                         (std::mem::take(&mut state.dropped), state.stopping)
                     };
@@ -142,10 +145,10 @@ impl Write for LogLines {
                 state.dropped += 1;
                 false
             } else {
-                let before = state.bytes.len();
                 state.bytes.extend_from_slice(line);
-                // Once, as the lines cross the mark: waking costs a system call.
-                before < WAKE_AT_BYTES && state.bytes.len() >= WAKE_AT_BYTES
+                // Only the first line after a write wakes the writer (a system call); the
+                // others join it in the buffer.
+                state.bytes.len() == line.len()
             }
         };
         if wake {
