@@ -403,8 +403,8 @@ fn check_export(file: &Path) -> Result<Checked, ExportError> {
             ExportLine::User { record } => {
                 let user = decode_user(&record_of(record))
                     .map_err(|error| invalid(format!("user: {error}")))?;
-                if user.id == 0 {
-                    return Err(invalid("user id 0".into()));
+                if user.id == 0 || user.id == u64::MAX {
+                    return Err(invalid(format!("user id {} is out of range", user.id)));
                 }
                 if user_lines.insert(user.id, line_number).is_some() {
                     return Err(invalid(format!("user id {} appears twice", user.id)));
@@ -448,9 +448,9 @@ fn check_export(file: &Path) -> Result<Checked, ExportError> {
                         entry.action_type
                     )));
                 }
-                if id == 0 || !audit_ids.insert(id) {
+                if id == 0 || id == u64::MAX || !audit_ids.insert(id) {
                     return Err(invalid(format!(
-                        "audit entry id {id} is 0 or appears twice"
+                        "audit entry id {id} is out of range or appears twice"
                     )));
                 }
                 entry.id = id;
@@ -589,7 +589,7 @@ fn build(
             if user.is_enabled_admin() {
                 admins.insert(user.id, ())?;
             }
-            next_user = next_user.max(user.id + 1);
+            next_user = next_user.max(user.id.saturating_add(1));
         }
         let mut by_user = txn.open_table(ROLES_BY_USER)?;
         let mut by_flock = txn.open_table(ROLES_BY_FLOCK)?;
@@ -610,7 +610,7 @@ fn build(
         for (id, entry) in &checked.audit {
             audit.insert(*id, super::records::encode(entry)?.as_slice())?;
             by_action.insert((entry.action_type.as_str(), *id), ())?;
-            next_audit = next_audit.max(id + 1);
+            next_audit = next_audit.max(id.saturating_add(1));
         }
         let mut meta = txn.open_table(META)?;
         if let Some(settings) = &checked.settings {

@@ -324,6 +324,15 @@ async fn a_malformed_export_is_refused_with_its_line_and_imports_nothing() {
             "user: ",
         ),
         (
+            "user id at the end of the range",
+            Box::new(|lines| {
+                let user = line_of(lines, "user");
+                lines[user] =
+                    lines[user].replacen("\"id\":", "\"id\":18446744073709551615,\"was\":", 1);
+            }),
+            "is out of range",
+        ),
+        (
             "cut short",
             Box::new(|lines| {
                 lines.pop();
