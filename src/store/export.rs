@@ -144,13 +144,6 @@ enum ExportLine {
     },
 }
 
-fn role_name(role: FlockRole) -> &'static str {
-    match role {
-        FlockRole::Manager => "manager",
-        FlockRole::Watcher => "watcher",
-    }
-}
-
 impl Store {
     /// Writes the console to `out` (refused if it exists) from one read transaction, private
     /// (0600) and atomically (a temporary name, then a rename), and records it on the trail.
@@ -256,7 +249,7 @@ impl Store {
                 &ExportLine::Role {
                     user,
                     flock: flock.to_string(),
-                    role: role_name(role).to_string(),
+                    role: role.as_str().to_string(),
                 },
             )?;
             counts.roles += 1;
@@ -313,6 +306,7 @@ fn check_export(file: &Path) -> Result<Checked, ExportError> {
     let mut key_ids = HashSet::new();
     let mut audit_ids = HashSet::new();
     let mut pending_roles = Vec::new();
+    let mut role_keys = HashSet::new();
     let mut pending_keys = Vec::new();
     let mut ended = false;
     let mut line_number = 0;
@@ -419,12 +413,7 @@ fn check_export(file: &Path) -> Result<Checked, ExportError> {
             ExportLine::Role { user, flock, role } => {
                 let role = FlockRole::parse(&role)
                     .map_err(|_| invalid(format!("role {role:?}: manager or watcher")))?;
-                if pending_roles
-                    .iter()
-                    .any(|(_, (u, f, _)): &(usize, (u64, String, FlockRole))| {
-                        *u == user && *f == flock
-                    })
-                {
+                if !role_keys.insert((user, flock.clone())) {
                     return Err(invalid(format!(
                         "user {user} has two roles in flock {flock}"
                     )));

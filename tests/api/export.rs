@@ -301,6 +301,19 @@ async fn a_malformed_export_is_refused_with_its_line_and_imports_nothing() {
             "no such user or flock in the file",
         ),
         (
+            "two roles in one flock",
+            Box::new(|lines| {
+                let role = line_of(lines, "role");
+                let other = if lines[role].contains("\"manager\"") {
+                    lines[role].replace("\"manager\"", "\"watcher\"")
+                } else {
+                    lines[role].replace("\"watcher\"", "\"manager\"")
+                };
+                lines.insert(role + 1, other);
+            }),
+            "has two roles in flock",
+        ),
+        (
             "malformed flock id",
             Box::new(|lines| {
                 let flock = lines
