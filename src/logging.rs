@@ -193,11 +193,11 @@ impl RootSpanBuilder for RedactedRequestSpan {
                     .extensions()
                     .get::<Started>()
                     .map_or(0.0, |started| started.0.elapsed().as_secs_f64() * 1000.0);
-                let client = request
-                    .app_data::<actix_web::web::Data<AppState>>()
+                let state = request.app_data::<actix_web::web::Data<AppState>>();
+                let client = state
                     .and_then(|state| state.client_address(request))
                     .map_or_else(|| "-".to_string(), |ip| ip.to_string());
-                if let Some(state) = request.app_data::<actix_web::web::Data<AppState>>() {
+                if let Some(state) = state {
                     let route = request.match_pattern();
                     state.metrics.request(
                         route.as_deref().unwrap_or(crate::metrics::UNMATCHED_ROUTE),

@@ -136,7 +136,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::ScansBusy => {
                 ApiError::busy("Too many lists are being read right now. Try again in a moment.")
             }
-            ServiceError::Store(StoreError::WriterClosed) => ApiError {
+            ServiceError::Stopping => ApiError {
                 retry_after: Some(5),
                 ..ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,

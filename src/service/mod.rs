@@ -28,6 +28,9 @@ pub enum ServiceError {
     Refused(#[from] Refusal),
     #[error("the store failed")]
     Store(#[source] StoreError),
+    /// The console is stopping: the store takes no more changes; nothing was changed.
+    #[error("the console is stopping")]
+    Stopping,
     /// Every password hashing worker is busy and the queue is full: try again in a moment.
     #[error("password hashing is busy")]
     HashingBusy,
@@ -44,6 +47,7 @@ impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> ServiceError {
         match error {
             StoreError::Refused(refusal) => ServiceError::Refused(refusal),
+            StoreError::WriterClosed => ServiceError::Stopping,
             other => ServiceError::Store(other),
         }
     }

@@ -158,8 +158,7 @@ impl From<ServiceError> for WebError {
             ServiceError::HashingBusy | ServiceError::ScansBusy => WebError::Busy {
                 retry_after_secs: 1,
             },
-            // Stopping: the store takes no more changes.
-            ServiceError::Store(crate::store::StoreError::WriterClosed) => WebError::Busy {
+            ServiceError::Stopping => WebError::Busy {
                 retry_after_secs: 5,
             },
             other => WebError::internal(crate::error_chain::error_chain(&other)),
