@@ -211,42 +211,44 @@ async fn answer(stream: tokio::net::UnixStream, store: Store) -> std::io::Result
             let out = PathBuf::from(path);
             let (writer, target) = (store.clone(), out.clone());
             let written = tokio::task::spawn_blocking(move || writer.backup(&target)).await;
-            match written {
-                Ok(Ok(header)) => {
-                    record_backup(&store, Actor::named("cli (control socket)"), &out, &header)
-                        .await;
-                    tracing::info!(
-                        "backup written through the control socket: {} records",
-                        header.records
-                    );
-                    format!("ok {}", serde_json::to_string(&header).unwrap_or_default())
-                }
-                Ok(Err(error)) => format!("error {}", one_line(&error.to_string())),
-                Err(error) => format!("error {}", one_line(&error.to_string())),
+            if let Ok(Ok(header)) = &written {
+                record_backup(&store, Actor::named("cli (control socket)"), &out, header).await;
+                tracing::info!(
+                    "backup written through the control socket: {} records",
+                    header.records
+                );
             }
+            reply_line(written)
         }
         Some(("export", path)) if Path::new(path).is_absolute() => {
             let out = PathBuf::from(path);
             let written =
                 tokio::task::spawn_blocking(move || store.export(&Actor::cli(), &out)).await;
-            match written {
-                Ok(Ok(counts)) => {
-                    tracing::info!(
-                        "export written through the control socket: {} users, {} audit entries",
-                        counts.users,
-                        counts.audit_entries
-                    );
-                    format!("ok {}", serde_json::to_string(&counts).unwrap_or_default())
-                }
-                Ok(Err(error)) => format!("error {}", one_line(&error.to_string())),
-                Err(error) => format!("error {}", one_line(&error.to_string())),
+            if let Ok(Ok(counts)) = &written {
+                tracing::info!(
+                    "export written through the control socket: {} users, {} audit entries",
+                    counts.users,
+                    counts.audit_entries
+                );
             }
+            reply_line(written)
         }
         _ => "error unknown request (expected: backup /absolute/path or export /absolute/path)"
             .to_string(),
     };
     write.write_all(format!("{reply}\n").as_bytes()).await?;
     write.shutdown().await
+}
+
+/// The answer line for work run on the blocking pool: `ok <JSON>` or `error <message>`.
+fn reply_line<T: serde::Serialize, E: std::fmt::Display>(
+    done: Result<Result<T, E>, tokio::task::JoinError>,
+) -> String {
+    match done {
+        Ok(Ok(value)) => format!("ok {}", serde_json::to_string(&value).unwrap_or_default()),
+        Ok(Err(error)) => format!("error {}", one_line(&error.to_string())),
+        Err(error) => format!("error {}", one_line(&error.to_string())),
+    }
 }
 
 fn one_line(text: &str) -> String {

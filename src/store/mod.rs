@@ -459,16 +459,6 @@ impl Store {
         )
     }
 
-    /// How many batches carried how many changes since the store was opened.
-    pub fn writer_stats(&self) -> (u64, u64) {
-        use std::sync::atomic::Ordering;
-        let stats = &self.writer.stats;
-        (
-            stats.batches.load(Ordering::Relaxed),
-            stats.changes.load(Ordering::Relaxed),
-        )
-    }
-
     /// Runs store work that only reads on Tokio's blocking pool, for background tasks (request
     /// handlers use `AppState::blocking`).
     pub async fn off_async<T, E>(

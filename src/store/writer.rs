@@ -433,8 +433,7 @@ mod tests {
         // The first change's batch, then one for all 31 waiting behind it (the users added
         // before went straight to the database, not through the writer), which the refusals
         // made redo itself one change at a time.
-        assert_eq!(store.writer_stats(), (2, 32));
-        assert_eq!(store.writer.stats.redone.load(Ordering::Relaxed), 1);
+        assert_eq!(store.writer_counts(), (2, 32, 1));
         assert_eq!(store.user_count().unwrap(), 12);
         let b = store
             .user_details(&UserRef::Email(Email::parse("b@x.io").unwrap()))
@@ -490,8 +489,7 @@ mod tests {
         for change in added {
             change.await.unwrap().unwrap();
         }
-        assert_eq!(store.writer_stats(), (2, 41));
-        assert_eq!(store.writer.stats.redone.load(Ordering::Relaxed), 0);
+        assert_eq!(store.writer_counts(), (2, 41, 0));
         // Readers see the batch's changes once it committed: the user copies were dropped.
         let who = UserRef::Email(Email::parse("u39@x.io").unwrap());
         assert_eq!(
@@ -543,6 +541,6 @@ mod tests {
         read.await.unwrap().unwrap();
         // The last run of the reading change (the redo) saw the note.
         assert_eq!(saw.try_iter().last().flatten().as_deref(), Some("first"));
-        assert_eq!(store.writer.stats.redone.load(Ordering::Relaxed), 1);
+        assert_eq!(store.writer_counts().2, 1);
     }
 }
