@@ -27,14 +27,7 @@ async fn a_backup_under_write_load_holds_every_write_acknowledged_before_it_bega
             let mut n = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let email = format!("w{writer}-{n}@x.io");
-                let response = client
-                    .post(&url)
-                    .header("X-Canary-Auth-Token", &token)
-                    .form(&[
-                        ("email", email.as_str()),
-                        ("access_level", "user"),
-                        ("send_welcome_mail", "false"),
-                    ])
+                let response = add_user_request(&client, &url, &token, &email, None)
                     .send()
                     .await
                     .expect("user/add");

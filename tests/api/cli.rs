@@ -515,15 +515,7 @@ fn add_users_until_gone(
                 }
                 let email = format!("load-{client_number}-{n}@x.io");
                 let note = format!("note of {email}");
-                let sent = client
-                    .post(&url)
-                    .header("X-Canary-Auth-Token", &token)
-                    .form(&[
-                        ("email", email.as_str()),
-                        ("access_level", "user"),
-                        ("send_welcome_mail", "false"),
-                        ("note", note.as_str()),
-                    ])
+                let sent = add_user_request(&client, &url, &token, &email, Some(&note))
                     .send()
                     .await;
                 match sent {

@@ -599,3 +599,26 @@ impl TestCertificate {
         }
     }
 }
+
+/// `user/add` of `email` (a user, no welcome mail, `note` if given) to `url` with `token`: what
+/// the load tests send, many at a time.
+pub fn add_user_request(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    email: &str,
+    note: Option<&str>,
+) -> RequestBuilder {
+    let mut form = vec![
+        ("email", email),
+        ("access_level", "user"),
+        ("send_welcome_mail", "false"),
+    ];
+    if let Some(note) = note {
+        form.push(("note", note));
+    }
+    client
+        .post(url)
+        .header("X-Canary-Auth-Token", token)
+        .form(&form)
+}
