@@ -285,10 +285,7 @@ pub fn restore(
     let scratch = scratch_dir(&config.data_dir, "restore")?;
     let result = (|| {
         let header = unpack(file, &scratch.join(DATABASE_FILE))?;
-        let options = StoreOptions {
-            secrets_key_file: config.secrets_key_path(),
-            cache_bytes: config.db_cache_bytes(),
-        };
+        let options = StoreOptions::from_config(config);
         // The secrets key must open the backup's sealed secrets, and an older schema is
         // brought up to date, before the file takes the database's place.
         drop(Store::open_with(&scratch, &options)?);

@@ -1,8 +1,8 @@
-//! The command line: `serve` (the default), `admin create`, `token create`.
-
-use std::sync::Arc;
+//! The command line: `serve` (the default), `admin create`, `token create`, `mail send-summaries`,
+//! `backup`, `restore`, `export`, `import`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -223,37 +223,18 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Export { out } => {
             let counts = crate::backups::export(&config, open_store(&config), &out).await?;
-            println!(
-                "exported to {}: {} users, {} flocks, {} roles, {} API keys, {} audit entries",
-                out.display(),
-                counts.users,
-                counts.flocks,
-                counts.roles,
-                counts.api_keys,
-                counts.audit_entries
-            );
+            println!("exported to {}: {counts}", out.display());
         }
         Command::Import { file } => {
             crate::private_files::restrict_umask();
-            let options = crate::store::StoreOptions {
-                secrets_key_file: config.secrets_key_path(),
-                cache_bytes: config.db_cache_bytes(),
-            };
+            let options = crate::store::StoreOptions::from_config(&config);
             let data_dir = config.data_dir.clone();
             let counts = tokio::task::spawn_blocking(move || {
                 crate::store::export::import(&data_dir, &options, &file, &Actor::cli())
             })
             .await
             .map_err(|error| CliError::Store(StoreError::TaskLost(error)))??;
-            println!(
-                "imported into {}: {} users, {} flocks, {} roles, {} API keys, {} audit entries",
-                config.data_dir.display(),
-                counts.users,
-                counts.flocks,
-                counts.roles,
-                counts.api_keys,
-                counts.audit_entries
-            );
+            println!("imported into {}: {counts}", config.data_dir.display());
         }
         Command::Mail(MailCommand::SendSummaries { now }) => {
             let store = open_store(&config)?;

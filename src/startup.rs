@@ -411,11 +411,7 @@ async fn close_when_stopping(
 /// 077), and what it finds readable by others in the data directory is tightened.
 pub fn open_store(config: &Config) -> Result<Store, StoreError> {
     crate::private_files::restrict_umask();
-    let options = StoreOptions {
-        secrets_key_file: config.secrets_key_path(),
-        cache_bytes: config.db_cache_bytes(),
-    };
-    let store = Store::open_with(&config.data_dir, &options)?;
+    let store = Store::open_with(&config.data_dir, &StoreOptions::from_config(config))?;
     tighten_private_files(config);
     Ok(store)
 }

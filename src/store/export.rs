@@ -108,6 +108,16 @@ pub struct ExportCounts {
     pub audit_entries: u64,
 }
 
+impl std::fmt::Display for ExportCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} users, {} flocks, {} roles, {} API keys, {} audit entries",
+            self.users, self.flocks, self.roles, self.api_keys, self.audit_entries
+        )
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 enum ExportLine {

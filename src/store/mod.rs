@@ -629,6 +629,14 @@ pub struct StoreOptions {
 }
 
 impl StoreOptions {
+    /// What the command line and the environment ask for (the secrets key, the cache).
+    pub fn from_config(config: &crate::config::Config) -> StoreOptions {
+        StoreOptions {
+            secrets_key_file: config.secrets_key_path(),
+            cache_bytes: config.db_cache_bytes(),
+        }
+    }
+
     /// The key in the data directory, the default cache.
     pub fn for_data_dir(data_dir: &Path) -> StoreOptions {
         StoreOptions {
