@@ -38,6 +38,25 @@ pub fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Puts a finished file written under a temporary name (`partial`, already flushed by the caller)
+/// in place as `out`, refusing to replace a file there, and flushes the directory so the rename
+/// survives a crash.
+pub fn publish(partial: &Path, out: &Path) -> std::io::Result<()> {
+    if out.exists() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "already exists",
+        ));
+    }
+    std::fs::rename(partial, out)?;
+    if let Some(dir) = out.parent().filter(|dir| !dir.as_os_str().is_empty())
+        && let Ok(dir) = std::fs::File::open(dir)
+    {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
 /// Creates an empty private file at `path` if there is none (so that what opens it next, redb,
 /// finds it private already).
 pub fn ensure_private_file(path: &Path) -> std::io::Result<()> {

@@ -131,7 +131,7 @@ impl Store {
 
 /// `path` with `.suffix` added to its file name, in the same directory (same file system, so a
 /// rename is atomic).
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
+pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".{suffix}"));
     path.with_file_name(name)
@@ -183,18 +183,7 @@ fn pack(
         let mut source = std::fs::File::open(payload).map_err(BackupError::io(payload))?;
         std::io::copy(&mut source, &mut file).map_err(BackupError::io(&partial))?;
         file.sync_all().map_err(BackupError::io(&partial))?;
-        if out.exists() {
-            return Err(BackupError::Io {
-                path: out.to_path_buf(),
-                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "already exists"),
-            });
-        }
-        std::fs::rename(&partial, out).map_err(BackupError::io(out))?;
-        if let Some(dir) = out.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            if let Ok(dir) = std::fs::File::open(dir) {
-                let _ = dir.sync_all();
-            }
-        }
+        crate::private_files::publish(&partial, out).map_err(BackupError::io(out))?;
         Ok(header.clone())
     })();
     if result.is_err() {

@@ -164,11 +164,7 @@ impl Store {
                 source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "already exists"),
             });
         }
-        let partial = {
-            let mut name = out.file_name().unwrap_or_default().to_os_string();
-            name.push(".partial");
-            out.with_file_name(name)
-        };
+        let partial = super::backup::sibling(out, "partial");
         let _ = std::fs::remove_file(&partial);
         let file = crate::private_files::private_file_options()
             .write(true)
@@ -183,7 +179,10 @@ impl Store {
                 return Err(error);
             }
         };
-        std::fs::rename(&partial, out).map_err(ExportError::io(out))?;
+        if let Err(error) = crate::private_files::publish(&partial, out) {
+            let _ = std::fs::remove_file(&partial);
+            return Err(ExportError::io(out)(error));
+        }
         let txn = self.begin_write()?;
         super::audit::record(
             &txn,
