@@ -347,7 +347,17 @@ fn check_export(file: &Path) -> Result<Checked, ExportError> {
             return Err(invalid("a line after the end line".into()));
         }
         let parsed: ExportLine = serde_json::from_str(text.trim_end_matches(['\n', '\r']))
-            .map_err(|error| invalid(format!("not an export line: {error}")))?;
+            .map_err(|error| {
+                // serde_json places the error on "line 1" of the one line it was given.
+                let reason = error.to_string();
+                let reason = reason
+                    .strip_suffix(&format!(" at line 1 column {}", error.column()))
+                    .unwrap_or(&reason);
+                invalid(format!(
+                    "not an export line: {reason} (column {})",
+                    error.column()
+                ))
+            })?;
         let record_of = |value: Value| serde_json::to_vec(&value).unwrap_or_default();
         match parsed {
             ExportLine::Header {
