@@ -219,12 +219,12 @@ impl Application {
         }
         crate::backups::spawn_scheduler(store.clone(), config.backups.clone(), &config.data_dir);
         // Built in the background: a big console starts answering at once, and the first
-        // search finds the projection ready (or waits for it).
+        // search finds the projection ready (or waits for it), reads find the users in memory.
         let searchable = store.clone();
         tokio::task::spawn_blocking(move || {
-            if let Err(error) = searchable.warm_search() {
+            if let Err(error) = searchable.warm() {
                 tracing::warn!(
-                    "cannot build the users' search projection yet: {}",
+                    "cannot read the users into memory yet: {}",
                     crate::error_chain::error_chain(&error)
                 );
             }

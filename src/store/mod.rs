@@ -388,6 +388,7 @@ impl Store {
             writes_api_keys: std::cell::Cell::new(false),
             writes_settings: std::cell::Cell::new(false),
             writes_users: std::cell::Cell::new(false),
+            writes_roles: std::cell::Cell::new(false),
         })
     }
 
@@ -405,6 +406,7 @@ impl Store {
         effects: writer::Effects,
     ) -> StoreResult<()> {
         let memory = &self.memory;
+        let touched_ids: Vec<u64> = effects.touched.iter().map(search::Touch::id).collect();
         if effects.touched.is_empty() {
             txn.commit()?;
         } else {
@@ -418,16 +420,24 @@ impl Store {
         if effects.settings {
             memory.settings.invalidate();
         }
-        if effects.users {
-            memory.user_details.invalidate();
+        // Every write of a user record names the user (`users::write_user`, `search::removed`);
+        // roles are written for many users at once (a flock removed), so they drop every copy,
+        // as does a users' table opened without a user named (nothing may go stale).
+        if effects.roles || (effects.users && touched_ids.is_empty()) {
+            memory.user_details.forget_all();
+        } else if effects.users {
+            memory.user_details.forget(touched_ids.iter().copied());
+            self.refresh_user_copies(&touched_ids);
         }
         Ok(())
     }
 
     /// Builds the in-memory projection `users/filter` searches, if it isn't yet, so the first
-    /// search doesn't wait for it.
-    pub fn warm_search(&self) -> StoreResult<()> {
-        self.memory.search.warm(&self.db)
+    /// search doesn't wait for it, then reads the users into memory (`warm_user_copies`).
+    pub fn warm(&self) -> StoreResult<()> {
+        self.memory.search.warm(&self.db)?;
+        self.warm_user_copies()?;
+        Ok(())
     }
 
     /// Makes every commit so far durable: an empty commit that flushes.
@@ -488,12 +498,14 @@ pub(super) struct WriteTxn<'a> {
     writes_api_keys: std::cell::Cell<bool>,
     writes_settings: std::cell::Cell<bool>,
     writes_users: std::cell::Cell<bool>,
+    writes_roles: std::cell::Cell<bool>,
 }
 
 impl WriteTxn<'_> {
     /// Opens a table for writing. Opening a table whose records are kept in memory (API keys,
     /// users and their roles) is taken as writing it: the commit then drops those copies,
-    /// whatever the change did to them.
+    /// whatever the change did to them (for users, only those it names, see
+    /// `commit_with_effects`).
     pub(super) fn open_table<K: redb::Key + 'static, V: redb::Value + 'static>(
         &self,
         definition: redb::TableDefinition<K, V>,
@@ -503,13 +515,11 @@ impl WriteTxn<'_> {
         if name == tables::API_KEYS.name() {
             self.writes_api_keys.set(true);
         }
-        let user_tables = [
-            tables::USERS.name(),
-            tables::USER_ID_BY_EMAIL.name(),
-            tables::ROLES_BY_USER.name(),
-        ];
-        if user_tables.contains(&name) {
+        if name == tables::USERS.name() || name == tables::USER_ID_BY_EMAIL.name() {
             self.writes_users.set(true);
+        }
+        if name == tables::ROLES_BY_USER.name() {
+            self.writes_roles.set(true);
         }
         self.redb().open_table(definition)
     }
@@ -547,6 +557,7 @@ impl WriteTxn<'_> {
             api_keys: self.writes_api_keys.get(),
             settings: self.writes_settings.get(),
             users: self.writes_users.get(),
+            roles: self.writes_roles.get(),
         };
         if self.shared {
             writer::give_back_committed(txn, effects);

@@ -59,6 +59,14 @@ pub(super) fn take_touched() -> Vec<Touch> {
     TOUCHED.with_borrow_mut(std::mem::take)
 }
 
+impl Touch {
+    pub(super) fn id(&self) -> u64 {
+        match self {
+            Touch::Written { id, .. } | Touch::Removed(id) => *id,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(super) enum NoteText {
     None,

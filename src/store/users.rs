@@ -4,7 +4,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use super::memory::DetailsKey;
-use redb::{ReadableTable, ReadableTableMetadata, Table};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table};
 
 use super::audit::{Actor, AuditLine, record};
 use super::disk::{decode_user, encode_user};
@@ -128,8 +128,9 @@ impl Store {
         })
     }
 
-    /// The user `user` names, with their flock roles: from memory once read (a commit that
-    /// writes users or roles drops those copies before it is answered).
+    /// The user `user` names, with their flock roles: from memory once read or warmed (a commit
+    /// that writes a user drops that user's copy, one that writes roles all of them, before it
+    /// is answered).
     pub fn user_details(&self, user: &UserRef) -> StoreResult<Arc<UserDetails>> {
         let key = DetailsKey::from(user);
         // Even from memory: the copy is of the last commit.
@@ -141,8 +142,86 @@ impl Store {
         let details = Arc::new(self.read_user_details(user)?);
         self.memory
             .user_details
-            .keep(generation, key, Arc::clone(&details));
+            .keep(generation, [Arc::clone(&details)]);
         Ok(details)
+    }
+
+    /// Reads users into memory, in id order, while there is room (at start, in the background,
+    /// so that reading any user costs no database read). Returns how many were kept.
+    ///
+    /// A chunk at a time, each from its own read transaction: a commit while a chunk is read
+    /// makes only that chunk not kept (those users are read when asked for).
+    pub fn warm_user_copies(&self) -> StoreResult<usize> {
+        const CHUNK: usize = 4_096;
+        let copies = &self.memory.user_details;
+        let mut after = None;
+        loop {
+            if !copies.has_room(CHUNK) {
+                break;
+            }
+            let generation = copies.generation();
+            let txn = self.begin_read()?;
+            let users = txn.open_table(USERS)?;
+            let roles = txn.open_table(ROLES_BY_USER)?;
+            let range = match after {
+                Some(id) => users.range((Bound::Excluded(id), Bound::Unbounded))?,
+                None => users.range::<u64>(..)?,
+            };
+            let mut chunk = Vec::with_capacity(CHUNK);
+            for entry in range.take(CHUNK) {
+                let (id, bytes) = entry?;
+                let user = decode_user(bytes.value())?;
+                let (managed_flocks, watched_flocks) = roles_of(&roles, id.value())?;
+                chunk.push(Arc::new(UserDetails {
+                    user,
+                    managed_flocks,
+                    watched_flocks,
+                }));
+            }
+            let Some(last) = chunk.last() else { break };
+            after = Some(last.user.id);
+            let full_chunk = chunk.len() == CHUNK;
+            copies.keep(generation, chunk);
+            if !full_chunk {
+                break;
+            }
+        }
+        Ok(copies.len())
+    }
+
+    /// Reads users `ids` just written back into memory, so that all users stay there (as
+    /// `warm_user_copies` put them) and not only those asked for since. Best effort: a user not
+    /// read now is read when asked for.
+    pub(super) fn refresh_user_copies(&self, ids: &[u64]) {
+        let copies = &self.memory.user_details;
+        if ids.is_empty() || !copies.has_room(ids.len()) {
+            return;
+        }
+        let generation = copies.generation();
+        let read = || -> StoreResult<Vec<Arc<UserDetails>>> {
+            // Straight from the database, not `begin_read`: this runs as the writer commits,
+            // after its batch.
+            let txn = self.db.begin_read()?;
+            let users = txn.open_table(USERS)?;
+            let roles = txn.open_table(ROLES_BY_USER)?;
+            let mut fresh = Vec::with_capacity(ids.len());
+            for &id in ids {
+                // Removed users have nothing to keep.
+                if let Some(bytes) = users.get(id)? {
+                    let user = decode_user(bytes.value())?;
+                    let (managed_flocks, watched_flocks) = roles_of(&roles, id)?;
+                    fresh.push(Arc::new(UserDetails {
+                        user,
+                        managed_flocks,
+                        watched_flocks,
+                    }));
+                }
+            }
+            Ok(fresh)
+        };
+        if let Ok(fresh) = read() {
+            copies.keep(generation, fresh);
+        }
     }
 
     fn read_user_details(&self, user: &UserRef) -> StoreResult<UserDetails> {
@@ -521,4 +600,119 @@ pub(super) fn details_of(
         managed_flocks,
         watched_flocks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::audit::Actor;
+    use super::super::{NewUser, Store, StoreError, UserRef};
+    use super::*;
+    use crate::domain::{AccessLevel, Email, FlockName, FlockRole, Refusal};
+
+    fn email(raw: &str) -> Email {
+        Email::parse(raw).unwrap()
+    }
+
+    fn add(store: &Store, raw: &str) -> u64 {
+        let new = NewUser {
+            email: email(raw),
+            access_level: AccessLevel::User,
+            note: None,
+            two_factor_required: false,
+        };
+        store.add_user(&Actor::system(), new, None).unwrap().id
+    }
+
+    fn not_found(result: StoreResult<Arc<UserDetails>>) -> bool {
+        matches!(result, Err(StoreError::Refused(Refusal::UserNotFound)))
+    }
+
+    /// The copies read at start follow every kind of write: the written user's copy is dropped
+    /// (the others stay, the same copies), roles drop all of them, and a removed user's id and
+    /// email both stop answering.
+    #[test]
+    fn user_copies_follow_each_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ann = add(&store, "ann@x.io");
+        let bob = add(&store, "Bob@x.io");
+        assert_eq!(store.warm_user_copies().unwrap(), 2);
+        let bob_before = store.user_details(&UserRef::Id(bob)).unwrap();
+        let by_email = store
+            .user_details(&UserRef::Email(email("BOB@X.IO")))
+            .unwrap();
+        assert!(
+            Arc::ptr_eq(&bob_before, &by_email),
+            "both keys find one copy"
+        );
+
+        let ann_ref = UserRef::Email(email("ann@x.io"));
+        store
+            .set_note(&Actor::system(), &ann_ref, Some("on leave".into()))
+            .unwrap();
+        let kept = store.memory.user_details.get(&DetailsKey::Id(ann));
+        let kept = kept.expect("the written user was read back into memory at the commit");
+        assert_eq!(kept.user.note.as_deref(), Some("on leave"));
+        let bob_after = store.user_details(&UserRef::Id(bob)).unwrap();
+        assert!(Arc::ptr_eq(&bob_before, &bob_after), "bob's copy was kept");
+
+        store
+            .set_disabled(&Actor::system(), &ann_ref, true)
+            .unwrap();
+        assert!(store.user_details(&ann_ref).unwrap().user.disabled);
+
+        let flock = store
+            .create_flock(&Actor::system(), FlockName::parse("Ops").unwrap(), &[], &[])
+            .unwrap();
+        store
+            .assign_role(
+                &Actor::system(),
+                &UserRef::Id(bob),
+                std::slice::from_ref(&flock.id),
+                FlockRole::Manager,
+            )
+            .unwrap();
+        let bob_manager = store.user_details(&UserRef::Id(bob)).unwrap();
+        assert_eq!(bob_manager.managed_flocks, vec![flock.id.clone()]);
+        store
+            .unassign_role(
+                &Actor::system(),
+                &UserRef::Id(bob),
+                std::slice::from_ref(&flock.id),
+                FlockRole::Manager,
+            )
+            .unwrap();
+        let bob_email = UserRef::Email(email("bob@x.io"));
+        assert!(
+            store
+                .user_details(&bob_email)
+                .unwrap()
+                .managed_flocks
+                .is_empty()
+        );
+
+        store.remove_user(&Actor::system(), &bob_email).unwrap();
+        assert!(not_found(store.user_details(&UserRef::Id(bob))));
+        assert!(not_found(store.user_details(&bob_email)));
+        // The email taken again names the new user, not the removed one's copy.
+        let bob_again = add(&store, "bob@x.io");
+        assert_eq!(store.user_details(&bob_email).unwrap().user.id, bob_again);
+    }
+
+    /// A read that began before a commit dropped copies doesn't put back what it read.
+    #[test]
+    fn a_read_overtaken_by_a_commit_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ann = add(&store, "ann@x.io");
+        let copies = &store.memory.user_details;
+        let generation = copies.generation();
+        let stale = Arc::new(store.read_user_details(&UserRef::Id(ann)).unwrap());
+        store
+            .set_note(&Actor::system(), &UserRef::Id(ann), Some("new".into()))
+            .unwrap();
+        copies.keep(generation, [stale]);
+        let now = store.user_details(&UserRef::Id(ann)).unwrap();
+        assert_eq!(now.user.note.as_deref(), Some("new"));
+    }
 }

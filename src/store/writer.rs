@@ -77,6 +77,7 @@ pub(super) struct Effects {
     pub(super) api_keys: bool,
     pub(super) settings: bool,
     pub(super) users: bool,
+    pub(super) roles: bool,
 }
 
 thread_local! {
@@ -133,6 +134,7 @@ pub(super) fn give_back_committed(txn: redb::WriteTransaction, effects: Effects)
         batch.api_keys |= effects.api_keys;
         batch.settings |= effects.settings;
         batch.users |= effects.users;
+        batch.roles |= effects.roles;
     });
 }
 
