@@ -4,6 +4,7 @@ pub mod api;
 pub mod auth;
 pub mod backups;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error_chain;

@@ -16,6 +16,7 @@ use crate::config::{Config, OUTBOX_DIR, SESSION_KEY_FILE, SessionLimits};
 use crate::mail::{MailError, Mailer};
 use crate::metrics::MetricsAccess;
 use crate::request_limits::ConnectionTracker;
+use crate::service::offboarding::Offboarder;
 use crate::state::AppState;
 use crate::store::audit::Actor;
 use crate::store::{
@@ -67,6 +68,7 @@ pub struct Application {
     base_url: String,
     store: Store,
     summaries: Summaries,
+    offboarder: Offboarder,
     hasher: PasswordHasher,
     server: Server,
     /// The `--metrics-bind` listener, and its port.
@@ -124,6 +126,12 @@ impl Application {
             &base_url,
             config.summary_weekday,
         );
+        let offboarder = Offboarder::new(
+            store.clone(),
+            Arc::clone(&mail_queued),
+            &base_url,
+            config.clock.clone(),
+        );
         let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let state = AppState {
             store: store.clone(),
@@ -149,6 +157,8 @@ impl Application {
                 config.request_limits.concurrent_scans.max(1),
             )),
             metrics: crate::metrics::Metrics::new()?,
+            clock: config.clock.clone(),
+            offboarder: offboarder.clone(),
         };
         let metrics_token: Option<Arc<str>> = config.metrics_token.as_deref().map(Arc::from);
         let main_metrics = match &metrics_token {
@@ -232,6 +242,8 @@ impl Application {
         if config.summary_scheduler {
             summaries.clone().spawn_scheduler();
         }
+        // Its first run, at once, carries out what fell due while the server was down.
+        offboarder.clone().spawn_scheduler();
         let scheme = if tls.is_some() { "https" } else { "http" };
         println!("Roost is listening on {scheme}://{address} (console at {base_url})");
         if store.user_count()? == 0 {
@@ -250,6 +262,7 @@ impl Application {
             base_url,
             store,
             summaries,
+            offboarder,
             hasher,
             server,
         })
@@ -275,6 +288,11 @@ impl Application {
     /// The weekly summaries, queued into this app's mail queue and delivered by its sender.
     pub fn summaries(&self) -> Summaries {
         self.summaries.clone()
+    }
+
+    /// The scheduler of this app's offboardings (tests run it after moving their clock).
+    pub fn offboarder(&self) -> Offboarder {
+        self.offboarder.clone()
     }
 
     /// The app's password hashing workers (tests count their computations).

@@ -43,6 +43,9 @@ pub struct AppState {
     /// Permits for lists, filters and exports running at once.
     pub scans: Arc<tokio::sync::Semaphore>,
     pub metrics: crate::metrics::Metrics,
+    /// The time schedules run by (a test's clock in tests).
+    pub clock: crate::clock::Clock,
+    pub offboarder: crate::service::offboarding::Offboarder,
 }
 
 impl AppState {

@@ -56,6 +56,24 @@ pub fn utc_day_start(raw: &str) -> Option<u64> {
     u64::try_from(start.as_second()).ok()
 }
 
+/// The unix seconds of an RFC 3339 time with its offset (`2027-01-31T17:00:00Z`,
+/// `2027-01-31T18:00:00+01:00`), or `None`; times before 1970 are none either.
+pub fn parse_rfc3339(raw: &str) -> Option<u64> {
+    let time: Timestamp = raw.trim().parse().ok()?;
+    u64::try_from(time.as_second()).ok()
+}
+
+/// The unix seconds of a console form's `datetime-local` value (`2027-01-31T17:00`), read as UTC.
+pub fn parse_utc_minute(raw: &str) -> Option<u64> {
+    let time: jiff::civil::DateTime = raw.trim().parse().ok()?;
+    let start = TimeZone::UTC
+        .to_ambiguous_zoned_datetime(time)
+        .compatible()
+        .ok()?
+        .timestamp();
+    u64::try_from(start.as_second()).ok()
+}
+
 /// The IANA time zone `name` (`Europe/Berlin`), or `None` if there is no such zone.
 pub fn time_zone(name: &str) -> Option<TimeZone> {
     TimeZone::get(name).ok()

@@ -115,6 +115,14 @@ impl From<Refusal> for ApiError {
                 StatusCode::BAD_REQUEST,
                 "The link is invalid, expired or already used.".into(),
             ),
+            Refusal::NoOffboardingScheduled => (
+                StatusCode::NOT_FOUND,
+                "No offboarding is scheduled for this user.".into(),
+            ),
+            Refusal::TimeInThePast => (
+                StatusCode::BAD_REQUEST,
+                "The time is in the past: leave 'at' out to act now.".into(),
+            ),
         };
         ApiError::new(status, message)
     }

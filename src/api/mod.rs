@@ -61,6 +61,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(endpoint("/user/disable", Method::POST, users::disable))
             .service(endpoint("/user/enable", Method::POST, users::enable))
             .service(endpoint("/user/remove", Method::POST, users::remove))
+            .service(endpoint("/user/offboard", Method::POST, users::offboard))
+            .service(endpoint(
+                "/user/offboard/cancel",
+                Method::POST,
+                users::offboard_cancel,
+            ))
             .service(endpoint("/user/note/add", Method::POST, users::note_add))
             .service(endpoint(
                 "/user/note/delete",

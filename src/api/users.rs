@@ -243,3 +243,51 @@ pub async fn password_reset(call: ApiCall, state: web::Data<AppState>) -> ApiRes
     users::send_password_reset(&state, &call.principal, UserRef::Email(email.clone())).await?;
     success_msg(format!("Password reset email sent to {email}"))
 }
+
+/// `user/offboard`: now, or at `at` (RFC 3339); `revoke_api_keys` (default true) revokes the keys
+/// the user created, or with false only lists them.
+pub async fn offboard(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    use crate::service::offboarding::{self, Offboarding};
+    let params = &call.params;
+    let email = params.email("email")?;
+    let at = params.parse_optional("at", |raw| {
+        crate::timestamps::parse_rfc3339(raw).ok_or(crate::domain::ParseError::Time)
+    })?;
+    let revoke_api_keys = params.flag("revoke_api_keys", true)?;
+    let outcome = offboarding::offboard(
+        &state,
+        &call.principal,
+        UserRef::Email(email.clone()),
+        at,
+        revoke_api_keys,
+    )
+    .await?;
+    match outcome {
+        Offboarding::Done(report) => success_with(json!({
+            "msg": format!("User ({email}) successfully offboarded."),
+            "offboarding": super::views::offboarding_report(&report),
+        })),
+        Offboarding::Scheduled {
+            schedule, replaced, ..
+        } => success_with(json!({
+            "msg": format!(
+                "Offboarding of user ({email}) scheduled for {}.",
+                crate::timestamps::rfc3339(schedule.at)
+            ),
+            "offboarding": super::views::OffboardingView::from(&schedule),
+            "replaced": replaced.as_ref().map(super::views::OffboardingView::from),
+        })),
+    }
+}
+
+/// `user/offboard/cancel`: drops the scheduled offboarding of `email`.
+pub async fn offboard_cancel(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    let email = call.params.email("email")?;
+    let (_, schedule) =
+        crate::service::offboarding::cancel(&state, &call.principal, UserRef::Email(email.clone()))
+            .await?;
+    success_with(json!({
+        "msg": format!("Scheduled offboarding of user ({email}) cancelled."),
+        "cancelled": super::views::OffboardingView::from(&schedule),
+    }))
+}

@@ -14,8 +14,13 @@ pub struct UserView<'a> {
     pub disabled: bool,
     pub email: &'a str,
     pub id: u64,
+    /// RFC 3339; `null` until their first login.
+    pub last_login: Option<String>,
     pub managed_flocks: &'a [FlockId],
     pub note: Option<&'a str>,
+    /// Present while an offboarding is scheduled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offboarding: Option<OffboardingView<'a>>,
     pub summary_email_enabled: bool,
     pub totp_enabled: bool,
     pub two_factor_required: bool,
@@ -32,6 +37,8 @@ impl<'a> From<&'a UserDetails> for UserView<'a> {
             access_level: user.access_level.as_str(),
             disabled: user.disabled,
             note: user.note.as_deref(),
+            last_login: user.last_login.map(crate::timestamps::rfc3339),
+            offboarding: user.offboarding.as_ref().map(OffboardingView::from),
             summary_email_enabled: user.summary_email_enabled,
             totp_enabled: user.totp_enabled(),
             webauthn_enabled: user.webauthn_enabled(),
@@ -40,6 +47,52 @@ impl<'a> From<&'a UserDetails> for UserView<'a> {
             watched_flocks: &details.watched_flocks,
         }
     }
+}
+
+/// A scheduled offboarding, as `user/get` and `user/offboard` show it.
+#[derive(Serialize)]
+pub struct OffboardingView<'a> {
+    pub at: String,
+    pub revoke_api_keys: bool,
+    pub scheduled_at: String,
+    pub scheduled_by: &'a str,
+}
+
+impl<'a> From<&'a crate::store::ScheduledOffboarding> for OffboardingView<'a> {
+    fn from(schedule: &'a crate::store::ScheduledOffboarding) -> Self {
+        OffboardingView {
+            at: crate::timestamps::rfc3339(schedule.at),
+            revoke_api_keys: schedule.revoke_api_keys,
+            scheduled_at: crate::timestamps::rfc3339(schedule.scheduled_at),
+            scheduled_by: &schedule.scheduled_by,
+        }
+    }
+}
+
+/// What an offboarding did, step by step (`user/offboard`).
+pub fn offboarding_report(report: &crate::store::OffboardingReport) -> serde_json::Value {
+    let flocks = |list: &[(FlockId, String)]| {
+        list.iter()
+            .map(|(id, name)| serde_json::json!({ "flock_id": id, "name": name }))
+            .collect::<Vec<_>>()
+    };
+    serde_json::json!({
+        "disabled": true,
+        "was_enabled": report.was_enabled,
+        "sessions_ended": report.sessions_ended,
+        "managed_flocks_removed": flocks(&report.managed_flocks),
+        "watched_flocks_removed": flocks(&report.watched_flocks),
+        "links_voided": report.links_voided,
+        "mails_dropped": report.mails_dropped,
+        "api_keys": report.api_keys.iter().map(|key| serde_json::json!({
+            "key_id": key.key_id,
+            "note": key.note,
+            "auth_token_type": key.scope.type_name(),
+            "flock_id": key.scope.flock_id(),
+        })).collect::<Vec<_>>(),
+        "api_keys_revoked": report.api_keys_revoked,
+        "receipt_sent_to": report.receipt_to.iter().map(|email| email.as_str()).collect::<Vec<_>>(),
+    })
 }
 
 /// A key without its secret. `flock_id` is present for flock keys only.
@@ -127,6 +180,8 @@ mod tests {
                 webauthn_credentials: Vec::new(),
                 session_generation: 0,
                 created: 1,
+                last_login: None,
+                offboarding: None,
             },
             managed_flocks: vec![FlockId::default_flock()],
             watched_flocks: Vec::new(),

@@ -168,6 +168,10 @@ pub struct Config {
     /// Whether the server sends the weekly summaries by itself.
     #[arg(skip = true)]
     pub summary_scheduler: bool,
+    // Not an option: the tests set the time scheduled work runs by.
+    /// The time scheduled offboardings are due by.
+    #[arg(skip)]
+    pub clock: crate::clock::Clock,
 }
 
 impl Config {

@@ -44,4 +44,6 @@ pub enum ParseError {
     FlockNameTooLong,
     #[error("Note longer than maximum ({} characters).", Note::MAX_CHARS)]
     NoteTooLong,
+    #[error("must be an RFC 3339 time with its offset, e.g. 2027-01-31T17:00:00Z")]
+    Time,
 }

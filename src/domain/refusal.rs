@@ -35,4 +35,10 @@ pub enum Refusal {
     /// A one-time link that is unknown, used, expired or of another kind.
     #[error("the link is invalid, expired or used")]
     LinkInvalid,
+    /// Cancelling an offboarding that isn't scheduled.
+    #[error("no offboarding is scheduled for the user")]
+    NoOffboardingScheduled,
+    /// A time to act at that has passed (a typo'd year must not act at once).
+    #[error("the time is in the past")]
+    TimeInThePast,
 }

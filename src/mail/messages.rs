@@ -223,3 +223,131 @@ mod tests {
         assert!(empty.text.contains("You are not in any flock."));
     }
 }
+
+/// A notice for the admins: what happened, step by step, and where to look.
+#[derive(Template)]
+#[template(path = "mail/admin_notice.txt")]
+struct AdminNoticeText<'a> {
+    intro: &'a str,
+    lines: &'a [String],
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/admin_notice.html")]
+struct AdminNoticeHtml<'a> {
+    subject: &'a str,
+    intro: &'a str,
+    lines: &'a [String],
+    link: &'a str,
+}
+
+fn admin_notice(
+    kind: &str,
+    subject: String,
+    intro: &str,
+    lines: &[String],
+    link: &str,
+) -> Result<MailContent, MailError> {
+    Ok(MailContent {
+        kind: kind.to_string(),
+        text: render(&AdminNoticeText { intro, lines, link })?,
+        html: Some(render(&AdminNoticeHtml {
+            subject: &subject,
+            intro,
+            lines,
+            link,
+        })?),
+        subject,
+    })
+}
+
+/// The receipt of an offboarding, for the other admins: each step and its result.
+pub fn offboarding_receipt(
+    report: &crate::store::OffboardingReport,
+    actor: &str,
+    user_url: &str,
+) -> Result<MailContent, MailError> {
+    let email = &report.user.email;
+    let flocks = |list: &[(crate::domain::FlockId, String)]| {
+        if list.is_empty() {
+            "none".to_string()
+        } else {
+            list.iter()
+                .map(|(_, name)| name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let keys = report
+        .api_keys
+        .iter()
+        .map(|key| format!("{} ({})", key.note, key.key_id))
+        .collect::<Vec<_>>();
+    let keys_line = match (keys.is_empty(), report.api_keys_revoked) {
+        (true, _) => "API keys they created: none".to_string(),
+        (false, true) => format!("API keys they created, revoked: {}", keys.join(", ")),
+        (false, false) => format!(
+            "API keys they created, kept as asked (revoke them by hand if they should go): {}",
+            keys.join(", ")
+        ),
+    };
+    let lines = vec![
+        if report.was_enabled {
+            "Account: disabled".to_string()
+        } else {
+            "Account: was already disabled, stays disabled".to_string()
+        },
+        format!("Sessions ended: {}", report.sessions_ended),
+        format!(
+            "Manager role removed in: {}",
+            flocks(&report.managed_flocks)
+        ),
+        format!(
+            "Watcher role removed in: {}",
+            flocks(&report.watched_flocks)
+        ),
+        format!(
+            "Unused set-password and reset links voided: {}",
+            report.links_voided
+        ),
+        format!("Queued mail to them dropped: {}", report.mails_dropped),
+        keys_line,
+    ];
+    let intro = match &report.scheduled {
+        Some(schedule) => format!(
+            "{email} was offboarded as {} scheduled it for {}. Every step, and its result:",
+            schedule.scheduled_by,
+            crate::timestamps::console_minute(schedule.at)
+        ),
+        None => format!("{actor} offboarded {email}. Every step, and its result:"),
+    };
+    admin_notice(
+        "offboarding receipt",
+        format!("Roost: {email} was offboarded"),
+        &intro,
+        &lines,
+        user_url,
+    )
+}
+
+/// A scheduled offboarding the rules refused at its time, for the admins.
+pub fn offboarding_refused(
+    email: &crate::domain::Email,
+    schedule: &crate::store::ScheduledOffboarding,
+    reason: &str,
+    user_url: &str,
+) -> Result<MailContent, MailError> {
+    let intro = format!(
+        "The offboarding of {email} that {} scheduled for {} was not carried out: {reason}. The schedule was dropped; nothing was changed.",
+        schedule.scheduled_by,
+        crate::timestamps::console_minute(schedule.at)
+    );
+    admin_notice(
+        "offboarding refused",
+        format!("Roost: the offboarding of {email} was refused"),
+        &intro,
+        &[],
+        user_url,
+    )
+}

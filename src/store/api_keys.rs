@@ -128,7 +128,11 @@ impl Store {
 
 /// The audit line of a key created or revoked: "API key nightly export (read-only, flock Ops)
 /// created".
-fn key_line(txn: &WriteTxn<'_>, key: &ApiKeyRecord, created: bool) -> StoreResult<AuditLine> {
+pub(super) fn key_line(
+    txn: &WriteTxn<'_>,
+    key: &ApiKeyRecord,
+    created: bool,
+) -> StoreResult<AuditLine> {
     let flock_name = match key.scope.flock_id() {
         Some(flock) => Some(
             txn.open_table(FLOCKS)?

@@ -74,6 +74,9 @@ pub const ACTION_TYPES: &[(&str, ActionKind)] = &[
     ("user_webauthn_disable", Change),
     ("user_password_reset", Change),
     ("user_unlock", Change),
+    ("user_offboard", Change),
+    ("user_offboard_schedule", Change),
+    ("user_offboard_cancel", Change),
     // Sign-ins and people's own account.
     ("user_login", Activity),
     ("user_login_failed", Activity),

@@ -11,7 +11,9 @@ use webauthn_rs::prelude::Passkey;
 
 use super::records::{decode, encode};
 use super::sealing::SealedSecret;
-use super::{ApiKeyRecord, ApiKeyScope, StoreResult, User, WebauthnCredential};
+use super::{
+    ApiKeyRecord, ApiKeyScope, ScheduledOffboarding, StoreResult, User, WebauthnCredential,
+};
 use crate::domain::{AccessLevel, Email, Secret};
 
 pub(super) fn decode_user(bytes: &[u8]) -> StoreResult<User> {
@@ -65,6 +67,10 @@ struct UserJson {
     #[serde(default)]
     session_generation: u64,
     created: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_login: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    offboarding: Option<ScheduledOffboarding>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -118,6 +124,8 @@ impl From<UserJson> for User {
                 .collect(),
             session_generation: json.session_generation,
             created: json.created,
+            last_login: json.last_login,
+            offboarding: json.offboarding,
         }
     }
 }
@@ -152,6 +160,8 @@ impl From<User> for UserJson {
                 .collect(),
             session_generation: user.session_generation,
             created: user.created,
+            last_login: user.last_login,
+            offboarding: user.offboarding,
         }
     }
 }

@@ -279,6 +279,8 @@ mod tests {
                 webauthn_credentials: Vec::new(),
                 session_generation: 0,
                 created: 0,
+                last_login: None,
+                offboarding: None,
             };
             Arc::new(UserDetails {
                 user,

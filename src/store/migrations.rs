@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
         what: "move the change log into the audit trail",
         apply: change_log_into_audit_trail,
     },
+    Migration {
+        to: 4,
+        what: "users may carry their last login and a scheduled offboarding, indexed by when it is due",
+        apply: index_scheduled_offboardings,
+    },
 ];
 
 /// What the change log of schemas 1 and 2 kept of each change.
@@ -43,6 +48,14 @@ struct LoggedChange {
 
 /// The change log of schemas 1–2, table `changes`: id -> JSON {at, text}.
 const CHANGES: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("changes");
+
+/// 3 -> 4: the index of scheduled offboardings, empty (no schema-3 user has one). The new user
+/// fields are optional: schema-3 records read as having neither. The version says a Roost of
+/// schema 3, which would drop them when it rewrites a user, must not open the file.
+fn index_scheduled_offboardings(txn: &WriteTransaction, _: &Sealer) -> StoreResult<()> {
+    txn.open_table(super::tables::OFFBOARDINGS_DUE)?;
+    Ok(())
+}
 
 /// 2 -> 3: every change-log line becomes an audit entry at its own time. The log didn't say who
 /// acted; the entries say so.
@@ -176,9 +189,10 @@ mod tests {
         let versions: Vec<u64> = MIGRATIONS.iter().map(|m| m.to).collect();
         let expected: Vec<u64> = (2..=super::super::SCHEMA_VERSION).collect();
         assert_eq!(versions, expected);
-        assert_eq!(pending(1, 3).unwrap().len(), 2);
-        assert_eq!(pending(2, 3).unwrap().len(), 1);
-        assert!(pending(3, 3).unwrap().is_empty());
+        assert_eq!(pending(1, 4).unwrap().len(), 3);
+        assert_eq!(pending(2, 4).unwrap().len(), 2);
+        assert_eq!(pending(3, 4).unwrap().len(), 1);
+        assert!(pending(4, 4).unwrap().is_empty());
         assert!(matches!(
             pending(3, 2),
             Err(StoreError::NewerSchema {

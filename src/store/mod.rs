@@ -15,6 +15,7 @@ mod flocks;
 mod mail_queue;
 mod memory;
 mod migrations;
+mod offboarding;
 mod records;
 pub mod sealing;
 mod search;
@@ -35,9 +36,10 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 pub use factors::{FACTOR_FAILURE_LIMIT, FactorAttempt, FactorOutcome};
 pub use flocks::RoleChange;
 pub use mail_queue::{MailContent, QueuedMail};
+pub use offboarding::{OffboardingReport, ScheduledRun};
 pub use records::{
-    ApiKeyRecord, ApiKeyScope, Flock, FlockMembers, OneTimeToken, Settings, TokenPurpose, User,
-    UserDetails, WebauthnCredential,
+    ApiKeyRecord, ApiKeyScope, Flock, FlockMembers, OneTimeToken, ScheduledOffboarding, Settings,
+    TokenPurpose, User, UserDetails, WebauthnCredential,
 };
 pub use sessions::{PUBLIC_ID_CHARS, SessionRecord, StoredSession, public_id};
 pub use snapshot::Snapshot;
@@ -47,7 +49,7 @@ use crate::domain::Refusal;
 
 /// The schema this build reads and writes. An older file is migrated at open (`migrations`); a
 /// file written by a newer build is refused rather than misread.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// Where copies of the database are kept (before a migration; scheduled backups).
 pub const BACKUPS_DIR: &str = "backups";

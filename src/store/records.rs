@@ -41,6 +41,21 @@ pub struct User {
     /// Bumped whenever the user's open sessions must end (disable, demote, factor reset…).
     pub session_generation: u64,
     pub created: u64,
+    /// When the user last completed a login (both factors).
+    pub last_login: Option<u64>,
+    /// An offboarding set for a later time (`offboarding`).
+    pub offboarding: Option<ScheduledOffboarding>,
+}
+
+/// An offboarding an admin set for a later time: run by the scheduler when due (or at the next
+/// start, if the server was down then), in the name of who scheduled it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledOffboarding {
+    pub at: u64,
+    pub revoke_api_keys: bool,
+    /// The actor's name as the trail records it.
+    pub scheduled_by: String,
+    pub scheduled_at: u64,
 }
 
 impl User {
@@ -246,6 +261,8 @@ mod tests {
             }],
             session_generation: 0,
             created: 1,
+            last_login: None,
+            offboarding: None,
         }
     }
 

@@ -62,10 +62,15 @@ impl Store {
     ) -> StoreResult<()> {
         let txn = self.begin_write()?;
         {
-            let user = read_user(&txn.open_table(USERS)?, session.user_id)?;
+            let mut users = txn.open_table(USERS)?;
+            let mut user = read_user(&users, session.user_id)?;
             if user.disabled {
                 return Err(StoreError::Refused(Refusal::UserDisabled));
             }
+            // What the access review's dormant accounts are found by.
+            user.last_login = Some(session.created);
+            super::users::write_user(&mut users, &user)?;
+            drop(users);
             txn.open_table(SESSIONS)?
                 .insert(hash, encode(session)?.as_slice())?;
             txn.open_table(SESSIONS_BY_USER)?

@@ -53,6 +53,10 @@ pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 pub const AUDIT_BY_ACTION: TableDefinition<(&str, u64), ()> =
     TableDefinition::new("audit_by_action");
 
+/// (due time, user id) -> (): the users whose offboarding is scheduled (the schedule itself is
+/// on the user), so the scheduler finds those due without reading every user.
+pub const OFFBOARDINGS_DUE: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("offboardings_due");
 /// Takes the next id of the sequence kept under `key` in `META` (users, mails, changes), inside
 /// the caller's transaction; sequences start at 1.
 pub fn next_id(txn: &redb::WriteTransaction, key: &str) -> StoreResult<u64> {
@@ -82,6 +86,7 @@ pub fn create_all(txn: &WriteTxn<'_>) -> StoreResult<()> {
     txn.open_table(LOGIN_LOCKS)?;
     txn.open_table(AUDIT)?;
     txn.open_table(AUDIT_BY_ACTION)?;
+    txn.open_table(OFFBOARDINGS_DUE)?;
     Ok(())
 }
 

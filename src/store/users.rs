@@ -427,6 +427,10 @@ impl Store {
                 by_flock.remove((flock.as_str(), id))?;
             }
             let sessions = end_sessions_in(&txn, id, None, None)?;
+            if let Some(schedule) = &user.offboarding {
+                txn.open_table(super::tables::OFFBOARDINGS_DUE)?
+                    .remove((schedule.at, id))?;
+            }
             record(
                 &txn,
                 actor,
@@ -521,6 +525,8 @@ pub(super) fn insert_new_user(txn: &WriteTxn<'_>, new: NewUser) -> StoreResult<U
         webauthn_credentials: Vec::new(),
         session_generation: 0,
         created: now_unix(),
+        last_login: None,
+        offboarding: None,
     };
     by_email.insert(key.as_str(), id)?;
     write_user(&mut txn.open_table(USERS)?, &user)?;

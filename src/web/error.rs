@@ -128,6 +128,10 @@ pub fn refusal_message(refusal: &Refusal) -> String {
             format!("User {email} cannot be both manager and watcher of one flock.")
         }
         Refusal::LinkInvalid => "The link is invalid, expired or already used.".into(),
+        Refusal::NoOffboardingScheduled => "No offboarding is scheduled for this user.".into(),
+        Refusal::TimeInThePast => {
+            "That time is in the past: leave it empty to offboard now.".into()
+        }
     }
 }
 

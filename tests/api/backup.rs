@@ -107,7 +107,10 @@ async fn a_damaged_backup_is_refused_by_verify_and_restore_and_nothing_is_replac
     ]));
     assert!(verified.status.success(), "{}", verified.stderr);
     assert!(
-        verified.stdout.contains("is a sound backup: schema 3"),
+        verified.stdout.contains(&format!(
+            "is a sound backup: schema {}",
+            roost::store::SCHEMA_VERSION
+        )),
         "{}",
         verified.stdout
     );
@@ -136,9 +139,10 @@ async fn a_damaged_backup_is_refused_by_verify_and_restore_and_nothing_is_replac
         (
             damaged("newer.bak", &|f| {
                 let text = std::fs::read(f).unwrap();
+                let field = format!("\"schema_version\":{}", roost::store::SCHEMA_VERSION);
                 let at = text
-                    .windows(18)
-                    .position(|w| w == b"\"schema_version\":3")
+                    .windows(field.len())
+                    .position(|w| w == field.as_bytes())
                     .unwrap();
                 let mut text = text;
                 text[at + 17] = b'9';

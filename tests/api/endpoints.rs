@@ -199,6 +199,7 @@ pub fn endpoints(fx: &Fixture) -> Vec<Endpoint> {
             &["email", "access_level"],
         ),
         ep(M::POST, "user/remove", &[("email", USER)], email),
+        ep(M::POST, "user/offboard", &[("email", USER)], email),
         ep(M::DELETE, "user/note/delete", &[("email", USER)], email),
         ep(M::POST, "user/password/reset", &[("email", USER)], email),
         admin_ep(M::GET, "user/sessions", &[("email", USER)], email),

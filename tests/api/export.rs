@@ -279,7 +279,10 @@ async fn a_malformed_export_is_refused_with_its_line_and_imports_nothing() {
         (
             "newer schema",
             Box::new(|lines| {
-                lines[0] = lines[0].replace("\"schema_version\":3", "\"schema_version\":99")
+                lines[0] = lines[0].replace(
+                    &format!("\"schema_version\":{}", roost::store::SCHEMA_VERSION),
+                    "\"schema_version\":99",
+                )
             }),
             "line 1: written by a newer Roost (schema 99",
         ),

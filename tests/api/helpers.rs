@@ -35,6 +35,8 @@ pub struct TestApp {
     pub hasher: roost::auth::passwords::PasswordHasher,
     /// The app's mail queue sender (readiness tests stop it).
     pub mail_sender: roost::mail::queue::MailSender,
+    /// The app's scheduler of offboardings: tests move their clock, then run it.
+    pub offboarder: roost::service::offboarding::Offboarder,
     /// The `--metrics-bind` listener's address, when the test asked for one.
     pub metrics_address: Option<String>,
     server: actix_web::dev::ServerHandle,
@@ -92,6 +94,7 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Co
     let console_url = app.base_url().to_string();
     let hasher = app.hasher();
     let mail_sender = app.mail_sender();
+    let offboarder = app.offboarder();
     let metrics_address = app
         .metrics_port()
         .map(|port| format!("http://127.0.0.1:{port}"));
@@ -118,6 +121,7 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Co
         console_url,
         hasher,
         mail_sender,
+        offboarder,
         metrics_address,
         server,
         _data_dir_guard: dir,

@@ -24,6 +24,7 @@ mod mail;
 mod memberships;
 mod metrics;
 mod notes;
+mod offboarding;
 mod packaging;
 mod params;
 mod password_path;

@@ -16,7 +16,7 @@ use crate::helpers::*;
 use crate::two_factor::{code_at, enroll, now};
 
 /// The schemas whose fixture the tests below open; every released schema but today's.
-const FIXTURES: [u64; 2] = [1, 2];
+const FIXTURES: [u64; 3] = [1, 2, 3];
 
 /// Long enough that the sessions a fixture's release opened are still live whenever this runs,
 /// short enough that one from 2001 has ended.
@@ -193,6 +193,11 @@ async fn a_schema_v1_file_upgrades_and_keeps_every_record() {
 #[tokio::test]
 async fn a_schema_v2_file_upgrades_and_keeps_every_record() {
     upgrades_and_keeps_every_record(2).await;
+}
+
+#[tokio::test]
+async fn a_schema_v3_file_upgrades_and_keeps_every_record() {
+    upgrades_and_keeps_every_record(3).await;
 }
 
 #[test]

@@ -31,7 +31,9 @@ fn back_to_user<T>(
         Err(ServiceError::Refused(
             refusal @ (Refusal::LastEnabledAdmin
             | Refusal::FlockNotFound
-            | Refusal::TwoRolesInOneFlock(_)),
+            | Refusal::TwoRolesInOneFlock(_)
+            | Refusal::NoOffboardingScheduled
+            | Refusal::TimeInThePast),
         )) => flash_error(&signed_in.session, refusal_message(&refusal)),
         Err(error) => return Err(error.into()),
     }
@@ -301,4 +303,75 @@ pub(super) async fn remove(
         }
         outcome => back_to_user(&signed_in, id, outcome, |_| String::new()),
     }
+}
+
+#[derive(Deserialize)]
+pub(super) struct OffboardForm {
+    /// A checkbox: present when ticked.
+    #[serde(default)]
+    revoke_api_keys: Option<String>,
+    /// `datetime-local` (UTC); empty for now.
+    #[serde(default)]
+    at: String,
+}
+
+pub(super) async fn offboard(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm<OffboardForm>,
+) -> PageResult {
+    use crate::service::offboarding::{self, Offboarding};
+    let id = target(&signed_in, &path)?;
+    let at = match form.at.trim() {
+        "" => None,
+        raw => match crate::timestamps::parse_utc_minute(raw) {
+            Some(at) => Some(at),
+            None => {
+                flash_error(
+                    &signed_in.session,
+                    format!(
+                        "'{raw}' is not a date and time: use the picker, or leave it empty to offboard now."
+                    ),
+                );
+                return Ok(see_other(&user_path(id)));
+            }
+        },
+    };
+    let revoke = form.revoke_api_keys.is_some();
+    let outcome =
+        offboarding::offboard(&state, &signed_in.principal, UserRef::Id(id), at, revoke).await;
+    back_to_user(&signed_in, id, outcome, |done| match done {
+        Offboarding::Done(report) => format!(
+            "{} offboarded: {} sessions ended, {} flock roles removed, {} API keys {}.",
+            report.user.email,
+            report.sessions_ended,
+            report.managed_flocks.len() + report.watched_flocks.len(),
+            report.api_keys.len(),
+            if report.api_keys_revoked {
+                "revoked"
+            } else {
+                "kept"
+            },
+        ),
+        Offboarding::Scheduled { user, schedule, .. } => format!(
+            "Offboarding of {} scheduled for {}.",
+            user.email,
+            crate::timestamps::console_minute(schedule.at)
+        ),
+    })
+}
+
+pub(super) async fn offboard_cancel(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> PageResult {
+    let id = target(&signed_in, &path)?;
+    let outcome =
+        crate::service::offboarding::cancel(&state, &signed_in.principal, UserRef::Id(id)).await;
+    back_to_user(&signed_in, id, outcome, |(user, _)| {
+        format!("The scheduled offboarding of {} is cancelled.", user.email)
+    })
 }

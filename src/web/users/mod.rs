@@ -56,6 +56,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/users/{id}/flocks/unassign",
             web::post().to(actions::flock_unassign),
         )
+        .route("/users/{id}/offboard", web::get().to(show::offboard_confirm))
+        .route("/users/{id}/offboard", web::post().to(actions::offboard))
+        .route(
+            "/users/{id}/offboard/cancel",
+            web::post().to(actions::offboard_cancel),
+        )
         .route("/users/{id}/remove", web::get().to(show::remove_confirm))
         .route("/users/{id}/remove", web::post().to(actions::remove));
 }

@@ -6,7 +6,7 @@ use askama::Template;
 
 use super::parse_user_id;
 use crate::domain::{FlockId, FlockRole};
-use crate::service::{flocks, sessions, users};
+use crate::service::{flocks, offboarding, sessions, users};
 use crate::state::AppState;
 use crate::store::UserRef;
 use crate::timestamps;
@@ -25,6 +25,7 @@ pub struct UserFacts {
     pub two_factor_required: bool,
     pub note: Option<String>,
     pub created: String,
+    pub last_login: String,
     /// The audit trail filtered to entries about this user.
     pub activity_href: String,
 }
@@ -52,6 +53,14 @@ struct UserPage {
     is_self: bool,
     sessions: Vec<SessionRow>,
     lock: LockFacts,
+    offboarding: Option<ScheduledFacts>,
+}
+
+/// A scheduled offboarding as the user's page shows it.
+pub struct ScheduledFacts {
+    pub at: String,
+    pub by: String,
+    pub revoke_api_keys: bool,
 }
 
 pub(super) async fn show(
@@ -104,6 +113,9 @@ pub(super) async fn show(
             two_factor_required: user.two_factor_required,
             note: user.note.clone().filter(|note| !note.is_empty()),
             created: timestamps::console_second(user.created),
+            last_login: user
+                .last_login
+                .map_or_else(|| "never".to_string(), timestamps::console_second),
             activity_href: format!(
                 "/audit?target={}",
                 crate::web::error::encode_query_value(user.email.as_str())
@@ -120,6 +132,11 @@ pub(super) async fn show(
         is_self,
         sessions: session_rows(&user_sessions, Some(&signed_in.session_hash)),
         lock: LockFacts::of(&state, user),
+        offboarding: user.offboarding.as_ref().map(|schedule| ScheduledFacts {
+            at: timestamps::console_minute(schedule.at),
+            by: schedule.scheduled_by.clone(),
+            revoke_api_keys: schedule.revoke_api_keys,
+        }),
     })
 }
 
@@ -146,6 +163,64 @@ pub(super) async fn remove_confirm(
         id,
         email: details.user.email.to_string(),
         flock_count: details.managed_flocks.len() + details.watched_flocks.len(),
+        is_self: id == signed_in.user.id,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "users/offboard.html")]
+struct OffboardPage {
+    page: PageContext,
+    id: u64,
+    email: String,
+    already_disabled: bool,
+    sessions: usize,
+    roles: Vec<String>,
+    links: usize,
+    mails: usize,
+    keys: Vec<String>,
+    scheduled: Option<String>,
+    is_self: bool,
+}
+
+/// What offboarding the user would do, with the form that does it (now or at a time).
+pub(super) async fn offboard_confirm(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> PageResult {
+    signed_in.require_admin()?;
+    let id = parse_user_id(&path)?;
+    let preview = offboarding::preview(&state, &signed_in.principal, UserRef::Id(id)).await?;
+    let roles = preview
+        .managed_flocks
+        .iter()
+        .map(|(_, name)| format!("manager of {name}"))
+        .chain(
+            preview
+                .watched_flocks
+                .iter()
+                .map(|(_, name)| format!("watcher of {name}")),
+        )
+        .collect();
+    ok(&OffboardPage {
+        page: PageContext::signed_in(&signed_in, "Offboard user"),
+        id,
+        email: preview.user.email.to_string(),
+        already_disabled: !preview.was_enabled,
+        sessions: preview.sessions_ended,
+        roles,
+        links: preview.links_voided,
+        mails: preview.mails_dropped,
+        keys: preview
+            .api_keys
+            .iter()
+            .map(|key| format!("{} ({})", key.note, key.key_id))
+            .collect(),
+        scheduled: preview
+            .scheduled
+            .as_ref()
+            .map(|schedule| timestamps::console_minute(schedule.at)),
         is_self: id == signed_in.user.id,
     })
 }

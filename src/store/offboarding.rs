@@ -1,0 +1,542 @@
+//! Offboarding: everything that lets a leaver act, taken away in one transaction (the account
+//! disabled, sessions ended, flock roles removed, unused one-time links and mail to them voided,
+//! the API keys they created revoked or listed), each step on the audit trail, and a receipt
+//! queued for the other admins. It can also be scheduled: the schedule is kept on the user and
+//! indexed by when it is due (`OFFBOARDINGS_DUE`), so the scheduler finds it without reading
+//! every user, and a schedule that fell due while the server was down runs at the next start.
+
+use redb::{ReadableTable, ReadableTableMetadata};
+use serde_json::json;
+
+use super::api_keys::key_line;
+use super::audit::{Actor, AuditLine, record};
+use super::disk::decode_api_key;
+use super::mail_queue::enqueue;
+use super::records::decode;
+use super::sessions::end_sessions_in;
+use super::tables::{
+    API_KEYS, ENABLED_ADMINS, FLOCKS, MAIL_QUEUE, OFFBOARDINGS_DUE, ONE_TIME_TOKENS,
+    ROLES_BY_FLOCK, ROLES_BY_USER, SESSIONS_BY_USER, USERS,
+};
+use super::users::{read_user, resolve, roles_of, write_user};
+use super::{
+    ApiKeyRecord, MailContent, OneTimeToken, QueuedMail, ScheduledOffboarding, Store, StoreError,
+    StoreResult, User, UserRef, WriteTxn,
+};
+use crate::domain::{Email, FlockId, Refusal, rules};
+
+/// What an offboarding did (or, as a preview, would do), step by step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OffboardingReport {
+    pub user: User,
+    /// Whether the account was enabled before (it is disabled after either way).
+    pub was_enabled: bool,
+    pub sessions_ended: usize,
+    pub managed_flocks: Vec<(FlockId, String)>,
+    pub watched_flocks: Vec<(FlockId, String)>,
+    pub links_voided: usize,
+    pub mails_dropped: usize,
+    /// The API keys the user created, and whether they were revoked (or only listed).
+    pub api_keys: Vec<ApiKeyRecord>,
+    pub api_keys_revoked: bool,
+    /// The scheduled offboarding this run carried out, if it was one.
+    pub scheduled: Option<ScheduledOffboarding>,
+    /// The admins the receipt was queued for.
+    pub receipt_to: Vec<Email>,
+}
+
+impl Store {
+    /// What offboarding `user` would do now (the console's confirmation page).
+    pub fn offboarding_preview(&self, user: &UserRef) -> StoreResult<OffboardingReport> {
+        let txn = self.begin_read()?;
+        let id = match user {
+            UserRef::Id(id) => *id,
+            UserRef::Email(email) => {
+                super::users::user_id_of(&txn.open_table(super::tables::USER_ID_BY_EMAIL)?, email)?
+            }
+        };
+        let user = read_user(&txn.open_table(USERS)?, id)?;
+        let sessions = txn
+            .open_table(SESSIONS_BY_USER)?
+            .range((id, "")..(id.saturating_add(1), ""))?
+            .count();
+        let (managed, watched) = roles_of(&txn.open_table(ROLES_BY_USER)?, id)?;
+        let flocks = txn.open_table(FLOCKS)?;
+        let named = |ids: Vec<FlockId>| -> StoreResult<Vec<(FlockId, String)>> {
+            ids.into_iter()
+                .map(|flock| {
+                    let name = flocks
+                        .get(flock.as_str())?
+                        .map(|bytes| decode::<super::records::FlockRecord>(bytes.value()))
+                        .transpose()?
+                        .map_or_else(|| flock.to_string(), |record| record.name);
+                    Ok((flock, name))
+                })
+                .collect()
+        };
+        let mut links = 0;
+        for entry in txn.open_table(ONE_TIME_TOKENS)?.iter()? {
+            let (_, bytes) = entry?;
+            if decode::<OneTimeToken>(bytes.value())
+                .is_ok_and(|token| token.user_id == Some(id) && !token.used)
+            {
+                links += 1;
+            }
+        }
+        let mut mails = 0;
+        for entry in txn.open_table(MAIL_QUEUE)?.iter()? {
+            let (_, bytes) = entry?;
+            if decode::<QueuedMail>(bytes.value())
+                .is_ok_and(|mail| mail.to.key() == user.email.key())
+            {
+                mails += 1;
+            }
+        }
+        let mut api_keys = Vec::new();
+        for entry in txn.open_table(API_KEYS)?.iter()? {
+            let (_, bytes) = entry?;
+            let key = decode_api_key(bytes.value())?;
+            if created_by(&key, &user.email) {
+                api_keys.push(key);
+            }
+        }
+        Ok(OffboardingReport {
+            was_enabled: !user.disabled,
+            sessions_ended: sessions,
+            managed_flocks: named(managed)?,
+            watched_flocks: named(watched)?,
+            links_voided: links,
+            mails_dropped: mails,
+            api_keys,
+            api_keys_revoked: false,
+            scheduled: user.offboarding.clone(),
+            receipt_to: Vec::new(),
+            user,
+        })
+    }
+
+    /// Offboards `user` now, in one transaction with every step's audit entry and the receipt
+    /// (`receipt` writes it from the report) queued for every other enabled admin. Refused for
+    /// the last enabled admin.
+    pub fn offboard_user(
+        &self,
+        actor: &Actor,
+        user: &UserRef,
+        revoke_api_keys: bool,
+        receipt: &dyn Fn(&OffboardingReport) -> Option<MailContent>,
+    ) -> StoreResult<OffboardingReport> {
+        let txn = self.begin_write()?;
+        let id = resolve(&txn, user)?;
+        let report = offboard_in(&txn, actor, id, revoke_api_keys, None, receipt)?;
+        txn.commit()?;
+        Ok(report)
+    }
+
+    /// Sets (or replaces) the offboarding of `user` for `at`, which must be after `now`.
+    pub fn schedule_offboarding(
+        &self,
+        actor: &Actor,
+        user: &UserRef,
+        at: u64,
+        revoke_api_keys: bool,
+        now: u64,
+    ) -> StoreResult<(User, Option<ScheduledOffboarding>)> {
+        if at <= now {
+            return Err(StoreError::Refused(Refusal::TimeInThePast));
+        }
+        let txn = self.begin_write()?;
+        let outcome = {
+            let id = resolve(&txn, user)?;
+            let mut users = txn.open_table(USERS)?;
+            let mut user = read_user(&users, id)?;
+            // Refused now rather than failing at its time.
+            let admins = txn.open_table(ENABLED_ADMINS)?.len()?;
+            rules::keeps_an_enabled_admin(admins, user.is_enabled_admin(), false)?;
+            let replaced = user.offboarding.take();
+            let mut due = txn.open_table(OFFBOARDINGS_DUE)?;
+            if let Some(old) = &replaced {
+                due.remove((old.at, id))?;
+            }
+            let schedule = ScheduledOffboarding {
+                at,
+                revoke_api_keys,
+                scheduled_by: actor.name.clone(),
+                scheduled_at: now,
+            };
+            due.insert((at, id), ())?;
+            user.offboarding = Some(schedule);
+            write_user(&mut users, &user)?;
+            let when = crate::timestamps::rfc3339(at);
+            record(
+                &txn,
+                actor,
+                AuditLine::new(
+                    "user_offboard_schedule",
+                    format!("Offboarding of user ({}) scheduled for {when}", user.email),
+                )
+                .target(&user.email)
+                .details(json!({
+                    "at": when,
+                    "revoke_api_keys": revoke_api_keys,
+                    "replaced": replaced.as_ref().map(|old| crate::timestamps::rfc3339(old.at)),
+                })),
+            )?;
+            (user, replaced)
+        };
+        txn.commit()?;
+        Ok(outcome)
+    }
+
+    /// Cancels the scheduled offboarding of `user`; refused when none is scheduled.
+    pub fn cancel_offboarding(
+        &self,
+        actor: &Actor,
+        user: &UserRef,
+    ) -> StoreResult<(User, ScheduledOffboarding)> {
+        let txn = self.begin_write()?;
+        let outcome = {
+            let id = resolve(&txn, user)?;
+            let mut users = txn.open_table(USERS)?;
+            let mut user = read_user(&users, id)?;
+            let schedule = user
+                .offboarding
+                .take()
+                .ok_or(StoreError::Refused(Refusal::NoOffboardingScheduled))?;
+            txn.open_table(OFFBOARDINGS_DUE)?
+                .remove((schedule.at, id))?;
+            write_user(&mut users, &user)?;
+            record(
+                &txn,
+                actor,
+                AuditLine::new(
+                    "user_offboard_cancel",
+                    format!("Scheduled offboarding of user ({}) cancelled", user.email),
+                )
+                .target(&user.email)
+                .details(json!({
+                    "at": crate::timestamps::rfc3339(schedule.at),
+                    "scheduled_by": schedule.scheduled_by,
+                })),
+            )?;
+            (user, schedule)
+        };
+        txn.commit()?;
+        Ok(outcome)
+    }
+
+    /// The users whose scheduled offboarding is due at `now`, soonest first.
+    pub fn due_offboardings(&self, now: u64) -> StoreResult<Vec<u64>> {
+        let txn = self.begin_read()?;
+        let due = txn.open_table(OFFBOARDINGS_DUE)?;
+        let mut users = Vec::new();
+        for entry in due.range((0, 0)..=(now, u64::MAX))? {
+            let (key, _) = entry?;
+            users.push(key.value().1);
+        }
+        Ok(users)
+    }
+
+    /// Runs the scheduled offboarding of user `id` if it is due at `now`, in the name of who
+    /// scheduled it. A run the rules refuse (the last enabled admin) drops the schedule, records
+    /// why and queues the refusal for the admins (`refused` writes it), rather than trying every
+    /// minute.
+    pub fn run_scheduled_offboarding(
+        &self,
+        id: u64,
+        now: u64,
+        receipt: &dyn Fn(&OffboardingReport) -> Option<MailContent>,
+        refused: &dyn Fn(&User, &ScheduledOffboarding) -> Option<MailContent>,
+    ) -> StoreResult<ScheduledRun> {
+        let txn = self.begin_write()?;
+        let read = {
+            let users = txn.open_table(USERS)?;
+            read_user(&users, id)
+        };
+        let user = match read {
+            Ok(user) => user,
+            Err(StoreError::Refused(Refusal::UserNotFound)) => {
+                // Removed since: its index entries go with it.
+                remove_due_entries(&txn, id)?;
+                txn.commit()?;
+                return Ok(ScheduledRun::NothingDue);
+            }
+            Err(error) => return Err(error),
+        };
+        let Some(schedule) = user.offboarding.clone().filter(|s| s.at <= now) else {
+            // The index said due, the user says otherwise: the user is the truth.
+            remove_due_entries(&txn, id)?;
+            if let Some(schedule) = &user.offboarding {
+                txn.open_table(OFFBOARDINGS_DUE)?
+                    .insert((schedule.at, id), ())?;
+            }
+            txn.commit()?;
+            return Ok(ScheduledRun::NothingDue);
+        };
+        let actor = Actor::named(&format!(
+            "system (offboarding scheduled by {})",
+            schedule.scheduled_by
+        ));
+        let admins = txn.open_table(ENABLED_ADMINS)?.len()?;
+        if let Err(refusal) = rules::keeps_an_enabled_admin(admins, user.is_enabled_admin(), false)
+        {
+            let mut user = user;
+            user.offboarding = None;
+            write_user(&mut txn.open_table(USERS)?, &user)?;
+            remove_due_entries(&txn, id)?;
+            record(
+                &txn,
+                &actor,
+                AuditLine::new(
+                    "user_offboard_cancel",
+                    format!(
+                        "Scheduled offboarding of user ({}) refused: {refusal}",
+                        user.email
+                    ),
+                )
+                .target(&user.email)
+                .details(json!({
+                    "at": crate::timestamps::rfc3339(schedule.at),
+                    "scheduled_by": schedule.scheduled_by,
+                    "refused": refusal.to_string(),
+                })),
+            )?;
+            if let Some(mail) = refused(&user, &schedule) {
+                for admin in enabled_admins_but(&txn, id)? {
+                    enqueue(&txn, &admin, mail.clone())?;
+                }
+            }
+            txn.commit()?;
+            return Ok(ScheduledRun::Refused(Box::new(user), refusal));
+        }
+        let report = offboard_in(
+            &txn,
+            &actor,
+            id,
+            schedule.revoke_api_keys,
+            Some(schedule),
+            receipt,
+        )?;
+        txn.commit()?;
+        Ok(ScheduledRun::Done(Box::new(report)))
+    }
+}
+
+/// What became of a scheduled offboarding the scheduler found due.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScheduledRun {
+    Done(Box<OffboardingReport>),
+    /// Refused by a rule: the schedule was dropped and the admins told.
+    Refused(Box<User>, Refusal),
+    /// Cancelled, moved or the user removed since the index was read.
+    NothingDue,
+}
+
+/// Whether `key` was created by the user with `email` (keys record their creator's name as the
+/// trail does: a console user's email).
+fn created_by(key: &ApiKeyRecord, email: &Email) -> bool {
+    Email::parse(&key.created_by).is_ok_and(|creator| creator.key() == email.key())
+}
+
+fn remove_due_entries(txn: &WriteTxn<'_>, id: u64) -> StoreResult<()> {
+    let mut due = txn.open_table(OFFBOARDINGS_DUE)?;
+    let mut keys = Vec::new();
+    for entry in due.iter()? {
+        let (key, _) = entry?;
+        if key.value().1 == id {
+            keys.push(key.value());
+        }
+    }
+    for key in keys {
+        due.remove(key)?;
+    }
+    Ok(())
+}
+
+/// The enabled admins other than user `but`: who gets a receipt.
+fn enabled_admins_but(txn: &WriteTxn<'_>, but: u64) -> StoreResult<Vec<Email>> {
+    let admins = txn.open_table(ENABLED_ADMINS)?;
+    let users = txn.open_table(USERS)?;
+    let mut emails = Vec::new();
+    for entry in admins.iter()? {
+        let (id, _) = entry?;
+        if id.value() != but {
+            emails.push(read_user(&users, id.value())?.email);
+        }
+    }
+    Ok(emails)
+}
+
+/// Every step of an offboarding, inside the caller's transaction.
+fn offboard_in(
+    txn: &WriteTxn<'_>,
+    actor: &Actor,
+    id: u64,
+    revoke_api_keys: bool,
+    scheduled: Option<ScheduledOffboarding>,
+    receipt: &dyn Fn(&OffboardingReport) -> Option<MailContent>,
+) -> StoreResult<OffboardingReport> {
+    let mut users = txn.open_table(USERS)?;
+    let mut user = read_user(&users, id)?;
+    let mut admins = txn.open_table(ENABLED_ADMINS)?;
+    rules::keeps_an_enabled_admin(admins.len()?, user.is_enabled_admin(), false)?;
+    let email = user.email.clone();
+
+    // 1. The account: disabled, no summary mail, every session's generation over.
+    let was_enabled = !user.disabled;
+    user.disabled = true;
+    user.summary_email_enabled = false;
+    user.session_generation += 1;
+    if let Some(schedule) = user.offboarding.take() {
+        txn.open_table(OFFBOARDINGS_DUE)?
+            .remove((schedule.at, id))?;
+    }
+    write_user(&mut users, &user)?;
+    admins.remove(id)?;
+    drop(admins);
+    drop(users);
+    let step = |action: &'static str, message: String, details: serde_json::Value| {
+        AuditLine::new(action, message)
+            .target(&email)
+            .details(details)
+    };
+    record(
+        txn,
+        actor,
+        step(
+            "user_disable",
+            format!("User ({email}) disabled (offboarding)"),
+            json!({ "before": { "disabled": !was_enabled }, "after": { "disabled": true }, "offboarding": true }),
+        ),
+    )?;
+
+    // 2. Sessions.
+    let sessions_ended = end_sessions_in(txn, id, None, None)?;
+    record(
+        txn,
+        actor,
+        step(
+            "session_revoke",
+            format!("{sessions_ended} sessions of user ({email}) ended (offboarding)"),
+            json!({ "sessions_ended": sessions_ended, "offboarding": true }),
+        ),
+    )?;
+
+    // 3. Flock roles.
+    let mut by_user = txn.open_table(ROLES_BY_USER)?;
+    let mut by_flock = txn.open_table(ROLES_BY_FLOCK)?;
+    let (managed, watched) = roles_of(&by_user, id)?;
+    for flock in managed.iter().chain(watched.iter()) {
+        by_user.remove((id, flock.as_str()))?;
+        by_flock.remove((flock.as_str(), id))?;
+    }
+    drop(by_user);
+    drop(by_flock);
+    let flocks = txn.open_table(FLOCKS)?;
+    let named = |ids: &[FlockId]| -> StoreResult<Vec<(FlockId, String)>> {
+        ids.iter()
+            .map(|flock| {
+                let name = flocks
+                    .get(flock.as_str())?
+                    .map(|bytes| decode::<super::records::FlockRecord>(bytes.value()))
+                    .transpose()?
+                    .map_or_else(|| flock.to_string(), |record| record.name);
+                Ok((flock.clone(), name))
+            })
+            .collect()
+    };
+    let managed_flocks = named(&managed)?;
+    let watched_flocks = named(&watched)?;
+    drop(flocks);
+    if !managed.is_empty() || !watched.is_empty() {
+        record(
+            txn,
+            actor,
+            step(
+                "flock_unassign",
+                format!(
+                    "User ({email}) removed from {} flocks (offboarding)",
+                    managed.len() + watched.len()
+                ),
+                json!({ "managed_flocks": managed, "watched_flocks": watched, "offboarding": true }),
+            ),
+        )?;
+    }
+
+    // 4. Unused one-time links, and mail to the user still queued.
+    let mut links_voided = 0;
+    txn.open_table(ONE_TIME_TOKENS)?.retain(|_, bytes| {
+        let theirs = serde_json::from_slice::<OneTimeToken>(bytes)
+            .is_ok_and(|token| token.user_id == Some(id));
+        links_voided += usize::from(theirs);
+        !theirs
+    })?;
+    let mut mails_dropped = 0;
+    txn.open_table(MAIL_QUEUE)?.retain(|_, bytes| {
+        let theirs = serde_json::from_slice::<QueuedMail>(bytes)
+            .is_ok_and(|mail| mail.to.key() == email.key());
+        mails_dropped += usize::from(theirs);
+        !theirs
+    })?;
+
+    // 5. The API keys they created.
+    let mut api_keys = Vec::new();
+    for entry in txn.open_table(API_KEYS)?.iter()? {
+        let (_, bytes) = entry?;
+        let key = decode_api_key(bytes.value())?;
+        if created_by(&key, &email) {
+            api_keys.push(key);
+        }
+    }
+    if revoke_api_keys {
+        for key in &api_keys {
+            txn.open_table(API_KEYS)?.remove(key.key_id.as_str())?;
+            let line = key_line(txn, key, false)?;
+            record(txn, actor, line.target(&email))?;
+        }
+    }
+
+    let mut report = OffboardingReport {
+        user,
+        was_enabled,
+        sessions_ended,
+        managed_flocks,
+        watched_flocks,
+        links_voided,
+        mails_dropped,
+        api_keys,
+        api_keys_revoked: revoke_api_keys,
+        scheduled,
+        receipt_to: Vec::new(),
+    };
+
+    // 6. The receipt, for every other enabled admin.
+    if let Some(mail) = receipt(&report) {
+        for admin in enabled_admins_but(txn, id)? {
+            enqueue(txn, &admin, mail.clone())?;
+            report.receipt_to.push(admin);
+        }
+    }
+    let key_ids: Vec<&str> = report.api_keys.iter().map(|k| k.key_id.as_str()).collect();
+    record(
+        txn,
+        actor,
+        step(
+            "user_offboard",
+            format!("User ({email}) offboarded"),
+            json!({
+                "disabled": true,
+                "was_enabled": was_enabled,
+                "sessions_ended": sessions_ended,
+                "managed_flocks": managed,
+                "watched_flocks": watched,
+                "links_voided": links_voided,
+                "mails_dropped": mails_dropped,
+                "api_keys": key_ids,
+                "api_keys_revoked": revoke_api_keys,
+                "receipt_to": report.receipt_to.len(),
+                "scheduled_by": report.scheduled.as_ref().map(|s| s.scheduled_by.clone()),
+            }),
+        ),
+    )?;
+    Ok(report)
+}
