@@ -263,6 +263,10 @@ pub async fn offboard(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     )
     .await?;
     match outcome {
+        Offboarding::Done(report) if !report.changed => success_with(json!({
+            "msg": format!("User ({email}) was offboarded already: nothing was left to take away."),
+            "offboarding": super::views::offboarding_report(&report),
+        })),
         Offboarding::Done(report) => success_with(json!({
             "msg": format!("User ({email}) successfully offboarded."),
             "offboarding": super::views::offboarding_report(&report),

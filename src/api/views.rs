@@ -77,6 +77,7 @@ pub fn offboarding_report(report: &crate::store::OffboardingReport) -> serde_jso
             .collect::<Vec<_>>()
     };
     serde_json::json!({
+        "changed": report.changed,
         "disabled": true,
         "was_enabled": report.was_enabled,
         "sessions_ended": report.sessions_ended,

@@ -43,6 +43,9 @@ pub struct OffboardingReport {
     pub scheduled: Option<ScheduledOffboarding>,
     /// The admins the receipt was queued for.
     pub receipt_to: Vec<Email>,
+    /// False when the user was offboarded already and nothing was left to take away: nothing
+    /// was written, audited or mailed (a repeated or concurrent call).
+    pub changed: bool,
 }
 
 impl Store {
@@ -111,6 +114,7 @@ impl Store {
             api_keys_revoked: false,
             scheduled: user.offboarding.clone(),
             receipt_to: Vec::new(),
+            changed: true,
             user,
         })
     }
@@ -366,6 +370,51 @@ fn enabled_admins_but(txn: &WriteTxn<'_>, but: u64) -> StoreResult<Vec<Email>> {
     Ok(emails)
 }
 
+/// Whether a disabled user still has anything offboarding takes away. Only reads: the tables
+/// are opened on the redb transaction itself, so a repeated call doesn't count as writing the
+/// roles (which would drop every user's copy kept in memory).
+fn anything_left(txn: &WriteTxn<'_>, user: &User, revoke_api_keys: bool) -> StoreResult<bool> {
+    let id = user.id;
+    let raw: &redb::WriteTransaction = txn;
+    if user.offboarding.is_some() {
+        return Ok(true);
+    }
+    if raw
+        .open_table(SESSIONS_BY_USER)?
+        .range((id, "")..(id.saturating_add(1), ""))?
+        .next()
+        .is_some()
+        || raw
+            .open_table(ROLES_BY_USER)?
+            .range((id, "")..(id.saturating_add(1), ""))?
+            .next()
+            .is_some()
+    {
+        return Ok(true);
+    }
+    for entry in raw.open_table(ONE_TIME_TOKENS)?.iter()? {
+        let (_, bytes) = entry?;
+        if decode::<OneTimeToken>(bytes.value()).is_ok_and(|token| token.user_id == Some(id)) {
+            return Ok(true);
+        }
+    }
+    for entry in raw.open_table(MAIL_QUEUE)?.iter()? {
+        let (_, bytes) = entry?;
+        if decode::<QueuedMail>(bytes.value()).is_ok_and(|mail| mail.to.key() == user.email.key()) {
+            return Ok(true);
+        }
+    }
+    if revoke_api_keys {
+        for entry in raw.open_table(API_KEYS)?.iter()? {
+            let (_, bytes) = entry?;
+            if created_by(&decode_api_key(bytes.value())?, &user.email) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// Every step of an offboarding, inside the caller's transaction.
 fn offboard_in(
     txn: &WriteTxn<'_>,
@@ -375,10 +424,30 @@ fn offboard_in(
     scheduled: Option<ScheduledOffboarding>,
     receipt: &dyn Fn(&OffboardingReport) -> Option<MailContent>,
 ) -> StoreResult<OffboardingReport> {
+    // Read first without counting as a write (see `anything_left`).
+    let raw: &redb::WriteTransaction = txn;
+    let user = read_user(&raw.open_table(USERS)?, id)?;
+    let enabled_admins = raw.open_table(ENABLED_ADMINS)?.len()?;
+    rules::keeps_an_enabled_admin(enabled_admins, user.is_enabled_admin(), false)?;
+    if user.disabled && !anything_left(txn, &user, revoke_api_keys)? {
+        return Ok(OffboardingReport {
+            was_enabled: false,
+            sessions_ended: 0,
+            managed_flocks: Vec::new(),
+            watched_flocks: Vec::new(),
+            links_voided: 0,
+            mails_dropped: 0,
+            api_keys: Vec::new(),
+            api_keys_revoked: revoke_api_keys,
+            scheduled,
+            receipt_to: Vec::new(),
+            changed: false,
+            user,
+        });
+    }
     let mut users = txn.open_table(USERS)?;
-    let mut user = read_user(&users, id)?;
+    let mut user = user;
     let mut admins = txn.open_table(ENABLED_ADMINS)?;
-    rules::keeps_an_enabled_admin(admins.len()?, user.is_enabled_admin(), false)?;
     let email = user.email.clone();
 
     // 1. The account: disabled, no summary mail, every session's generation over.
@@ -507,6 +576,7 @@ fn offboard_in(
         api_keys_revoked: revoke_api_keys,
         scheduled,
         receipt_to: Vec::new(),
+        changed: true,
     };
 
     // 6. The receipt, for every other enabled admin.

@@ -589,3 +589,43 @@ async fn an_admin_offboards_from_the_console_and_the_leavers_browser_is_logged_o
     .unwrap();
     assert!(details.user.disabled && details.watched_flocks.is_empty());
 }
+
+/// A hundred offboardings of one user at once: one carries it out, the others find nothing left
+/// to take away: one set of audit entries, one receipt.
+#[tokio::test]
+async fn a_hundred_concurrent_offboardings_act_once() {
+    let app = spawn_app().await;
+    app.user_with_password(BOSS, "admin").await;
+    let _browser = app.console_as(LEAVER, "user").await;
+    assert!(app.mail_sender.stop(Duration::from_secs(5)).await);
+    let calls = (0..100).map(|_| app.post("user/offboard", &[("email", LEAVER)]));
+    let answers = futures_util::future::join_all(calls).await;
+    let mut acted = 0;
+    for answer in &answers {
+        let body = answer.ok();
+        if body["offboarding"]["changed"] == true {
+            acted += 1;
+            assert_eq!(body["offboarding"]["sessions_ended"], 1);
+        } else {
+            assert_eq!(
+                body["msg"],
+                format!("User ({LEAVER}) was offboarded already: nothing was left to take away.")
+            );
+        }
+    }
+    assert_eq!(acted, 1);
+    let entries = entries_about(&app, LEAVER);
+    let offboards = entries
+        .iter()
+        .filter(|e| e.action_type == "user_offboard")
+        .count();
+    assert_eq!(offboards, 1, "{entries:#?}");
+    let receipts = app
+        .store
+        .mail_queue()
+        .unwrap()
+        .iter()
+        .filter(|mail| mail.to.as_str() == BOSS)
+        .count();
+    assert_eq!(receipts, 1);
+}

@@ -342,6 +342,10 @@ pub(super) async fn offboard(
     let outcome =
         offboarding::offboard(&state, &signed_in.principal, UserRef::Id(id), at, revoke).await;
     back_to_user(&signed_in, id, outcome, |done| match done {
+        Offboarding::Done(report) if !report.changed => format!(
+            "{} was offboarded already: nothing was left to take away.",
+            report.user.email
+        ),
         Offboarding::Done(report) => format!(
             "{} offboarded: {} sessions ended, {} flock roles removed, {} API keys {}.",
             report.user.email,
