@@ -16,7 +16,7 @@ use crate::config::{Config, OUTBOX_DIR, SESSION_KEY_FILE, SessionLimits};
 use crate::mail::{MailError, Mailer};
 use crate::metrics::MetricsAccess;
 use crate::request_limits::ConnectionTracker;
-use crate::service::offboarding::Offboarder;
+use crate::service::scheduler::Scheduler;
 use crate::state::AppState;
 use crate::store::audit::Actor;
 use crate::store::{
@@ -68,7 +68,7 @@ pub struct Application {
     base_url: String,
     store: Store,
     summaries: Summaries,
-    offboarder: Offboarder,
+    scheduler: Scheduler,
     hasher: PasswordHasher,
     server: Server,
     /// The `--metrics-bind` listener, and its port.
@@ -126,7 +126,7 @@ impl Application {
             &base_url,
             config.summary_weekday,
         );
-        let offboarder = Offboarder::new(
+        let scheduler = Scheduler::new(
             store.clone(),
             Arc::clone(&mail_queued),
             &base_url,
@@ -158,7 +158,7 @@ impl Application {
             )),
             metrics: crate::metrics::Metrics::new()?,
             clock: config.clock.clone(),
-            offboarder: offboarder.clone(),
+            scheduler: scheduler.clone(),
         };
         let metrics_token: Option<Arc<str>> = config.metrics_token.as_deref().map(Arc::from);
         let main_metrics = match &metrics_token {
@@ -243,7 +243,7 @@ impl Application {
             summaries.clone().spawn_scheduler();
         }
         // Its first run, at once, carries out what fell due while the server was down.
-        offboarder.clone().spawn_scheduler();
+        scheduler.clone().spawn();
         let scheme = if tls.is_some() { "https" } else { "http" };
         println!("Roost is listening on {scheme}://{address} (console at {base_url})");
         if store.user_count()? == 0 {
@@ -262,7 +262,7 @@ impl Application {
             base_url,
             store,
             summaries,
-            offboarder,
+            scheduler,
             hasher,
             server,
         })
@@ -291,8 +291,8 @@ impl Application {
     }
 
     /// The scheduler of this app's offboardings (tests run it after moving their clock).
-    pub fn offboarder(&self) -> Offboarder {
-        self.offboarder.clone()
+    pub fn scheduler(&self) -> Scheduler {
+        self.scheduler.clone()
     }
 
     /// The app's password hashing workers (tests count their computations).

@@ -45,7 +45,7 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// The time schedules run by (a test's clock in tests).
     pub clock: crate::clock::Clock,
-    pub offboarder: crate::service::offboarding::Offboarder,
+    pub scheduler: crate::service::scheduler::Scheduler,
 }
 
 impl AppState {

@@ -121,7 +121,11 @@ impl From<Refusal> for ApiError {
             ),
             Refusal::TimeInThePast => (
                 StatusCode::BAD_REQUEST,
-                "The time is in the past: leave 'at' out to act now.".into(),
+                "The time is in the past: give a future time, or leave it out.".into(),
+            ),
+            Refusal::ExpiryNeedsAdmin => (
+                StatusCode::BAD_REQUEST,
+                "Parameter 'expires_at' only applies to access_level 'admin'.".into(),
             ),
         };
         ApiError::new(status, message)

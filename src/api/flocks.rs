@@ -116,7 +116,8 @@ async fn change_user_roles(call: ApiCall, state: web::Data<AppState>, assign: bo
     let user = UserRef::Email(email.clone());
     let listed = python_repr_list(&flock_ids);
     let done = if assign {
-        flocks::assign(&state, &call.principal, user, flock_ids, role).await?;
+        let until = super::users::expires_at(&call.params)?;
+        flocks::assign(&state, &call.principal, user, flock_ids, role, until).await?;
         "assigned to"
     } else {
         flocks::unassign(&state, &call.principal, user, flock_ids, role).await?;

@@ -21,6 +21,13 @@ pub(super) fn lists_busy() -> ApiError {
     crate::service::ServiceError::ScansBusy.into()
 }
 
+/// The optional `expires_at` (RFC 3339) of a grant.
+pub(super) fn expires_at(params: &super::params::Params) -> Result<Option<u64>, ApiError> {
+    params.parse_optional("expires_at", |raw| {
+        crate::timestamps::parse_rfc3339(raw).ok_or(crate::domain::ParseError::Time)
+    })
+}
+
 /// The user named by the `email` parameter.
 fn target(call: &ApiCall) -> Result<UserRef, ApiError> {
     Ok(UserRef::Email(call.params.email("email")?))
@@ -38,7 +45,8 @@ pub async fn add(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
         two_factor_required: params.flag("totp_enabled", false)?,
     };
     let welcome = params.flag("send_welcome_mail", true)?;
-    users::add(&state, &call.principal, new_user, welcome).await?;
+    let until = expires_at(params)?;
+    users::add(&state, &call.principal, new_user, welcome, until).await?;
     success_msg(format!("User ({email}) successfully created."))
 }
 
@@ -152,7 +160,8 @@ pub async fn edit(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
 pub async fn edit_access_level(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     let user = target(&call)?;
     let level = call.params.parse("access_level", AccessLevel::parse)?;
-    users::set_access_level(&state, &call.principal, user, level).await?;
+    let until = expires_at(&call.params)?;
+    users::set_access_level(&state, &call.principal, user, level, until).await?;
     success()
 }
 

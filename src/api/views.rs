@@ -13,6 +13,9 @@ pub struct UserView<'a> {
     pub access_level: &'static str,
     pub disabled: bool,
     pub email: &'a str,
+    /// Rights held until a time; absent when none ends.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expiring_access: Vec<GrantView<'a>>,
     pub id: u64,
     /// RFC 3339; `null` until their first login.
     pub last_login: Option<String>,
@@ -37,6 +40,19 @@ impl<'a> From<&'a UserDetails> for UserView<'a> {
             access_level: user.access_level.as_str(),
             disabled: user.disabled,
             note: user.note.as_deref(),
+            expiring_access: user
+                .expiring
+                .iter()
+                .filter(|grant| {
+                    crate::store::holds_grant(
+                        user,
+                        &details.managed_flocks,
+                        &details.watched_flocks,
+                        &grant.grant,
+                    )
+                })
+                .map(GrantView::from)
+                .collect(),
             last_login: user.last_login.map(crate::timestamps::rfc3339),
             offboarding: user.offboarding.as_ref().map(OffboardingView::from),
             summary_email_enabled: user.summary_email_enabled,
@@ -45,6 +61,32 @@ impl<'a> From<&'a UserDetails> for UserView<'a> {
             two_factor_required: user.two_factor_required,
             managed_flocks: &details.managed_flocks,
             watched_flocks: &details.watched_flocks,
+        }
+    }
+}
+
+/// A right held until a time, as `user/get` shows it.
+#[derive(Serialize)]
+pub struct GrantView<'a> {
+    pub expires_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flock_id: Option<&'a FlockId>,
+    /// `admin`, `manager` or `watcher`.
+    pub grant: &'static str,
+    pub granted_by: &'a str,
+}
+
+impl<'a> From<&'a crate::store::ExpiringGrant> for GrantView<'a> {
+    fn from(grant: &'a crate::store::ExpiringGrant) -> Self {
+        let (name, flock_id) = match &grant.grant {
+            crate::store::Grant::Admin => ("admin", None),
+            crate::store::Grant::Role { flock, role } => (role.as_str(), Some(flock)),
+        };
+        GrantView {
+            expires_at: crate::timestamps::rfc3339(grant.expires_at),
+            flock_id,
+            grant: name,
+            granted_by: &grant.granted_by,
         }
     }
 }
@@ -183,6 +225,7 @@ mod tests {
                 created: 1,
                 last_login: None,
                 offboarding: None,
+                expiring: Vec::new(),
             },
             managed_flocks: vec![FlockId::default_flock()],
             watched_flocks: Vec::new(),

@@ -41,4 +41,7 @@ pub enum Refusal {
     /// A time to act at that has passed (a typo'd year must not act at once).
     #[error("the time is in the past")]
     TimeInThePast,
+    /// An end time for an access level other than admin (users are users until changed).
+    #[error("only admin access can be granted until a time")]
+    ExpiryNeedsAdmin,
 }

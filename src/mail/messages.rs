@@ -240,6 +240,7 @@ struct AdminNoticeHtml<'a> {
     intro: &'a str,
     lines: &'a [String],
     link: &'a str,
+    link_label: &'a str,
 }
 
 fn admin_notice(
@@ -257,6 +258,7 @@ fn admin_notice(
             intro,
             lines,
             link,
+            link_label: "Open the user in Roost",
         })?),
         subject,
     })
@@ -350,4 +352,69 @@ pub fn offboarding_refused(
         &[],
         user_url,
     )
+}
+
+/// Three days before a grant ends: to the user (`to_admins` false) or to the admins, who can
+/// extend it on the user's page.
+pub fn expiry_reminder(
+    user: &crate::store::User,
+    grant: &crate::store::ExpiringGrant,
+    to_admins: bool,
+    user_url: &str,
+) -> Result<MailContent, MailError> {
+    let what = crate::store::describe_grant(&grant.grant);
+    let ends = crate::timestamps::console_minute(grant.expires_at);
+    let email = &user.email;
+    let (intro, link) = if to_admins {
+        (
+            format!(
+                "{what} of {email} ends at {ends}. To keep it, extend it on their page; otherwise nothing is needed: it is taken back then, and their sessions end."
+            ),
+            user_url,
+        )
+    } else {
+        (
+            format!(
+                "Your {} ends at {ends}. If you still need it, ask an admin to extend it.",
+                lower_first(&what)
+            ),
+            user_url.split("/users/").next().unwrap_or(user_url),
+        )
+    };
+    admin_notice(
+        "expiry reminder",
+        format!("Roost: {what} of {email} ends at {ends}"),
+        &intro,
+        &[format!("Granted by {}", grant.granted_by)],
+        link,
+    )
+}
+
+/// An expiry kept back: taking the grant would have left no enabled admin.
+pub fn expiry_deferred(
+    user: &crate::store::User,
+    grant: &crate::store::ExpiringGrant,
+    user_url: &str,
+) -> Result<MailContent, MailError> {
+    let what = crate::store::describe_grant(&grant.grant);
+    let email = &user.email;
+    let intro = format!(
+        "{what} of {email} ended at {}, but {email} is the last enabled admin: the access is kept, and taking it back is tried again every day. Make another admin, or extend it.",
+        crate::timestamps::console_minute(grant.expires_at)
+    );
+    admin_notice(
+        "expiry deferred",
+        format!("Roost: {what} of {email} is kept past its end"),
+        &intro,
+        &[],
+        user_url,
+    )
+}
+
+fn lower_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }

@@ -12,7 +12,8 @@ use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, To
 
 pub use messages::{
     AdminSummary, Excerpt, FlockLine, MemberSummary, SUMMARY_SUBJECT, admin_summary,
-    member_summary, offboarding_receipt, offboarding_refused, password_reset, welcome,
+    expiry_deferred, expiry_reminder, member_summary, offboarding_receipt, offboarding_refused,
+    password_reset, welcome,
 };
 
 use crate::config::MailSettings;

@@ -41,16 +41,17 @@ pub async fn delete(state: &AppState, who: &Principal, flock: FlockId) -> Servic
         .await?)
 }
 
-/// Gives `user` `role` in each of `flocks` (replacing their other role there); one unknown flock
-/// changes nothing. Returns each flock's role before and after.
+/// Gives `user` `role` in each of `flocks` (replacing their other role there), until `until` if
+/// given; one unknown flock changes nothing. Returns each flock's role before and after.
 pub async fn assign(
     state: &AppState,
     who: &Principal,
     user: UserRef,
     flocks: Vec<FlockId>,
     role: FlockRole,
+    until: Option<u64>,
 ) -> ServiceResult<(User, Vec<RoleChange>)> {
-    change_role(state, who, user, flocks, role, true).await
+    change_role(state, who, user, flocks, role, Some(until)).await
 }
 
 /// Takes `role` away from `user` in each of `flocks` where they hold it.
@@ -61,7 +62,7 @@ pub async fn unassign(
     flocks: Vec<FlockId>,
     role: FlockRole,
 ) -> ServiceResult<(User, Vec<RoleChange>)> {
-    change_role(state, who, user, flocks, role, false).await
+    change_role(state, who, user, flocks, role, None).await
 }
 
 async fn change_role(
@@ -70,17 +71,16 @@ async fn change_role(
     user: UserRef,
     flocks: Vec<FlockId>,
     role: FlockRole,
-    assign: bool,
+    // `Some` to assign (until a time, or not), `None` to unassign.
+    assign: Option<Option<u64>>,
 ) -> ServiceResult<(User, Vec<RoleChange>)> {
     who.require(Permission::ChangeMembers(&flocks))?;
     let actor = who.actor();
+    let now = state.clock.now();
     Ok(state
-        .write(move |store| {
-            if assign {
-                store.assign_role(&actor, &user, &flocks, role)
-            } else {
-                store.unassign_role(&actor, &user, &flocks, role)
-            }
+        .write(move |store| match assign {
+            Some(until) => store.assign_role_until(&actor, &user, &flocks, role, until, now),
+            None => store.unassign_role(&actor, &user, &flocks, role),
         })
         .await?)
 }

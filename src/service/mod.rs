@@ -10,6 +10,7 @@ pub mod audit;
 pub mod flocks;
 pub mod offboarding;
 pub mod principal;
+pub mod scheduler;
 pub mod sessions;
 pub mod settings;
 pub mod sign_in;

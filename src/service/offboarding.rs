@@ -1,20 +1,12 @@
-//! Offboarding a user in one action, now or at a set time, and the scheduler that carries out
-//! those that fall due (`Offboarder`), at start too, so one due while the server was down runs
-//! at the next start.
+//! Offboarding a user in one action, now or at a set time (the scheduler, `scheduler`, carries
+//! out those that fall due).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::{Permission, Principal, ServiceError, ServiceResult};
-use crate::clock::Clock;
 use crate::mail;
 use crate::state::AppState;
-use crate::store::{
-    MailContent, OffboardingReport, ScheduledOffboarding, ScheduledRun, Store, User, UserRef,
-};
-
-/// How often the scheduler looks for offboardings due.
-const CHECK_EVERY: Duration = Duration::from_secs(60);
+use crate::store::{MailContent, OffboardingReport, ScheduledOffboarding, User, UserRef};
 
 /// What `offboard` did: offboarded now, or set for later.
 #[derive(Debug)]
@@ -102,126 +94,18 @@ pub async fn cancel(
         .await?)
 }
 
-fn user_url(base_url: &str, id: u64) -> String {
+pub(super) fn user_url(base_url: &str, id: u64) -> String {
     format!("{base_url}/users/{id}")
 }
 
 /// The receipt mail; a template that can't render is logged and the mail skipped (mail never
 /// fails the action).
-fn receipt(report: &OffboardingReport, actor: &str, base_url: &str) -> Option<MailContent> {
+pub(super) fn receipt(
+    report: &OffboardingReport,
+    actor: &str,
+    base_url: &str,
+) -> Option<MailContent> {
     mail::offboarding_receipt(report, actor, &user_url(base_url, report.user.id))
         .map_err(|error| tracing::error!("cannot render the offboarding receipt: {error}"))
         .ok()
-}
-
-/// Carries out the scheduled offboardings that are due, by its clock.
-#[derive(Clone)]
-pub struct Offboarder {
-    store: Store,
-    mail_queued: Arc<tokio::sync::Notify>,
-    base_url: Arc<str>,
-    clock: Clock,
-}
-
-/// What one run of the scheduler did.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct DueRun {
-    pub offboarded: Vec<OffboardingReport>,
-    /// Users whose scheduled offboarding the rules refused (the schedule was dropped).
-    pub refused: Vec<User>,
-}
-
-impl Offboarder {
-    pub fn new(
-        store: Store,
-        mail_queued: Arc<tokio::sync::Notify>,
-        base_url: &str,
-        clock: Clock,
-    ) -> Offboarder {
-        Offboarder {
-            store,
-            mail_queued,
-            base_url: Arc::from(base_url),
-            clock,
-        }
-    }
-
-    /// Offboards every user whose schedule is due now (by the clock), each in its own
-    /// transaction: one that fails doesn't hold back the others.
-    pub async fn run_due(&self) -> ServiceResult<DueRun> {
-        let now = self.clock.now();
-        let due = self
-            .store
-            .off_async(move |store| store.due_offboardings(now))
-            .await?;
-        let mut run = DueRun::default();
-        for id in due {
-            let base_url = Arc::clone(&self.base_url);
-            let outcome = self
-                .store
-                .write_async(move |store| {
-                    let actor_of = |report: &OffboardingReport| {
-                        report.scheduled.as_ref().map_or_else(
-                            || "system".to_string(),
-                            |schedule| schedule.scheduled_by.clone(),
-                        )
-                    };
-                    store.run_scheduled_offboarding(
-                        id,
-                        now,
-                        &|report| receipt(report, &actor_of(report), &base_url),
-                        &|user, schedule| {
-                            mail::offboarding_refused(
-                                &user.email,
-                                schedule,
-                                "it would have left the console without an enabled admin",
-                                &user_url(&base_url, user.id),
-                            )
-                            .map_err(|error| {
-                                tracing::error!("cannot render the offboarding refusal: {error}")
-                            })
-                            .ok()
-                        },
-                    )
-                })
-                .await;
-            match outcome {
-                Ok(ScheduledRun::Done(report)) => {
-                    tracing::info!("offboarded user {id} as scheduled");
-                    run.offboarded.push(*report);
-                }
-                Ok(ScheduledRun::Refused(user, refusal)) => {
-                    tracing::warn!("the scheduled offboarding of user {id} was refused: {refusal}");
-                    run.refused.push(*user);
-                }
-                Ok(ScheduledRun::NothingDue) => {}
-                Err(error) => {
-                    tracing::error!(
-                        "the scheduled offboarding of user {id} failed (tried again in a minute): {}",
-                        crate::error_chain::error_chain(&error)
-                    );
-                }
-            }
-        }
-        if !run.offboarded.is_empty() || !run.refused.is_empty() {
-            self.mail_queued.notify_one();
-        }
-        Ok(run)
-    }
-
-    /// Runs `run_due` now (what fell due while the server was down) and then every minute.
-    pub fn spawn_scheduler(self) {
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(CHECK_EVERY);
-            loop {
-                ticks.tick().await;
-                if let Err(error) = self.run_due().await {
-                    tracing::error!(
-                        "scheduled offboardings could not be read: {}",
-                        crate::error_chain::error_chain(&error)
-                    );
-                }
-            }
-        });
-    }
 }

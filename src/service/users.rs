@@ -27,6 +27,7 @@ pub async fn add(
     who: &Principal,
     new: NewUser,
     send_welcome_mail: bool,
+    admin_until: Option<u64>,
 ) -> ServiceResult<User> {
     who.require(Permission::Administer)?;
     let new = NewUser {
@@ -42,12 +43,13 @@ pub async fn add(
         .as_ref()
         .is_some_and(|(_, _, mail)| mail.is_some());
     let actor = who.actor();
+    let now = state.clock.now();
     let user = state
         .write(move |store| {
             let link = stored_link
                 .as_ref()
                 .map(|(hash, token, mail)| (hash.as_str(), token.clone(), mail.clone()));
-            store.add_user_with_mail(&actor, new.clone(), link)
+            store.add_user_until(&actor, new.clone(), link, admin_until, now)
         })
         .await?;
     if queued {
@@ -165,11 +167,13 @@ pub async fn set_access_level(
     who: &Principal,
     user: UserRef,
     level: AccessLevel,
+    until: Option<u64>,
 ) -> ServiceResult<User> {
     who.require(Permission::Administer)?;
     let actor = who.actor();
+    let now = state.clock.now();
     Ok(state
-        .write(move |store| store.set_access_level(&actor, &user, level))
+        .write(move |store| store.set_access_level_until(&actor, &user, level, until, now))
         .await?)
 }
 

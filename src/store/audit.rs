@@ -77,6 +77,9 @@ pub const ACTION_TYPES: &[(&str, ActionKind)] = &[
     ("user_offboard", Change),
     ("user_offboard_schedule", Change),
     ("user_offboard_cancel", Change),
+    ("access_expire", Change),
+    ("access_expire_defer", Change),
+    ("access_expire_remind", Activity),
     // Sign-ins and people's own account.
     ("user_login", Activity),
     ("user_login_failed", Activity),

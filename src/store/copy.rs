@@ -42,7 +42,7 @@ pub(super) fn copy_database(from: &ReadTransaction, path: &Path) -> StoreResult<
     copied += copy_table(from, &to, SESSIONS)?;
     copied += copy_table(from, &to, SESSIONS_BY_USER)?;
     copied += copy_table(from, &to, LOGIN_LOCKS)?;
-    copied += copy_table(from, &to, OFFBOARDINGS_DUE)?;
+    copied += copy_table(from, &to, USER_SCHEDULE_DUE)?;
     to.commit()?;
     Ok(copied)
 }

@@ -12,7 +12,8 @@ use webauthn_rs::prelude::Passkey;
 use super::records::{decode, encode};
 use super::sealing::SealedSecret;
 use super::{
-    ApiKeyRecord, ApiKeyScope, ScheduledOffboarding, StoreResult, User, WebauthnCredential,
+    ApiKeyRecord, ApiKeyScope, ExpiringGrant, ScheduledOffboarding, StoreResult, User,
+    WebauthnCredential,
 };
 use crate::domain::{AccessLevel, Email, Secret};
 
@@ -71,6 +72,8 @@ struct UserJson {
     last_login: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     offboarding: Option<ScheduledOffboarding>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    expiring: Vec<ExpiringGrant>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -126,6 +129,7 @@ impl From<UserJson> for User {
             created: json.created,
             last_login: json.last_login,
             offboarding: json.offboarding,
+            expiring: json.expiring,
         }
     }
 }
@@ -162,6 +166,7 @@ impl From<User> for UserJson {
             created: user.created,
             last_login: user.last_login,
             offboarding: user.offboarding,
+            expiring: user.expiring,
         }
     }
 }

@@ -590,13 +590,13 @@ fn build(
         let mut users = txn.open_table(USERS)?;
         let mut by_email = txn.open_table(USER_ID_BY_EMAIL)?;
         let mut admins = txn.open_table(ENABLED_ADMINS)?;
-        let mut offboardings = txn.open_table(super::tables::OFFBOARDINGS_DUE)?;
+        let mut schedules = txn.open_table(super::tables::USER_SCHEDULE_DUE)?;
         let mut next_user = 1;
         for user in &checked.users {
             super::users::write_user(&mut users, user)?;
             by_email.insert(user.email.key().as_str(), user.id)?;
-            if let Some(schedule) = &user.offboarding {
-                offboardings.insert((schedule.at, user.id), ())?;
+            if let Some(due) = user.next_due() {
+                schedules.insert((due, user.id), ())?;
             }
             if user.is_enabled_admin() {
                 admins.insert(user.id, ())?;

@@ -228,7 +228,24 @@ impl Store {
         flocks: &[FlockId],
         role: FlockRole,
     ) -> StoreResult<(User, Vec<RoleChange>)> {
-        self.change_roles(actor, user, flocks, role, true)
+        self.change_roles(actor, user, flocks, role, true, None, now_unix())
+    }
+
+    /// `assign_role`, the roles ending at `until` (`schedule`); without it they are held until
+    /// taken away (an earlier end of those roles is dropped).
+    pub fn assign_role_until(
+        &self,
+        actor: &Actor,
+        user: &UserRef,
+        flocks: &[FlockId],
+        role: FlockRole,
+        until: Option<u64>,
+        now: u64,
+    ) -> StoreResult<(User, Vec<RoleChange>)> {
+        if until.is_some_and(|until| until <= now) {
+            return Err(StoreError::Refused(Refusal::TimeInThePast));
+        }
+        self.change_roles(actor, user, flocks, role, true, until, now)
     }
 
     /// Takes `role` away in every listed flock where the user holds it; other roles stay.
@@ -239,9 +256,10 @@ impl Store {
         flocks: &[FlockId],
         role: FlockRole,
     ) -> StoreResult<(User, Vec<RoleChange>)> {
-        self.change_roles(actor, user, flocks, role, false)
+        self.change_roles(actor, user, flocks, role, false, None, now_unix())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn change_roles(
         &self,
         actor: &Actor,
@@ -249,11 +267,15 @@ impl Store {
         flocks: &[FlockId],
         role: FlockRole,
         assign: bool,
+        until: Option<u64>,
+        now: u64,
     ) -> StoreResult<(User, Vec<RoleChange>)> {
         let txn = self.begin_write()?;
         let outcome = {
             let id = resolve(&txn, user)?;
-            let user = read_user(&txn.open_table(USERS)?, id)?;
+            let mut user = read_user(&txn.open_table(USERS)?, id)?;
+            let due_before = user.next_due();
+            let expiring_before = user.expiring.clone();
             let names = flock_names(&txn, flocks)?;
             let mut by_user = txn.open_table(ROLES_BY_USER)?;
             let mut by_flock = txn.open_table(ROLES_BY_FLOCK)?;
@@ -283,6 +305,29 @@ impl Store {
                     after,
                 });
             }
+            // Each changed flock's role now ends at `until`, or never; a role taken away takes
+            // its end with it.
+            for change in &changes {
+                let grant = super::Grant::Role {
+                    flock: change.flock.clone(),
+                    role: change.after.unwrap_or(role),
+                };
+                let until = if change.after.is_some() && assign {
+                    until
+                } else if change.after.is_none() {
+                    None
+                } else {
+                    // Unassigning a role the user doesn't hold leaves the one they hold as is.
+                    continue;
+                };
+                super::schedule::set_grant_expiry(&mut user, grant, until, &actor.name, now);
+            }
+            if user.expiring != expiring_before {
+                super::users::write_user(&mut txn.open_table(USERS)?, &user)?;
+                if user.next_due() != due_before {
+                    super::schedule::index_schedule(&txn, &user)?;
+                }
+            }
             let action = if assign {
                 "flock_assign"
             } else {
@@ -296,7 +341,11 @@ impl Store {
             let mut line =
                 AuditLine::new(action, format!("User ({}) {}", user.email, what.join("; ")))
                     .target(&user.email)
-                    .details(serde_json::json!({ "role": role.as_str(), "changes": changes }));
+                    .details(serde_json::json!({
+                        "role": role.as_str(),
+                        "changes": changes,
+                        "expires_at": until.filter(|_| assign).map(crate::timestamps::rfc3339),
+                    }));
             if let [single] = flocks {
                 line = line.flock(single);
             }

@@ -281,6 +281,7 @@ mod tests {
                 created: 0,
                 last_login: None,
                 offboarding: None,
+                expiring: Vec::new(),
             };
             Arc::new(UserDetails {
                 user,

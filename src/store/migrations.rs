@@ -34,8 +34,8 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         to: 4,
-        what: "users may carry their last login and a scheduled offboarding, indexed by when it is due",
-        apply: index_scheduled_offboardings,
+        what: "users may carry their last login, a scheduled offboarding and grants that expire, indexed by when they are due",
+        apply: index_user_schedules,
     },
 ];
 
@@ -49,11 +49,11 @@ struct LoggedChange {
 /// The change log of schemas 1–2, table `changes`: id -> JSON {at, text}.
 const CHANGES: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("changes");
 
-/// 3 -> 4: the index of scheduled offboardings, empty (no schema-3 user has one). The new user
-/// fields are optional: schema-3 records read as having neither. The version says a Roost of
-/// schema 3, which would drop them when it rewrites a user, must not open the file.
-fn index_scheduled_offboardings(txn: &WriteTransaction, _: &Sealer) -> StoreResult<()> {
-    txn.open_table(super::tables::OFFBOARDINGS_DUE)?;
+/// 3 -> 4: the index of users' schedules, empty (no schema-3 user has one). The new user fields
+/// are optional: schema-3 records read as having none. The version says a Roost of schema 3,
+/// which would drop them when it rewrites a user, must not open the file.
+fn index_user_schedules(txn: &WriteTransaction, _: &Sealer) -> StoreResult<()> {
+    txn.open_table(super::tables::USER_SCHEDULE_DUE)?;
     Ok(())
 }
 

@@ -17,6 +17,7 @@ mod memory;
 mod migrations;
 mod offboarding;
 mod records;
+pub mod schedule;
 pub mod sealing;
 mod search;
 mod sessions;
@@ -38,9 +39,11 @@ pub use flocks::RoleChange;
 pub use mail_queue::{MailContent, QueuedMail};
 pub use offboarding::{OffboardingReport, ScheduledRun};
 pub use records::{
-    ApiKeyRecord, ApiKeyScope, Flock, FlockMembers, OneTimeToken, ScheduledOffboarding, Settings,
-    TokenPurpose, User, UserDetails, WebauthnCredential,
+    ApiKeyRecord, ApiKeyScope, EXPIRY_REMINDER_SECS, ExpiringGrant, Flock, FlockMembers, Grant,
+    OneTimeToken, ScheduledOffboarding, Settings, TokenPurpose, User, UserDetails,
+    WebauthnCredential,
 };
+pub use schedule::{GrantMails, GrantRun, describe as describe_grant, holds as holds_grant};
 pub use sessions::{PUBLIC_ID_CHARS, SessionRecord, StoredSession, public_id};
 pub use snapshot::Snapshot;
 pub use users::{NewUser, UserPage, UserRef};

@@ -2,7 +2,7 @@
 //! disabled, sessions ended, flock roles removed, unused one-time links and mail to them voided,
 //! the API keys they created revoked or listed), each step on the audit trail, and a receipt
 //! queued for the other admins. It can also be scheduled: the schedule is kept on the user and
-//! indexed by when it is due (`OFFBOARDINGS_DUE`), so the scheduler finds it without reading
+//! indexed by when it is due (`USER_SCHEDULE_DUE`), so the scheduler finds it without reading
 //! every user, and a schedule that fell due while the server was down runs at the next start.
 
 use redb::{ReadableTable, ReadableTableMetadata};
@@ -13,10 +13,11 @@ use super::audit::{Actor, AuditLine, record};
 use super::disk::decode_api_key;
 use super::mail_queue::enqueue;
 use super::records::decode;
+use super::schedule::{index_schedule, unindex};
 use super::sessions::end_sessions_in;
 use super::tables::{
-    API_KEYS, ENABLED_ADMINS, FLOCKS, MAIL_QUEUE, OFFBOARDINGS_DUE, ONE_TIME_TOKENS,
-    ROLES_BY_FLOCK, ROLES_BY_USER, SESSIONS_BY_USER, USERS,
+    API_KEYS, ENABLED_ADMINS, FLOCKS, MAIL_QUEUE, ONE_TIME_TOKENS, ROLES_BY_FLOCK, ROLES_BY_USER,
+    SESSIONS_BY_USER, USERS,
 };
 use super::users::{read_user, resolve, roles_of, write_user};
 use super::{
@@ -157,19 +158,15 @@ impl Store {
             let admins = txn.open_table(ENABLED_ADMINS)?.len()?;
             rules::keeps_an_enabled_admin(admins, user.is_enabled_admin(), false)?;
             let replaced = user.offboarding.take();
-            let mut due = txn.open_table(OFFBOARDINGS_DUE)?;
-            if let Some(old) = &replaced {
-                due.remove((old.at, id))?;
-            }
             let schedule = ScheduledOffboarding {
                 at,
                 revoke_api_keys,
                 scheduled_by: actor.name.clone(),
                 scheduled_at: now,
             };
-            due.insert((at, id), ())?;
             user.offboarding = Some(schedule);
             write_user(&mut users, &user)?;
+            index_schedule(&txn, &user)?;
             let when = crate::timestamps::rfc3339(at);
             record(
                 &txn,
@@ -206,9 +203,8 @@ impl Store {
                 .offboarding
                 .take()
                 .ok_or(StoreError::Refused(Refusal::NoOffboardingScheduled))?;
-            txn.open_table(OFFBOARDINGS_DUE)?
-                .remove((schedule.at, id))?;
             write_user(&mut users, &user)?;
+            index_schedule(&txn, &user)?;
             record(
                 &txn,
                 actor,
@@ -226,18 +222,6 @@ impl Store {
         };
         txn.commit()?;
         Ok(outcome)
-    }
-
-    /// The users whose scheduled offboarding is due at `now`, soonest first.
-    pub fn due_offboardings(&self, now: u64) -> StoreResult<Vec<u64>> {
-        let txn = self.begin_read()?;
-        let due = txn.open_table(OFFBOARDINGS_DUE)?;
-        let mut users = Vec::new();
-        for entry in due.range((0, 0)..=(now, u64::MAX))? {
-            let (key, _) = entry?;
-            users.push(key.value().1);
-        }
-        Ok(users)
     }
 
     /// Runs the scheduled offboarding of user `id` if it is due at `now`, in the name of who
@@ -260,19 +244,15 @@ impl Store {
             Ok(user) => user,
             Err(StoreError::Refused(Refusal::UserNotFound)) => {
                 // Removed since: its index entries go with it.
-                remove_due_entries(&txn, id)?;
+                unindex(&txn, id)?;
                 txn.commit()?;
                 return Ok(ScheduledRun::NothingDue);
             }
             Err(error) => return Err(error),
         };
         let Some(schedule) = user.offboarding.clone().filter(|s| s.at <= now) else {
-            // The index said due, the user says otherwise: the user is the truth.
-            remove_due_entries(&txn, id)?;
-            if let Some(schedule) = &user.offboarding {
-                txn.open_table(OFFBOARDINGS_DUE)?
-                    .insert((schedule.at, id), ())?;
-            }
+            // Nothing of this to do (or the index was behind the user): the user is the truth.
+            index_schedule(&txn, &user)?;
             txn.commit()?;
             return Ok(ScheduledRun::NothingDue);
         };
@@ -286,7 +266,7 @@ impl Store {
             let mut user = user;
             user.offboarding = None;
             write_user(&mut txn.open_table(USERS)?, &user)?;
-            remove_due_entries(&txn, id)?;
+            index_schedule(&txn, &user)?;
             record(
                 &txn,
                 &actor,
@@ -341,23 +321,8 @@ fn created_by(key: &ApiKeyRecord, email: &Email) -> bool {
     Email::parse(&key.created_by).is_ok_and(|creator| creator.key() == email.key())
 }
 
-fn remove_due_entries(txn: &WriteTxn<'_>, id: u64) -> StoreResult<()> {
-    let mut due = txn.open_table(OFFBOARDINGS_DUE)?;
-    let mut keys = Vec::new();
-    for entry in due.iter()? {
-        let (key, _) = entry?;
-        if key.value().1 == id {
-            keys.push(key.value());
-        }
-    }
-    for key in keys {
-        due.remove(key)?;
-    }
-    Ok(())
-}
-
 /// The enabled admins other than user `but`: who gets a receipt.
-fn enabled_admins_but(txn: &WriteTxn<'_>, but: u64) -> StoreResult<Vec<Email>> {
+pub(super) fn enabled_admins_but(txn: &WriteTxn<'_>, but: u64) -> StoreResult<Vec<Email>> {
     let admins = txn.open_table(ENABLED_ADMINS)?;
     let users = txn.open_table(USERS)?;
     let mut emails = Vec::new();
@@ -455,11 +420,9 @@ fn offboard_in(
     user.disabled = true;
     user.summary_email_enabled = false;
     user.session_generation += 1;
-    if let Some(schedule) = user.offboarding.take() {
-        txn.open_table(OFFBOARDINGS_DUE)?
-            .remove((schedule.at, id))?;
-    }
+    user.offboarding = None;
     write_user(&mut users, &user)?;
+    index_schedule(txn, &user)?;
     admins.remove(id)?;
     drop(admins);
     drop(users);

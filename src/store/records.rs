@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::StoreResult;
 use super::sealing::SealedSecret;
-use crate::domain::{AccessLevel, ApiKeyType, Email, FlockId, FlockKeyType, Secret};
+use crate::domain::{AccessLevel, ApiKeyType, Email, FlockId, FlockKeyType, FlockRole, Secret};
 
 /// A user as every handler holds it. Its secrets print as `[redacted]` and it has no `Serialize`:
 /// the API shows users through `api::views::UserView`, and the file holds them through the
@@ -45,6 +45,55 @@ pub struct User {
     pub last_login: Option<u64>,
     /// An offboarding set for a later time (`offboarding`).
     pub offboarding: Option<ScheduledOffboarding>,
+    /// Admin access and flock roles granted until a time (`grants`); a right not listed here is
+    /// held until taken away.
+    pub expiring: Vec<ExpiringGrant>,
+}
+
+/// How long before a grant expires its reminder goes out.
+pub const EXPIRY_REMINDER_SECS: u64 = 3 * 24 * 3600;
+
+impl User {
+    /// When the scheduler next has something to do for this user (a reminder, an expiry, a
+    /// retry, an offboarding), if ever: the user's entry in `USER_SCHEDULE_DUE`.
+    pub fn next_due(&self) -> Option<u64> {
+        let grants = self.expiring.iter().map(ExpiringGrant::next_due);
+        let offboarding = self.offboarding.iter().map(|schedule| schedule.at);
+        grants.chain(offboarding).min()
+    }
+}
+
+/// A right that ends at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "grant", rename_all = "snake_case")]
+pub enum Grant {
+    Admin,
+    Role { flock: FlockId, role: FlockRole },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiringGrant {
+    #[serde(flatten)]
+    pub grant: Grant,
+    pub expires_at: u64,
+    /// Who granted it, as the trail names actors.
+    pub granted_by: String,
+    /// The reminder went out.
+    #[serde(default)]
+    pub reminded: bool,
+    /// Expiry was deferred (it would have left no enabled admin): try again then.
+    #[serde(default)]
+    pub retry_at: Option<u64>,
+}
+
+impl ExpiringGrant {
+    pub fn next_due(&self) -> u64 {
+        if !self.reminded {
+            self.expires_at.saturating_sub(EXPIRY_REMINDER_SECS)
+        } else {
+            self.retry_at.unwrap_or(self.expires_at)
+        }
+    }
 }
 
 /// An offboarding an admin set for a later time: run by the scheduler when due (or at the next
@@ -263,6 +312,7 @@ mod tests {
             created: 1,
             last_login: None,
             offboarding: None,
+            expiring: Vec::new(),
         }
     }
 

@@ -53,10 +53,11 @@ pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 pub const AUDIT_BY_ACTION: TableDefinition<(&str, u64), ()> =
     TableDefinition::new("audit_by_action");
 
-/// (due time, user id) -> (): the users whose offboarding is scheduled (the schedule itself is
-/// on the user), so the scheduler finds those due without reading every user.
-pub const OFFBOARDINGS_DUE: TableDefinition<(u64, u64), ()> =
-    TableDefinition::new("offboardings_due");
+/// (due time, user id) -> (): one entry for each user the scheduler has something to do for
+/// (`User::next_due`: a scheduled offboarding, a grant's reminder, expiry or retry; the schedules
+/// themselves are on the user), so it finds those due without reading every user.
+pub const USER_SCHEDULE_DUE: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("user_schedule_due");
 /// Takes the next id of the sequence kept under `key` in `META` (users, mails, changes), inside
 /// the caller's transaction; sequences start at 1.
 pub fn next_id(txn: &redb::WriteTransaction, key: &str) -> StoreResult<u64> {
@@ -86,7 +87,7 @@ pub fn create_all(txn: &WriteTxn<'_>) -> StoreResult<()> {
     txn.open_table(LOGIN_LOCKS)?;
     txn.open_table(AUDIT)?;
     txn.open_table(AUDIT_BY_ACTION)?;
-    txn.open_table(OFFBOARDINGS_DUE)?;
+    txn.open_table(USER_SCHEDULE_DUE)?;
     Ok(())
 }
 

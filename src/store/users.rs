@@ -83,9 +83,38 @@ impl Store {
         new: NewUser,
         link: Option<(&str, OneTimeToken, Option<MailContent>)>,
     ) -> StoreResult<User> {
+        self.add_user_until(actor, new, link, None, now_unix())
+    }
+
+    /// `add_user_with_mail`, with admin access that ends at `admin_until`.
+    pub fn add_user_until(
+        &self,
+        actor: &Actor,
+        new: NewUser,
+        link: Option<(&str, OneTimeToken, Option<MailContent>)>,
+        admin_until: Option<u64>,
+        now: u64,
+    ) -> StoreResult<User> {
+        if admin_until.is_some() && new.access_level != AccessLevel::Admin {
+            return Err(StoreError::Refused(Refusal::ExpiryNeedsAdmin));
+        }
+        if admin_until.is_some_and(|until| until <= now) {
+            return Err(StoreError::Refused(Refusal::TimeInThePast));
+        }
         let txn = self.begin_write()?;
         let user = {
-            let user = insert_new_user(&txn, new)?;
+            let mut user = insert_new_user(&txn, new)?;
+            if admin_until.is_some() {
+                super::schedule::set_grant_expiry(
+                    &mut user,
+                    super::Grant::Admin,
+                    admin_until,
+                    &actor.name,
+                    now,
+                );
+                write_user(&mut txn.open_table(USERS)?, &user)?;
+                super::schedule::index_schedule(&txn, &user)?;
+            }
             let welcome = link.as_ref().is_some_and(|(_, _, mail)| mail.is_some());
             record(
                 &txn,
@@ -100,6 +129,7 @@ impl Store {
                     "two_factor_required": user.two_factor_required,
                     "note": user.note.is_some(),
                     "welcome_mail": welcome,
+                    "expires_at": admin_until.map(crate::timestamps::rfc3339),
                 })),
             )?;
             if let Some((hash, mut token, mail)) = link {
@@ -322,11 +352,37 @@ impl Store {
         user: &UserRef,
         level: AccessLevel,
     ) -> StoreResult<User> {
+        self.set_access_level_until(actor, user, level, None, now_unix())
+    }
+
+    /// Sets the access level; admin access `until` a time ends then (`schedule`), without it
+    /// it is held until taken away (an earlier end is dropped).
+    pub fn set_access_level_until(
+        &self,
+        actor: &Actor,
+        user: &UserRef,
+        level: AccessLevel,
+        until: Option<u64>,
+        now: u64,
+    ) -> StoreResult<User> {
+        if until.is_some() && level != AccessLevel::Admin {
+            return Err(StoreError::Refused(Refusal::ExpiryNeedsAdmin));
+        }
+        if until.is_some_and(|until| until <= now) {
+            return Err(StoreError::Refused(Refusal::TimeInThePast));
+        }
         self.update_user(actor, user, |user| {
             let before = user.access_level;
             if before == AccessLevel::Admin && level == AccessLevel::User {
                 user.session_generation += 1;
             }
+            super::schedule::set_grant_expiry(
+                user,
+                super::Grant::Admin,
+                until.filter(|_| level == AccessLevel::Admin),
+                &actor.name,
+                now,
+            );
             user.access_level = level;
             Ok(AuditLine::new(
                 "user_edit_access_level",
@@ -338,6 +394,7 @@ impl Store {
             .details(serde_json::json!({
                 "before": { "access_level": before.as_str() },
                 "after": { "access_level": level.as_str() },
+                "expires_at": until.map(crate::timestamps::rfc3339),
             })))
         })
     }
@@ -427,10 +484,7 @@ impl Store {
                 by_flock.remove((flock.as_str(), id))?;
             }
             let sessions = end_sessions_in(&txn, id, None, None)?;
-            if let Some(schedule) = &user.offboarding {
-                txn.open_table(super::tables::OFFBOARDINGS_DUE)?
-                    .remove((schedule.at, id))?;
-            }
+            super::schedule::unindex(&txn, id)?;
             record(
                 &txn,
                 actor,
@@ -488,6 +542,9 @@ impl Store {
                 end_sessions_in(&txn, id, None, None)?;
             }
             write_user(&mut users, &user)?;
+            if user.next_due() != before.next_due() {
+                super::schedule::index_schedule(&txn, &user)?;
+            }
             record(&txn, actor, line.target(&user.email))?;
             user
         };
@@ -527,6 +584,7 @@ pub(super) fn insert_new_user(txn: &WriteTxn<'_>, new: NewUser) -> StoreResult<U
         created: now_unix(),
         last_login: None,
         offboarding: None,
+        expiring: Vec::new(),
     };
     by_email.insert(key.as_str(), id)?;
     write_user(&mut txn.open_table(USERS)?, &user)?;

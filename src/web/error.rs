@@ -130,8 +130,9 @@ pub fn refusal_message(refusal: &Refusal) -> String {
         Refusal::LinkInvalid => "The link is invalid, expired or already used.".into(),
         Refusal::NoOffboardingScheduled => "No offboarding is scheduled for this user.".into(),
         Refusal::TimeInThePast => {
-            "That time is in the past: leave it empty to offboard now.".into()
+            "That time is in the past: give a future time, or leave it empty.".into()
         }
+        Refusal::ExpiryNeedsAdmin => "Only admin access can be granted until a time.".into(),
     }
 }
 

@@ -36,7 +36,7 @@ pub struct TestApp {
     /// The app's mail queue sender (readiness tests stop it).
     pub mail_sender: roost::mail::queue::MailSender,
     /// The app's scheduler of offboardings: tests move their clock, then run it.
-    pub offboarder: roost::service::offboarding::Offboarder,
+    pub scheduler: roost::service::scheduler::Scheduler,
     /// The `--metrics-bind` listener's address, when the test asked for one.
     pub metrics_address: Option<String>,
     server: actix_web::dev::ServerHandle,
@@ -94,7 +94,7 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Co
     let console_url = app.base_url().to_string();
     let hasher = app.hasher();
     let mail_sender = app.mail_sender();
-    let offboarder = app.offboarder();
+    let scheduler = app.scheduler();
     let metrics_address = app
         .metrics_port()
         .map(|port| format!("http://127.0.0.1:{port}"));
@@ -121,7 +121,7 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Co
         console_url,
         hasher,
         mail_sender,
-        offboarder,
+        scheduler,
         metrics_address,
         server,
         _data_dir_guard: dir,

@@ -14,6 +14,7 @@ mod console_flocks;
 mod console_settings;
 mod console_users;
 mod endpoints;
+mod expiring_access;
 mod export;
 mod flocks;
 mod harness;

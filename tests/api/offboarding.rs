@@ -248,7 +248,7 @@ async fn bad_input_and_unauthorised_callers_change_nothing() {
         (
             vec![("email", LEAVER), ("at", "2001-01-01T00:00:00Z")],
             400,
-            "The time is in the past: leave 'at' out to act now.",
+            "The time is in the past: give a future time, or leave it out.",
         ),
         (
             vec![("email", LEAVER), ("revoke_api_keys", "maybe")],
@@ -329,7 +329,7 @@ async fn the_last_enabled_admin_is_refused_now_later_and_at_the_time() {
         .await
         .ok();
     clock.advance(3601);
-    let run = app.offboarder.run_due().await.unwrap();
+    let run = app.scheduler.run_due().await.unwrap();
     assert!(run.offboarded.is_empty());
     assert_eq!(run.refused.len(), 1);
     let boss = app.user(BOSS).await;
@@ -344,7 +344,7 @@ async fn the_last_enabled_admin_is_refused_now_later_and_at_the_time() {
     assert!(refused.message.contains("refused"), "{refused:?}");
     // Not tried again.
     clock.advance(3600);
-    let again = app.offboarder.run_due().await.unwrap();
+    let again = app.scheduler.run_due().await.unwrap();
     assert!(again.refused.is_empty() && again.offboarded.is_empty());
 }
 
@@ -386,7 +386,7 @@ async fn a_scheduled_offboarding_runs_at_its_time_and_one_cancelled_never_does()
         .ok();
     assert!(app.user(LEAVER).await.get("offboarding").is_none());
     clock.set(at + 1);
-    let run = app.offboarder.run_due().await.unwrap();
+    let run = app.scheduler.run_due().await.unwrap();
     assert!(run.offboarded.is_empty());
     assert_eq!(app.user(LEAVER).await["disabled"], false);
 
@@ -407,31 +407,17 @@ async fn a_scheduled_offboarding_runs_at_its_time_and_one_cancelled_never_does()
         .await;
     assert_eq!(replaced.ok()["replaced"]["at"], rfc3339(first));
     clock.set(second - 1);
-    assert!(
-        app.offboarder
-            .run_due()
-            .await
-            .unwrap()
-            .offboarded
-            .is_empty()
-    );
+    assert!(app.scheduler.run_due().await.unwrap().offboarded.is_empty());
     assert_eq!(app.user(LEAVER).await["disabled"], false);
     clock.set(second);
-    let run = app.offboarder.run_due().await.unwrap();
+    let run = app.scheduler.run_due().await.unwrap();
     assert_eq!(run.offboarded.len(), 1);
     assert_eq!(run.offboarded[0].sessions_ended, 1);
     assert!(app.user(LEAVER).await["disabled"].as_bool().unwrap());
     nothing_of_the_leaver_acts(&app, &leaver).await;
     // Once only: the index no longer names the user.
     clock.set(first + 1);
-    assert!(
-        app.offboarder
-            .run_due()
-            .await
-            .unwrap()
-            .offboarded
-            .is_empty()
-    );
+    assert!(app.scheduler.run_due().await.unwrap().offboarded.is_empty());
 
     // Carried out in the name of the key that scheduled it.
     let entries = entries_about(&app, LEAVER);

@@ -158,6 +158,7 @@ pub(super) async fn add_member(
         UserRef::Email(email),
         vec![id.clone()],
         role,
+        None,
     )
     .await;
     let (member, changes) = match assigned {

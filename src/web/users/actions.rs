@@ -33,7 +33,8 @@ fn back_to_user<T>(
             | Refusal::FlockNotFound
             | Refusal::TwoRolesInOneFlock(_)
             | Refusal::NoOffboardingScheduled
-            | Refusal::TimeInThePast),
+            | Refusal::TimeInThePast
+            | Refusal::ExpiryNeedsAdmin),
         )) => flash_error(&signed_in.session, refusal_message(&refusal)),
         Err(error) => return Err(error.into()),
     }
@@ -58,7 +59,22 @@ fn target(signed_in: &SignedIn, path: &str) -> Result<u64, WebError> {
 pub struct AccessLevelForm {
     #[serde(default)]
     access_level: String,
+    /// `datetime-local` (UTC): admin access until then; empty for no end.
+    #[serde(default)]
+    until: String,
 }
+
+/// A form's optional end time (`datetime-local`, read as UTC): `Ok(None)` when empty, `Err` when
+/// it is no time.
+fn parse_until(raw: &str) -> Result<Option<u64>, ()> {
+    match raw.trim() {
+        "" => Ok(None),
+        raw => crate::timestamps::parse_utc_minute(raw).map(Some).ok_or(()),
+    }
+}
+
+const BAD_UNTIL: &str =
+    "Until: choose a date and time with the picker, or leave it empty for no end.";
 
 pub(super) async fn access_level(
     signed_in: SignedIn,
@@ -75,10 +91,18 @@ pub(super) async fn access_level(
             "Access level: choose admin or user.",
         );
     };
+    let Ok(until) = parse_until(&form.until) else {
+        return refuse_input(&signed_in, &state, id, BAD_UNTIL);
+    };
     let outcome =
-        users::set_access_level(&state, &signed_in.principal, UserRef::Id(id), level).await;
-    back_to_user(&signed_in, id, outcome, |user: User| {
-        format!("Access level of {} set to {level}.", user.email)
+        users::set_access_level(&state, &signed_in.principal, UserRef::Id(id), level, until).await;
+    back_to_user(&signed_in, id, outcome, |user: User| match until {
+        Some(until) => format!(
+            "Access level of {} set to {level} until {}.",
+            user.email,
+            crate::timestamps::console_minute(until)
+        ),
+        None => format!("Access level of {} set to {level}.", user.email),
     })
 }
 
@@ -226,6 +250,9 @@ pub struct FlockRoleForm {
     flock_id: String,
     #[serde(default)]
     role: String,
+    /// `datetime-local` (UTC), assigning only: the role until then; empty for no end.
+    #[serde(default)]
+    until: String,
 }
 
 impl FlockRoleForm {
@@ -268,6 +295,9 @@ async fn flock_role(
     let Some((flock, role)) = form.parse() else {
         return refuse_input(&signed_in, &state, id, BAD_FLOCK_ROLE);
     };
+    let Ok(until) = parse_until(&form.until) else {
+        return refuse_input(&signed_in, &state, id, BAD_UNTIL);
+    };
     let who = &signed_in.principal;
     let name = match flocks::get(&state, who, &flock) {
         Ok(flock) => flock.name,
@@ -276,7 +306,7 @@ async fn flock_role(
     };
     let (user, flocks) = (UserRef::Id(id), vec![flock]);
     let outcome = if assign {
-        flocks::assign(&state, who, user, flocks, role).await
+        flocks::assign(&state, who, user, flocks, role, until).await
     } else {
         flocks::unassign(&state, who, user, flocks, role).await
     };

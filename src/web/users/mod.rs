@@ -262,6 +262,8 @@ async fn create(
         &signed_in.principal,
         new_user,
         values.send_welcome_mail,
+        // An end for admin access is set on the user's page once they exist.
+        None,
     )
     .await;
     let user = match added {

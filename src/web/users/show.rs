@@ -26,6 +26,8 @@ pub struct UserFacts {
     pub note: Option<String>,
     pub created: String,
     pub last_login: String,
+    /// When admin access ends, if it does.
+    pub admin_until: Option<String>,
     /// The audit trail filtered to entries about this user.
     pub activity_href: String,
 }
@@ -36,6 +38,8 @@ pub struct RoleRow {
     pub dom_id: String,
     pub name: String,
     pub role: &'static str,
+    /// When the role ends, if it does.
+    pub until: Option<String>,
 }
 
 pub struct FlockChoice {
@@ -81,11 +85,23 @@ pub(super) async fn show(
             .map(|flock| flock.name.clone())
             .unwrap_or_else(|| id.to_string())
     };
+    let until_of = |wanted: &crate::store::Grant| {
+        details
+            .user
+            .expiring
+            .iter()
+            .find(|grant| &grant.grant == wanted)
+            .map(|grant| timestamps::console_minute(grant.expires_at))
+    };
     let role_row = |id: &FlockId, role: FlockRole| RoleRow {
         flock_id: id.to_string(),
         dom_id: id.as_str().replace(':', "-"),
         name: name_of(id),
         role: role.as_str(),
+        until: until_of(&crate::store::Grant::Role {
+            flock: id.clone(),
+            role,
+        }),
     };
     let roles = details
         .managed_flocks
@@ -113,6 +129,11 @@ pub(super) async fn show(
             two_factor_required: user.two_factor_required,
             note: user.note.clone().filter(|note| !note.is_empty()),
             created: timestamps::console_second(user.created),
+            admin_until: if user.access_level == crate::domain::AccessLevel::Admin {
+                until_of(&crate::store::Grant::Admin)
+            } else {
+                None
+            },
             last_login: user
                 .last_login
                 .map_or_else(|| "never".to_string(), timestamps::console_second),

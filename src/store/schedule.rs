@@ -1,0 +1,291 @@
+//! What the scheduler does for users at set times, besides offboarding (`offboarding`): grants
+//! (admin access, flock roles) that expire. Each user's schedules are on the user; the index
+//! `USER_SCHEDULE_DUE` holds one entry per user at `User::next_due`, rewritten by every change
+//! of those schedules (`index_schedule`), so the scheduler reads only the users with something
+//! due.
+//!
+//! A grant's reminder goes to the user and the admins three days before it ends (once); at its
+//! end the right is taken back (admin → user, the flock role removed) and the user's sessions,
+//! which carried it, end. Never the last enabled admin's: they keep it, the admins are told, and
+//! it is tried again a day later.
+
+use redb::{ReadableTable, ReadableTableMetadata};
+use serde_json::json;
+
+use super::audit::{Actor, AuditLine, record};
+use super::mail_queue::enqueue;
+use super::offboarding::enabled_admins_but;
+use super::sessions::end_sessions_in;
+use super::tables::{ENABLED_ADMINS, ROLES_BY_FLOCK, ROLES_BY_USER, USER_SCHEDULE_DUE, USERS};
+use super::users::{read_user, write_user};
+use super::{
+    EXPIRY_REMINDER_SECS, ExpiringGrant, Grant, MailContent, Store, StoreError, StoreResult, User,
+    WriteTxn,
+};
+use crate::domain::{AccessLevel, FlockRole, Refusal, rules};
+
+/// A deferred expiry (the last enabled admin) is tried again this much later.
+pub const EXPIRY_RETRY_SECS: u64 = 24 * 3600;
+
+/// Puts user `user`'s entry in the index at its next due time (or takes it out): after any
+/// change of their schedules, inside the caller's transaction.
+pub(super) fn index_schedule(txn: &WriteTxn<'_>, user: &User) -> StoreResult<()> {
+    unindex(txn, user.id)?;
+    if let Some(due) = user.next_due() {
+        txn.open_table(USER_SCHEDULE_DUE)?
+            .insert((due, user.id), ())?;
+    }
+    Ok(())
+}
+
+/// Takes user `id` out of the index (removed, or nothing scheduled).
+pub(super) fn unindex(txn: &WriteTxn<'_>, id: u64) -> StoreResult<()> {
+    let mut due = txn.open_table(USER_SCHEDULE_DUE)?;
+    let mut keys = Vec::new();
+    for entry in due.iter()? {
+        let (key, _) = entry?;
+        if key.value().1 == id {
+            keys.push(key.value());
+        }
+    }
+    for key in keys {
+        due.remove(key)?;
+    }
+    Ok(())
+}
+
+/// Sets `grant` to end at `until` (replacing what the user had for the same right), or with
+/// `None` makes it permanent. A grant that ends within the reminder's notice gets no reminder.
+pub(super) fn set_grant_expiry(
+    user: &mut User,
+    grant: Grant,
+    until: Option<u64>,
+    granted_by: &str,
+    now: u64,
+) {
+    user.expiring
+        .retain(|held| !same_right(&held.grant, &grant));
+    if let Some(expires_at) = until {
+        user.expiring.push(ExpiringGrant {
+            grant,
+            expires_at,
+            granted_by: granted_by.to_string(),
+            reminded: expires_at.saturating_sub(now) <= EXPIRY_REMINDER_SECS,
+            retry_at: None,
+        });
+    }
+}
+
+/// The same right: admin access, or a role in the same flock (one role per flock).
+fn same_right(one: &Grant, other: &Grant) -> bool {
+    match (one, other) {
+        (Grant::Admin, Grant::Admin) => true,
+        (Grant::Role { flock: a, .. }, Grant::Role { flock: b, .. }) => a == b,
+        _ => false,
+    }
+}
+
+/// Whether `user` holds `grant` now (with `roles` their roles): a grant whose right was taken
+/// away another way is not shown and not acted on.
+pub fn holds(
+    user: &User,
+    managed: &[crate::domain::FlockId],
+    watched: &[crate::domain::FlockId],
+    grant: &Grant,
+) -> bool {
+    match grant {
+        Grant::Admin => user.access_level == AccessLevel::Admin,
+        Grant::Role {
+            flock,
+            role: FlockRole::Manager,
+        } => managed.contains(flock),
+        Grant::Role {
+            flock,
+            role: FlockRole::Watcher,
+        } => watched.contains(flock),
+    }
+}
+
+/// What the scheduler did about one user's grants.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GrantRun {
+    pub reminded: Vec<Grant>,
+    pub expired: Vec<Grant>,
+    /// Kept past their end: taking them would have left no enabled admin.
+    pub deferred: Vec<Grant>,
+}
+
+/// The messages of a grant run, written by the caller (the store doesn't render mail).
+pub struct GrantMails<'a> {
+    /// To the user, three days before.
+    pub reminder_to_user: &'a dyn Fn(&User, &ExpiringGrant) -> Option<MailContent>,
+    /// To the admins, three days before.
+    pub reminder_to_admins: &'a dyn Fn(&User, &ExpiringGrant) -> Option<MailContent>,
+    /// To the admins, when an expiry is deferred.
+    pub deferred: &'a dyn Fn(&User, &ExpiringGrant) -> Option<MailContent>,
+}
+
+impl Store {
+    /// The users the scheduler has something due for at `now`, soonest first.
+    pub fn due_users(&self, now: u64) -> StoreResult<Vec<u64>> {
+        let txn = self.begin_read()?;
+        let due = txn.open_table(USER_SCHEDULE_DUE)?;
+        let mut users = Vec::new();
+        for entry in due.range((0, 0)..=(now, u64::MAX))? {
+            let (key, _) = entry?;
+            let id = key.value().1;
+            if !users.contains(&id) {
+                users.push(id);
+            }
+        }
+        Ok(users)
+    }
+
+    /// Sends the reminders and carries out the expiries of user `id` due at `now`, in one
+    /// transaction with their audit entries and mail.
+    pub fn run_grant_events(
+        &self,
+        id: u64,
+        now: u64,
+        mails: &GrantMails<'_>,
+    ) -> StoreResult<GrantRun> {
+        let txn = self.begin_write()?;
+        let read = {
+            let users = txn.open_table(USERS)?;
+            read_user(&users, id)
+        };
+        let mut user = match read {
+            Ok(user) => user,
+            Err(StoreError::Refused(Refusal::UserNotFound)) => {
+                unindex(&txn, id)?;
+                txn.commit()?;
+                return Ok(GrantRun::default());
+            }
+            Err(error) => return Err(error),
+        };
+        let mut run = GrantRun::default();
+        let actor = Actor::system();
+        let email = user.email.clone();
+        let mut kept = Vec::new();
+        let grants = std::mem::take(&mut user.expiring);
+        let mut end_sessions = false;
+        for mut grant in grants {
+            let (managed, watched) = {
+                let roles = txn.open_table(ROLES_BY_USER)?;
+                super::users::roles_of(&roles, id)?
+            };
+            if !holds(&user, &managed, &watched, &grant.grant) {
+                // Taken away another way meanwhile: nothing left to end.
+                continue;
+            }
+            let ends = crate::timestamps::rfc3339(grant.expires_at);
+            let what = describe(&grant.grant);
+            if grant.expires_at <= now && grant.retry_at.is_none_or(|retry| retry <= now) {
+                match &grant.grant {
+                    Grant::Admin => {
+                        let admins = txn.open_table(ENABLED_ADMINS)?.len()?;
+                        if rules::keeps_an_enabled_admin(admins, user.is_enabled_admin(), false)
+                            .is_err()
+                        {
+                            grant.retry_at = Some(now + EXPIRY_RETRY_SECS);
+                            grant.reminded = true;
+                            record(
+                                &txn,
+                                &actor,
+                                AuditLine::new(
+                                    "access_expire_defer",
+                                    format!(
+                                        "Admin access of user ({email}) ended at {ends} but is kept: they are the last enabled admin"
+                                    ),
+                                )
+                                .target(&email)
+                                .details(json!({ "grant": what, "expires_at": ends, "retry_at": crate::timestamps::rfc3339(now + EXPIRY_RETRY_SECS) })),
+                            )?;
+                            if let Some(mail) = (mails.deferred)(&user, &grant) {
+                                for admin in enabled_admins_but(&txn, u64::MAX)? {
+                                    enqueue(&txn, &admin, mail.clone())?;
+                                }
+                            }
+                            run.deferred.push(grant.grant.clone());
+                            kept.push(grant);
+                            continue;
+                        }
+                        user.access_level = AccessLevel::User;
+                        txn.open_table(ENABLED_ADMINS)?.remove(id)?;
+                    }
+                    Grant::Role { flock, .. } => {
+                        txn.open_table(ROLES_BY_USER)?
+                            .remove((id, flock.as_str()))?;
+                        txn.open_table(ROLES_BY_FLOCK)?
+                            .remove((flock.as_str(), id))?;
+                    }
+                }
+                end_sessions = true;
+                let mut line = AuditLine::new(
+                    "access_expire",
+                    format!("{what} of user ({email}) ended at {ends}"),
+                )
+                .target(&email)
+                .details(json!({
+                    "grant": what,
+                    "expires_at": ends,
+                    "granted_by": grant.granted_by,
+                }));
+                if let Grant::Role { flock, .. } = &grant.grant {
+                    line = line.flock(flock);
+                }
+                record(&txn, &actor, line)?;
+                run.expired.push(grant.grant.clone());
+            } else if !grant.reminded
+                && grant.expires_at.saturating_sub(EXPIRY_REMINDER_SECS) <= now
+            {
+                grant.reminded = true;
+                if let Some(mail) = (mails.reminder_to_user)(&user, &grant) {
+                    enqueue(&txn, &email, mail)?;
+                }
+                if let Some(mail) = (mails.reminder_to_admins)(&user, &grant) {
+                    for admin in enabled_admins_but(&txn, id)? {
+                        enqueue(&txn, &admin, mail.clone())?;
+                    }
+                }
+                record(
+                    &txn,
+                    &actor,
+                    AuditLine::new(
+                        "access_expire_remind",
+                        format!("{what} of user ({email}) ends at {ends}: reminder sent"),
+                    )
+                    .target(&email)
+                    .details(json!({ "grant": what, "expires_at": ends })),
+                )?;
+                run.reminded.push(grant.grant.clone());
+                kept.push(grant);
+            } else {
+                kept.push(grant);
+            }
+        }
+        user.expiring = kept;
+        if end_sessions {
+            user.session_generation += 1;
+            end_sessions_in(&txn, id, None, None)?;
+        }
+        write_user(&mut txn.open_table(USERS)?, &user)?;
+        index_schedule(&txn, &user)?;
+        txn.commit()?;
+        Ok(run)
+    }
+}
+
+/// "Admin access", "Manager role in flock:…": how the trail and the mails name a right.
+pub fn describe(grant: &Grant) -> String {
+    match grant {
+        Grant::Admin => "Admin access".to_string(),
+        Grant::Role { flock, role } => {
+            let role = match role {
+                FlockRole::Manager => "Manager",
+                FlockRole::Watcher => "Watcher",
+            };
+            format!("{role} role in flock {flock}")
+        }
+    }
+}
