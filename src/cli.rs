@@ -248,6 +248,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 Arc::default(),
                 &console_url,
                 config.summary_weekday,
+                config.dormant_after_days,
             );
             let queued = if now {
                 summaries.queue_now(Actor::cli(), now_unix()).await

@@ -14,6 +14,7 @@ pub mod mail;
 pub mod metrics;
 pub mod private_files;
 pub mod request_limits;
+pub mod review;
 pub mod service;
 pub mod startup;
 pub mod state;

@@ -125,6 +125,7 @@ impl Application {
             Arc::clone(&mail_queued),
             &base_url,
             config.summary_weekday,
+            config.dormant_after_days,
         );
         let scheduler = Scheduler::new(
             store.clone(),
@@ -158,6 +159,7 @@ impl Application {
             )),
             metrics: crate::metrics::Metrics::new()?,
             clock: config.clock.clone(),
+            dormant_after_days: config.dormant_after_days,
             scheduler: scheduler.clone(),
         };
         let metrics_token: Option<Arc<str>> = config.metrics_token.as_deref().map(Arc::from);

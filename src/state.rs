@@ -45,6 +45,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// The time schedules run by (a test's clock in tests).
     pub clock: crate::clock::Clock,
+    /// `--dormant-after`: the access review's threshold.
+    pub dormant_after_days: u64,
     pub scheduler: crate::service::scheduler::Scheduler,
 }
 

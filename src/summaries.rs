@@ -48,15 +48,24 @@ pub struct Summaries {
     mail_queued: Arc<Notify>,
     console_url: String,
     weekday: u64,
+    /// `--dormant-after`, for the access review's counts.
+    dormant_after_days: u64,
 }
 
 impl Summaries {
-    pub fn new(store: Store, mail_queued: Arc<Notify>, console_url: &str, weekday: u64) -> Self {
+    pub fn new(
+        store: Store,
+        mail_queued: Arc<Notify>,
+        console_url: &str,
+        weekday: u64,
+        dormant_after_days: u64,
+    ) -> Self {
         Summaries {
             store,
             mail_queued,
             console_url: console_url.trim_end_matches('/').to_string(),
             weekday,
+            dormant_after_days,
         }
     }
 
@@ -99,6 +108,7 @@ impl Summaries {
         force: bool,
     ) -> Result<usize, SummaryError> {
         let console_url = self.console_url.clone();
+        let dormant_after_days = self.dormant_after_days;
         let queued = self
             .store
             .write_async(move |store| -> Result<_, SummaryError> {
@@ -113,7 +123,9 @@ impl Summaries {
                     .iter()
                     .filter(|mail| mail.attempts > 0)
                     .count();
+                let review = crate::review::build(store, now, dormant_after_days)?;
                 let snapshot = Snapshot {
+                    review: &review,
                     users: &users,
                     flocks: &flocks,
                     changes: &changes,
@@ -156,6 +168,7 @@ impl Summaries {
 
 /// The console as one read saw it, from which every recipient's summary is written.
 struct Snapshot<'a> {
+    review: &'a crate::review::AccessReview,
     users: &'a [UserDetails],
     flocks: &'a [Flock],
     changes: &'a [AuditEntry],
@@ -240,6 +253,19 @@ impl Snapshot<'_> {
             globally_enforce_2fa: self.settings.globally_enforce_2fa,
             api_enabled: self.settings.api_enabled,
             undelivered_mail: self.undelivered_mail,
+            review: {
+                let review = self.review;
+                crate::mail::ReviewCounts {
+                    dormant_after_days: review.dormant_after_days,
+                    dormant: review.dormant.total,
+                    new_admins: review.new_admins.total,
+                    expiring_soon: review.expiring_soon.total,
+                    stale_api_keys: review.stale_api_keys.total,
+                    locked_recently: review.locked_recently.total,
+                    failed_past_week: review.failed_logins.past_week,
+                    failed_week_before: review.failed_logins.week_before,
+                }
+            },
         }
     }
 

@@ -8,6 +8,7 @@ pub mod error;
 mod flocks;
 mod mail;
 pub mod params;
+mod review;
 mod sessions;
 mod settings;
 mod users;
@@ -40,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 settings::api_disable,
             ))
             .service(endpoint("/mail/queue", Method::GET, mail::queue))
+            .service(endpoint("/access/review", Method::GET, review::get))
             .service(endpoint("/audit_trail/fetch", Method::GET, audit::fetch))
             .service(endpoint("/audit_trail/purge", Method::POST, audit::purge))
             .service(endpoint(

@@ -40,6 +40,8 @@ pub const DEFAULT_DB_CACHE_MB: usize = 64;
 /// How long the audit trail keeps an entry by default: a year and a bit, so "who did this last
 /// spring" has an answer.
 pub const DEFAULT_AUDIT_RETENTION_DAYS: u64 = 400;
+/// The access review's default for dormant accounts.
+pub const DEFAULT_DORMANT_AFTER_DAYS: u64 = 90;
 
 /// One hashing worker per core: hashing can then use the whole machine, at a lower priority
 /// than request handling.
@@ -133,6 +135,16 @@ pub struct Config {
         global = true
     )]
     pub audit_retention_days: u64,
+    /// Days without a login after which the access review lists an enabled account as dormant
+    #[arg(
+        long = "dormant-after",
+        value_name = "DAYS",
+        env = "ROOST_DORMANT_AFTER",
+        default_value_t = DEFAULT_DORMANT_AFTER_DAYS,
+        value_parser = clap::value_parser!(u64).range(1..=36500),
+        global = true
+    )]
+    pub dormant_after_days: u64,
     /// How log lines are written to stderr: text for people, json (one object a line) for a
     /// collector. RUST_LOG chooses what is logged (default: info)
     #[arg(

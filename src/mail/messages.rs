@@ -97,6 +97,21 @@ pub struct AdminSummary {
     pub api_enabled: bool,
     /// Messages in the outgoing queue after a failed delivery.
     pub undelivered_mail: usize,
+    /// The access review's sections, counted (the page lists them).
+    pub review: ReviewCounts,
+}
+
+/// What the weekly summary says of the access review.
+#[derive(Debug, Clone, Default)]
+pub struct ReviewCounts {
+    pub dormant_after_days: u64,
+    pub dormant: usize,
+    pub new_admins: usize,
+    pub expiring_soon: usize,
+    pub stale_api_keys: usize,
+    pub locked_recently: usize,
+    pub failed_past_week: u64,
+    pub failed_week_before: u64,
 }
 
 /// One flock in a member's weekly summary.

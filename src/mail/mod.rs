@@ -11,7 +11,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 pub use messages::{
-    AdminSummary, Excerpt, FlockLine, MemberSummary, SUMMARY_SUBJECT, admin_summary,
+    AdminSummary, Excerpt, FlockLine, MemberSummary, ReviewCounts, SUMMARY_SUBJECT, admin_summary,
     expiry_deferred, expiry_reminder, member_summary, offboarding_receipt, offboarding_refused,
     password_reset, welcome,
 };

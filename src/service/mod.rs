@@ -10,6 +10,7 @@ pub mod audit;
 pub mod flocks;
 pub mod offboarding;
 pub mod principal;
+pub mod review;
 pub mod scheduler;
 pub mod sessions;
 pub mod settings;

@@ -177,6 +177,19 @@ pub async fn set_access_level(
         .await?)
 }
 
+/// Demands a second factor at the user's next login.
+pub async fn require_two_factor(
+    state: &AppState,
+    who: &Principal,
+    user: UserRef,
+) -> ServiceResult<User> {
+    who.require(Permission::Administer)?;
+    let actor = who.actor();
+    Ok(state
+        .write(move |store| store.set_two_factor_required(&actor, &user, true))
+        .await?)
+}
+
 /// An admin turns someone's summary mail on or off; people do their own from their account.
 pub async fn set_summary_email(
     state: &AppState,

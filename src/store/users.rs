@@ -399,6 +399,33 @@ impl Store {
         })
     }
 
+    /// Demands a second factor at the user's next login (`user/add totp_enabled=true` for an
+    /// existing account: the access review's "require 2FA").
+    pub fn set_two_factor_required(
+        &self,
+        actor: &Actor,
+        user: &UserRef,
+        required: bool,
+    ) -> StoreResult<User> {
+        self.update_user(actor, user, |user| {
+            let before = user.two_factor_required;
+            user.two_factor_required = required;
+            let verb = if required {
+                "required"
+            } else {
+                "no longer required"
+            };
+            Ok(AuditLine::new(
+                "user_edit",
+                format!("Second factor {verb} for user ({})", user.email),
+            )
+            .details(serde_json::json!({
+                "before": { "two_factor_required": before },
+                "after": { "two_factor_required": required },
+            })))
+        })
+    }
+
     pub fn set_summary_email(
         &self,
         actor: &Actor,

@@ -14,6 +14,7 @@ mod keys;
 mod login;
 pub mod next;
 pub mod page;
+mod review;
 mod security_keys;
 pub mod session;
 mod sessions;
@@ -54,6 +55,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(flocks::routes)
         .configure(keys::routes)
         .configure(settings::routes)
+        .configure(review::routes)
         .configure(audit::routes);
 }
 

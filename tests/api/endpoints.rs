@@ -205,6 +205,7 @@ pub fn endpoints(fx: &Fixture) -> Vec<Endpoint> {
         admin_ep(M::GET, "user/sessions", &[("email", USER)], email),
         admin_ep(M::POST, "user/sessions/revoke", &[("email", USER)], email),
         admin_ep(M::GET, "mail/queue", &[], &[]),
+        admin_ep(M::GET, "access/review", &[], &[]),
         ep(M::POST, "flock/create", &[("name", "Another")], &["name"]),
         ep(
             M::POST,

@@ -1,6 +1,7 @@
 //! Integration tests for the JSON API (`/api/v1`) and the `roost` command line, one module per
 //! resource, all in one test binary.
 
+mod access_review;
 mod api_keys;
 mod audit;
 mod auth;
