@@ -310,3 +310,59 @@ async fn a_user_resets_a_forgotten_password_through_the_mailed_link() {
     browser.wait_for_path("/account").await;
     browser.close().await;
 }
+
+/// The leaver has the console open in their browser; an admin, in another, finds them on the
+/// access review and offboards them through the confirmation page; the leaver's next click lands
+/// on the login page.
+#[tokio::test]
+async fn admin_offboards_from_the_review_and_the_leavers_browser_is_logged_out() {
+    const LEAVER: &str = "lee@roost.test";
+    let app = spawn_app().await;
+    app.user_with_password(ADMIN, "admin").await;
+    app.user_with_password(LEAVER, "user").await;
+    let flock = app.create_flock("Night shift").await;
+    app.assign(LEAVER, &flock, "watcher").await;
+
+    let leaver = Browser::open(&app).await;
+    leaver.goto("/login").await;
+    submit_login(&leaver, LEAVER, PASSWORD).await;
+    leaver.wait_for_path("/account").await;
+
+    let admin = leaver.open_another(&app).await;
+    admin.goto("/login").await;
+    submit_login(&admin, ADMIN, PASSWORD).await;
+    admin.wait_for_path("/users").await;
+    admin.click(".mainnav a[href='/review']").await;
+    admin.wait_for_path("/review").await;
+    admin.wait_for("#review-without-factor").await;
+    assert!(admin.text("#review-without-factor").await.contains(LEAVER));
+    admin.screenshot("access-review").await;
+    let id = app.user(LEAVER).await["id"].as_u64().unwrap();
+    admin
+        .click(&format!("#review-without-factor a[href='/users/{id}']"))
+        .await;
+    admin.wait_for_path(&format!("/users/{id}")).await;
+    admin.click("#offboard-user").await;
+    admin.wait_for_path(&format!("/users/{id}/offboard")).await;
+    assert!(
+        admin
+            .text("#offboard-steps")
+            .await
+            .contains("watcher of Night shift")
+    );
+    admin.screenshot("offboard").await;
+    admin.click("#confirm-offboard").await;
+    admin.wait_for_path(&format!("/users/{id}")).await;
+    admin
+        .wait_for_text(&format!("{LEAVER} offboarded: 1 sessions ended"))
+        .await;
+    admin.close().await;
+    let user = app.user(LEAVER).await;
+    assert_eq!(user["disabled"], true);
+    assert_eq!(user["watched_flocks"], serde_json::json!([]));
+
+    // The leaver's next click, in the page they had open.
+    leaver.click(".mainnav a[href='/account']").await;
+    leaver.wait_for_path("/login").await;
+    leaver.close().await;
+}

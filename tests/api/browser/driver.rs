@@ -163,12 +163,23 @@ pub struct Browser {
     // the lock is released last.
     driver: Chromedriver,
     _profile: tempfile::TempDir,
-    _one_browser: MutexGuard<'static, ()>,
+    /// `None` for a second browser, opened by a test that holds the lock through its first.
+    _one_browser: Option<MutexGuard<'static, ()>>,
 }
 
 impl Browser {
     pub async fn open(app: &TestApp) -> Browser {
         let one_browser = ONE_BROWSER.lock().await;
+        Browser::launch(app, Some(one_browser)).await
+    }
+
+    /// A second browser of its own (another profile: another person) beside this one, for a test
+    /// where two people use the console at once. Close it before this one.
+    pub async fn open_another(&self, app: &TestApp) -> Browser {
+        Browser::launch(app, None).await
+    }
+
+    async fn launch(app: &TestApp, one_browser: Option<MutexGuard<'static, ()>>) -> Browser {
         let binary = chromium_binary();
         let mut driver = Chromedriver::start().await;
         let profile = tempfile::tempdir().expect("profile dir");
