@@ -427,3 +427,38 @@ async fn the_console_grants_until_a_time_and_extends() {
         .assert_contains("Until: choose a date and time");
     assert_eq!(app.user(TEMP).await, before);
 }
+
+#[tokio::test]
+async fn the_new_user_form_grants_admin_until_a_time_and_refuses_it_for_a_user() {
+    let app = spawn_app().await;
+    let admin = app.console_as(BOSS, "admin").await;
+    admin.get("/users/new").await;
+    let refused = admin
+        .post(
+            "/users/new",
+            &[
+                ("email", TEMP),
+                ("access_level", "user"),
+                ("until", "2099-01-31T17:00"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    refused.assert_contains("Admin until: Only admin access can be granted until a time.");
+    assert_eq!(app.get("user/get", &[("email", TEMP)]).await.status, 404);
+    admin
+        .post(
+            "/users/new",
+            &[
+                ("email", TEMP),
+                ("access_level", "admin"),
+                ("until", "2099-01-31T17:00"),
+            ],
+        )
+        .await;
+    let user = app.user(TEMP).await;
+    assert_eq!(
+        user["expiring_access"][0]["expires_at"],
+        "2099-01-31T17:00:00Z"
+    );
+}

@@ -12,7 +12,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::csrf::CsrfForm;
-use super::error::{WebError, encode_query_value};
+use super::error::{WebError, encode_query_value, refusal_message};
 use super::page::{PageContext, PageResult, flash_success, ok, render, see_other};
 use super::session::SignedIn;
 use crate::domain::{AccessLevel, Email, Note, Refusal};
@@ -186,6 +186,8 @@ pub struct NewUserValues {
     pub totp_enabled: bool,
     pub note: String,
     pub send_welcome_mail: bool,
+    /// `datetime-local` (UTC): admin access until then.
+    pub until: String,
 }
 
 #[derive(Template)]
@@ -206,6 +208,7 @@ async fn new_form(signed_in: SignedIn) -> PageResult {
             totp_enabled: false,
             note: String::new(),
             send_welcome_mail: true,
+            until: String::new(),
         },
         error: None,
     })
@@ -222,6 +225,8 @@ pub struct NewUserForm {
     #[serde(default)]
     note: String,
     send_welcome_mail: Option<String>,
+    #[serde(default)]
+    until: String,
 }
 
 async fn create(
@@ -236,6 +241,7 @@ async fn create(
         totp_enabled: form.totp_enabled.is_some(),
         note: form.note,
         send_welcome_mail: form.send_welcome_mail.is_some(),
+        until: form.until,
     };
     let Ok(email) = Email::parse(&values.email) else {
         return refuse_new_user(&signed_in, values, "Email: enter a valid email address.");
@@ -251,6 +257,17 @@ async fn create(
             Err(_) => return refuse_new_user(&signed_in, values, &note_too_long()),
         }
     };
+    let until = match values.until.trim() {
+        "" => None,
+        raw => match crate::timestamps::parse_utc_minute(raw) {
+            Some(until) => Some(until),
+            None => {
+                let error =
+                    "Admin until: choose a date and time with the picker, or leave it empty.";
+                return refuse_new_user(&signed_in, values, error);
+            }
+        },
+    };
     let new_user = NewUser {
         email,
         access_level,
@@ -262,14 +279,19 @@ async fn create(
         &signed_in.principal,
         new_user,
         values.send_welcome_mail,
-        // An end for admin access is set on the user's page once they exist.
-        None,
+        until,
     )
     .await;
     let user = match added {
         Ok(user) => user,
         Err(ServiceError::Refused(Refusal::UserExists(email))) => {
             let error = format!("Email: {email} already has an account.");
+            return refuse_new_user(&signed_in, values, &error);
+        }
+        Err(ServiceError::Refused(
+            refusal @ (Refusal::ExpiryNeedsAdmin | Refusal::TimeInThePast),
+        )) => {
+            let error = format!("Admin until: {}", refusal_message(&refusal));
             return refuse_new_user(&signed_in, values, &error);
         }
         Err(error) => return Err(error.into()),
