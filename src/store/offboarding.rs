@@ -236,8 +236,11 @@ impl Store {
         refused: &dyn Fn(&User, &ScheduledOffboarding) -> Option<MailContent>,
     ) -> StoreResult<ScheduledRun> {
         let txn = self.begin_write()?;
+        // Read on the redb transaction itself: a read that changes nothing must not count as
+        // writing the users (which drops every user's copy kept in memory).
         let read = {
-            let users = txn.open_table(USERS)?;
+            let raw: &redb::WriteTransaction = &txn;
+            let users = raw.open_table(USERS)?;
             read_user(&users, id)
         };
         let user = match read {

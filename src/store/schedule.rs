@@ -150,8 +150,11 @@ impl Store {
         mails: &GrantMails<'_>,
     ) -> StoreResult<GrantRun> {
         let txn = self.begin_write()?;
+        // Read on the redb transaction itself: a read that changes nothing must not count as
+        // writing the users (which drops every user's copy kept in memory).
         let read = {
-            let users = txn.open_table(USERS)?;
+            let raw: &redb::WriteTransaction = &txn;
+            let users = raw.open_table(USERS)?;
             read_user(&users, id)
         };
         let mut user = match read {
@@ -163,6 +166,11 @@ impl Store {
             }
             Err(error) => return Err(error),
         };
+        let before = user.clone();
+        let (managed, watched) = {
+            let raw: &redb::WriteTransaction = &txn;
+            super::users::roles_of(&raw.open_table(ROLES_BY_USER)?, id)?
+        };
         let mut run = GrantRun::default();
         let actor = Actor::system();
         let email = user.email.clone();
@@ -170,10 +178,7 @@ impl Store {
         let grants = std::mem::take(&mut user.expiring);
         let mut end_sessions = false;
         for mut grant in grants {
-            let (managed, watched) = {
-                let roles = txn.open_table(ROLES_BY_USER)?;
-                super::users::roles_of(&roles, id)?
-            };
+            // One grant per right, so the roles read before the loop still hold for this one.
             if !holds(&user, &managed, &watched, &grant.grant) {
                 // Taken away another way meanwhile: nothing left to end.
                 continue;
@@ -269,7 +274,9 @@ impl Store {
             user.session_generation += 1;
             end_sessions_in(&txn, id, None, None)?;
         }
-        write_user(&mut txn.open_table(USERS)?, &user)?;
+        if user != before {
+            write_user(&mut txn.open_table(USERS)?, &user)?;
+        }
         index_schedule(&txn, &user)?;
         txn.commit()?;
         Ok(run)
@@ -287,5 +294,72 @@ pub fn describe(grant: &Grant) -> String {
             };
             format!("{role} role in flock {flock}")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::audit::Actor;
+    use super::super::{NewUser, ScheduledRun, Store, UserRef};
+    use super::*;
+    use crate::domain::Email;
+
+    fn add(store: &Store, email: &str) -> u64 {
+        let new = NewUser {
+            email: Email::parse(email).unwrap(),
+            access_level: AccessLevel::User,
+            note: None,
+            two_factor_required: false,
+        };
+        store.add_user(&Actor::system(), new, None).unwrap().id
+    }
+
+    /// The scheduler's look at a user with nothing yet to do writes nothing: the other users'
+    /// copies in memory stay (a pass that counted as writing users would drop them all).
+    #[test]
+    fn a_scheduler_pass_that_changes_nothing_keeps_the_copies_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now = crate::store::now_unix();
+        let ann = add(&store, "ann@x.io");
+        let bob = add(&store, "bob@x.io");
+        store
+            .set_access_level_until(
+                &Actor::system(),
+                &UserRef::Id(ann),
+                AccessLevel::Admin,
+                Some(now + 30 * 24 * 3600),
+                now,
+            )
+            .unwrap();
+        store.warm_user_copies().unwrap();
+        let bob_before = store.user_details(&UserRef::Id(bob)).unwrap();
+        let mails = GrantMails {
+            reminder_to_user: &|_, _| None,
+            reminder_to_admins: &|_, _| None,
+            deferred: &|_, _| None,
+        };
+        let run = store
+            .run_scheduled_offboarding(ann, now, &|_| None, &|_, _| None)
+            .unwrap();
+        assert_eq!(run, ScheduledRun::NothingDue);
+        assert_eq!(
+            store.run_grant_events(ann, now, &mails).unwrap(),
+            GrantRun::default()
+        );
+        let bob_after = store.user_details(&UserRef::Id(bob)).unwrap();
+        assert!(
+            Arc::ptr_eq(&bob_before, &bob_after),
+            "the copies were dropped"
+        );
+        // Its reminder day: the grant is marked reminded, only ann's copy is new.
+        let reminder_day = now + 27 * 24 * 3600 + 1;
+        let run = store.run_grant_events(ann, reminder_day, &mails).unwrap();
+        assert_eq!(run.reminded, vec![Grant::Admin]);
+        let bob_after = store.user_details(&UserRef::Id(bob)).unwrap();
+        assert!(Arc::ptr_eq(&bob_before, &bob_after));
+        assert!(store.user_details(&UserRef::Id(ann)).unwrap().user.expiring[0].reminded);
     }
 }
