@@ -78,8 +78,7 @@ impl UserLine {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAdmin {
-    /// The user as they are now (`None`: removed since).
-    pub user: Option<UserLine>,
+    pub user: UserLine,
     pub email: String,
     pub at: u64,
     pub by: String,
@@ -155,8 +154,10 @@ pub fn build(store: &Store, now: u64, dormant_after_days: u64) -> StoreResult<Ac
     let dormant_since = now.saturating_sub(dormant_after_days.saturating_mul(DAY));
     let mut ids_by_email: BTreeMap<String, UserLine> = BTreeMap::new();
     let mut expiring = Vec::new();
+    let mut new_admins = Vec::new();
+    let new_admins_since = now.saturating_sub(NEW_ADMIN_DAYS * DAY);
     let snapshot = store.snapshot()?;
-    snapshot.visit_users::<crate::store::StoreError>(None, None, |details| {
+    snapshot.visit_all_users::<crate::store::StoreError>(|details| {
         let user = &details.user;
         let line = UserLine::of(&details);
         if !user.disabled {
@@ -182,6 +183,18 @@ pub fn build(store: &Store, now: u64, dormant_after_days: u64) -> StoreResult<Ac
                 });
             }
         }
+        // Admins made in the past 30 days (added as admin, or raised to it) and still admins.
+        if let Some(made) = &user.made_admin
+            && user.access_level == AccessLevel::Admin
+            && made.at >= new_admins_since
+        {
+            new_admins.push(NewAdmin {
+                user: line.clone(),
+                email: user.email.to_string(),
+                at: made.at,
+                by: made.by.clone(),
+            });
+        }
         ids_by_email.insert(user.email.key(), line);
         Ok(())
     })?;
@@ -189,35 +202,9 @@ pub fn build(store: &Store, now: u64, dormant_after_days: u64) -> StoreResult<Ac
     for row in expiring {
         review.expiring_soon.push(row);
     }
-
-    // Admins made in the past 30 days: added as admin, or raised to admin.
-    let since = now.saturating_sub(NEW_ADMIN_DAYS * DAY);
-    let mut made = Vec::new();
-    for action in ["user_add", "user_edit_access_level"] {
-        for entry in audit_since(store, action, since)?.0 {
-            let became_admin = match action {
-                "user_add" => entry.details["access_level"] == "admin",
-                _ => {
-                    entry.details["after"]["access_level"] == "admin"
-                        && entry.details["before"]["access_level"] != "admin"
-                }
-            };
-            if let (true, Some(email)) = (became_admin, entry.target.clone()) {
-                made.push((entry.at, email, entry.actor.clone()));
-            }
-        }
-    }
-    made.sort_by_key(|row| std::cmp::Reverse(row.0));
-    for (at, email, by) in made {
-        let key = crate::domain::Email::parse(&email)
-            .map(|e| e.key())
-            .unwrap_or_default();
-        review.new_admins.push(NewAdmin {
-            user: ids_by_email.get(&key).cloned(),
-            email,
-            at,
-            by,
-        });
+    new_admins.sort_by_key(|row| std::cmp::Reverse(row.at));
+    for row in new_admins {
+        review.new_admins.push(row);
     }
 
     // Keys never used (and older than the window) or unused for the window.
@@ -297,17 +284,36 @@ pub fn build(store: &Store, now: u64, dormant_after_days: u64) -> StoreResult<Ac
     Ok(review)
 }
 
-/// Entries of `action` since `since`, newest first, and whether more were left unread.
+/// Entries of `action` since `since`, newest first, and whether more were left unread. Read
+/// through the trail's index by action, a page at a time until one is older than `since`: a
+/// filter on the time too would read every entry of the trail.
 fn audit_since(
     store: &Store,
     action: &str,
     since: u64,
 ) -> StoreResult<(Vec<crate::store::audit::AuditEntry>, bool)> {
+    const PAGE: usize = 1000;
     let filter = AuditFilter {
         action: Some(action.to_string()),
-        since: Some(since),
         ..AuditFilter::default()
     };
-    let page = store.audit_page(&filter, AuditFrom::Newest, MAX_AUDIT_ENTRIES)?;
-    Ok((page.entries, page.has_older))
+    let mut entries = Vec::new();
+    let mut from = AuditFrom::Newest;
+    loop {
+        let page = store.audit_page(&filter, from, PAGE)?;
+        let last_id = page.entries.last().map(|entry| entry.id);
+        for entry in page.entries {
+            if entry.at < since {
+                return Ok((entries, false));
+            }
+            if entries.len() == MAX_AUDIT_ENTRIES {
+                return Ok((entries, true));
+            }
+            entries.push(entry);
+        }
+        match last_id {
+            Some(id) if page.has_older => from = AuditFrom::OlderThan(id),
+            _ => return Ok((entries, false)),
+        }
+    }
 }

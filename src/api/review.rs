@@ -32,7 +32,7 @@ pub async fn get(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
                     "email": row.email,
                     "at": rfc3339(row.at),
                     "by": row.by,
-                    "user": row.user.as_ref().map(user_line),
+                    "user": user_line(&row.user),
                 })).collect::<Vec<_>>(),
             },
             "expiring_soon": {

@@ -226,6 +226,7 @@ mod tests {
                 last_login: None,
                 offboarding: None,
                 expiring: Vec::new(),
+                made_admin: None,
             },
             managed_flocks: vec![FlockId::default_flock()],
             watched_flocks: Vec::new(),

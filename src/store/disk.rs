@@ -12,7 +12,7 @@ use webauthn_rs::prelude::Passkey;
 use super::records::{decode, encode};
 use super::sealing::SealedSecret;
 use super::{
-    ApiKeyRecord, ApiKeyScope, ExpiringGrant, ScheduledOffboarding, StoreResult, User,
+    ApiKeyRecord, ApiKeyScope, ExpiringGrant, MadeAdmin, ScheduledOffboarding, StoreResult, User,
     WebauthnCredential,
 };
 use crate::domain::{AccessLevel, Email, Secret};
@@ -74,6 +74,8 @@ struct UserJson {
     offboarding: Option<ScheduledOffboarding>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     expiring: Vec<ExpiringGrant>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    made_admin: Option<MadeAdmin>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -130,6 +132,7 @@ impl From<UserJson> for User {
             last_login: json.last_login,
             offboarding: json.offboarding,
             expiring: json.expiring,
+            made_admin: json.made_admin,
         }
     }
 }
@@ -167,6 +170,7 @@ impl From<User> for UserJson {
             last_login: user.last_login,
             offboarding: user.offboarding,
             expiring: user.expiring,
+            made_admin: user.made_admin,
         }
     }
 }

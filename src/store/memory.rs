@@ -282,6 +282,7 @@ mod tests {
                 last_login: None,
                 offboarding: None,
                 expiring: Vec::new(),
+                made_admin: None,
             };
             Arc::new(UserDetails {
                 user,

@@ -34,7 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         to: 4,
-        what: "users may carry their last login, a scheduled offboarding and grants that expire, indexed by when they are due",
+        what: "users may carry their last login, when they were made admin, a scheduled offboarding and grants that expire, indexed by when they are due",
         apply: index_user_schedules,
     },
 ];

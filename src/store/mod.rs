@@ -40,7 +40,7 @@ pub use mail_queue::{MailContent, QueuedMail};
 pub use offboarding::{OffboardingReport, ScheduledRun};
 pub use records::{
     ApiKeyRecord, ApiKeyScope, EXPIRY_REMINDER_SECS, ExpiringGrant, Flock, FlockMembers, Grant,
-    OneTimeToken, ScheduledOffboarding, Settings, TokenPurpose, User, UserDetails,
+    MadeAdmin, OneTimeToken, ScheduledOffboarding, Settings, TokenPurpose, User, UserDetails,
     WebauthnCredential,
 };
 pub use schedule::{GrantMails, GrantRun, describe as describe_grant, holds as holds_grant};

@@ -48,6 +48,14 @@ pub struct User {
     /// Admin access and flock roles granted until a time (`grants`); a right not listed here is
     /// held until taken away.
     pub expiring: Vec<ExpiringGrant>,
+    /// When and by whom the user was last made an admin (the access review's new admins).
+    pub made_admin: Option<MadeAdmin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MadeAdmin {
+    pub at: u64,
+    pub by: String,
 }
 
 /// How long before a grant expires its reminder goes out.
@@ -313,6 +321,7 @@ mod tests {
             last_login: None,
             offboarding: None,
             expiring: Vec::new(),
+            made_admin: None,
         }
     }
 

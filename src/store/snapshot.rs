@@ -57,6 +57,57 @@ impl Snapshot {
         ))
     }
 
+    /// Hands on every user with their roles, in id order: one pass over the users and one over
+    /// the roles (both ordered by user id), the cheapest read of everyone (the access review).
+    pub fn visit_all_users<E: From<StoreError>>(
+        &self,
+        mut visit: impl FnMut(UserDetails) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let (_, users, roles) = self.user_tables()?;
+        let mut roles = roles.iter().map_err(StoreError::from)?.peekable();
+        for entry in users.iter().map_err(StoreError::from)? {
+            let (id, bytes) = entry.map_err(StoreError::from)?;
+            let id = id.value();
+            let user = super::disk::decode_user(bytes.value())?;
+            let mut managed_flocks = Vec::new();
+            let mut watched_flocks = Vec::new();
+            while let Some(Ok((key, _))) = roles.peek() {
+                let holder = key.value().0;
+                if holder > id {
+                    break;
+                }
+                let Some(Ok((key, role))) = roles.next() else {
+                    break;
+                };
+                if holder < id {
+                    // A role of a user with no record: nothing to hand on.
+                    continue;
+                }
+                let flock = FlockId::parse(key.value().1).map_err(|_| {
+                    StoreError::Corrupt(format!("bad flock id in roles of user {id}"))
+                })?;
+                match FlockRole::from_byte(role.value()) {
+                    Some(FlockRole::Manager) => managed_flocks.push(flock),
+                    Some(FlockRole::Watcher) => watched_flocks.push(flock),
+                    None => {
+                        return Err(StoreError::Corrupt(format!("bad role of user {id}")).into());
+                    }
+                }
+            }
+            if let Some(Err(_)) = roles.peek()
+                && let Some(Err(error)) = roles.next()
+            {
+                return Err(StoreError::from(error).into());
+            }
+            visit(UserDetails {
+                user,
+                managed_flocks,
+                watched_flocks,
+            })?;
+        }
+        Ok(())
+    }
+
     /// The cursor of the page after the one of `limit` users after `cursor`, if more follow.
     /// Walks the email index only.
     pub fn next_user_cursor(
@@ -339,5 +390,78 @@ impl Snapshot {
 
     pub fn mail_queue_len(&self) -> StoreResult<u64> {
         Ok(self.txn.open_table(MAIL_QUEUE)?.len()?)
+    }
+}
+
+#[cfg(test)]
+mod visit_all_tests {
+    use super::super::NewUser;
+    use super::super::audit::Actor;
+    use super::*;
+    use crate::domain::{AccessLevel, FlockName};
+
+    /// The id-order pass hands on the same users with the same roles as the email-order one.
+    #[test]
+    fn every_user_with_their_roles_in_one_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let actor = Actor::system();
+        let mut emails = Vec::new();
+        for n in 0..20 {
+            let email = Email::parse(&format!("user{:02}@x.io", 19 - n)).unwrap();
+            let new = NewUser {
+                email: email.clone(),
+                access_level: AccessLevel::User,
+                note: None,
+                two_factor_required: false,
+            };
+            store.add_user(&actor, new, None).unwrap();
+            emails.push(email);
+        }
+        let ops = store
+            .create_flock(
+                &actor,
+                FlockName::parse("Ops").unwrap(),
+                &emails[3..5],
+                &emails[7..9],
+            )
+            .unwrap();
+        let night = store
+            .create_flock(
+                &actor,
+                FlockName::parse("Night").unwrap(),
+                &emails[4..6],
+                &[],
+            )
+            .unwrap();
+        assert_ne!(ops.id, night.id);
+        let snapshot = store.snapshot().unwrap();
+        let mut by_email = Vec::new();
+        snapshot
+            .visit_users::<StoreError>(None, None, |details| {
+                by_email.push(details);
+                Ok(())
+            })
+            .unwrap();
+        let mut by_id = Vec::new();
+        snapshot
+            .visit_all_users::<StoreError>(|details| {
+                by_id.push(details);
+                Ok(())
+            })
+            .unwrap();
+        by_email.sort_by_key(|details| details.user.id);
+        assert_eq!(by_id.len(), 20);
+        for (one, other) in by_id.iter().zip(&by_email) {
+            let sorted = |flocks: &[FlockId]| {
+                let mut flocks = flocks.to_vec();
+                flocks.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                flocks
+            };
+            assert_eq!(one.user, other.user);
+            assert_eq!(sorted(&one.managed_flocks), sorted(&other.managed_flocks));
+            assert_eq!(sorted(&one.watched_flocks), sorted(&other.watched_flocks));
+        }
+        assert!(by_id.iter().any(|d| d.managed_flocks.len() == 2));
     }
 }

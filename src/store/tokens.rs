@@ -192,7 +192,7 @@ impl Store {
                 note: None,
                 two_factor_required: false,
             };
-            let mut user = insert_new_user(&txn, new_admin)?;
+            let mut user = insert_new_user(&txn, new_admin, actor)?;
             user.password_hash = Some(password_hash.into());
             write_user(&mut txn.open_table(USERS)?, &user)?;
             record(

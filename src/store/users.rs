@@ -103,7 +103,7 @@ impl Store {
         }
         let txn = self.begin_write()?;
         let user = {
-            let mut user = insert_new_user(&txn, new)?;
+            let mut user = insert_new_user(&txn, new, actor)?;
             if admin_until.is_some() {
                 super::schedule::set_grant_expiry(
                     &mut user,
@@ -383,6 +383,12 @@ impl Store {
                 &actor.name,
                 now,
             );
+            if before != AccessLevel::Admin && level == AccessLevel::Admin {
+                user.made_admin = Some(super::MadeAdmin {
+                    at: now,
+                    by: actor.name.clone(),
+                });
+            }
             user.access_level = level;
             Ok(AuditLine::new(
                 "user_edit_access_level",
@@ -582,7 +588,11 @@ impl Store {
 
 /// Inserts a new enabled user with its email index entry (and admin index entry), refusing a
 /// taken email.
-pub(super) fn insert_new_user(txn: &WriteTxn<'_>, new: NewUser) -> StoreResult<User> {
+pub(super) fn insert_new_user(
+    txn: &WriteTxn<'_>,
+    new: NewUser,
+    actor: &Actor,
+) -> StoreResult<User> {
     let mut by_email = txn.open_table(USER_ID_BY_EMAIL)?;
     let key = new.email.key();
     if by_email.get(key.as_str())?.is_some() {
@@ -612,6 +622,10 @@ pub(super) fn insert_new_user(txn: &WriteTxn<'_>, new: NewUser) -> StoreResult<U
         last_login: None,
         offboarding: None,
         expiring: Vec::new(),
+        made_admin: (new.access_level == AccessLevel::Admin).then(|| super::MadeAdmin {
+            at: now_unix(),
+            by: actor.name.clone(),
+        }),
     };
     by_email.insert(key.as_str(), id)?;
     write_user(&mut txn.open_table(USERS)?, &user)?;
