@@ -441,3 +441,67 @@ async fn roost_export_asks_the_running_server_or_reads_the_stopped_database() {
     let text = std::fs::read_to_string(sandbox.dir.path().join("stopped.jsonl")).unwrap();
     assert_eq!(text.matches("\"action_type\":\"data_export\"").count(), 1);
 }
+
+/// What waits for a time (a scheduled offboarding, a role that ends) moves with the export and
+/// is carried out by the imported console: the scheduler's index is rebuilt by the import.
+#[tokio::test]
+async fn schedules_move_with_an_export_and_run_in_the_imported_console() {
+    use roost::clock::Clock;
+    let start = now();
+    let app = spawn_app_in(tempfile::tempdir().unwrap(), |config| {
+        config.clock = Clock::manual(start)
+    })
+    .await;
+    app.add_user("boss@x.io", "admin").await;
+    app.add_user("leaver@x.io", "user").await;
+    app.add_user("temp@x.io", "user").await;
+    let ops = app.create_flock("Ops").await;
+    let at = roost::timestamps::rfc3339(start + 3600);
+    app.post("user/offboard", &[("email", "leaver@x.io"), ("at", &at)])
+        .await
+        .ok();
+    app.post(
+        "user/flock/assign",
+        &[
+            ("email", "temp@x.io"),
+            ("flock_id_list", &ops),
+            ("flock_access_level", "manager"),
+            ("expires_at", &at),
+        ],
+    )
+    .await
+    .ok();
+    let sandbox = Sandbox::new();
+    let file = sandbox.dir.path().join("console.jsonl");
+    app.store
+        .export(&roost::store::audit::Actor::cli(), &file)
+        .unwrap();
+    let target = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        app.data_dir.join("secrets.key"),
+        target.path().join("secrets.key"),
+    )
+    .unwrap();
+    let output = import(&sandbox, &file, target.path());
+    assert!(output.status.success(), "{}", output.stderr);
+    drop(app);
+
+    // Before their time, the imported console shows both schedules; at it, carries them out.
+    let clock = Clock::manual(start + 60);
+    let moved = spawn_app_in(target, {
+        let clock = clock.clone();
+        move |config| config.clock = clock
+    })
+    .await;
+    assert_eq!(moved.user("leaver@x.io").await["offboarding"]["at"], at);
+    assert_eq!(
+        moved.user("temp@x.io").await["expiring_access"][0]["expires_at"],
+        at
+    );
+    clock.set(start + 3600);
+    let run = moved.scheduler.run_due().await.unwrap();
+    assert_eq!(run.offboarded.len(), 1);
+    assert_eq!(run.expired.len(), 1);
+    assert_eq!(moved.user("leaver@x.io").await["disabled"], true);
+    assert_eq!(moved.flock_users(&ops).await, (vec![], vec![]));
+}
