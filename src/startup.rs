@@ -160,7 +160,6 @@ impl Application {
             metrics: crate::metrics::Metrics::new()?,
             clock: config.clock.clone(),
             dormant_after_days: config.dormant_after_days,
-            scheduler: scheduler.clone(),
         };
         let metrics_token: Option<Arc<str>> = config.metrics_token.as_deref().map(Arc::from);
         let main_metrics = match &metrics_token {

@@ -47,7 +47,6 @@ pub struct AppState {
     pub clock: crate::clock::Clock,
     /// `--dormant-after`: the access review's threshold.
     pub dormant_after_days: u64,
-    pub scheduler: crate::service::scheduler::Scheduler,
 }
 
 impl AppState {

@@ -320,12 +320,12 @@ impl Store {
                     // Unassigning a role the user doesn't hold leaves the one they hold as is.
                     continue;
                 };
-                super::schedule::set_grant_expiry(&mut user, grant, until, &actor.name, now);
+                super::due::set_grant_expiry(&mut user, grant, until, &actor.name, now);
             }
             if user.expiring != expiring_before {
                 super::users::write_user(&mut txn.open_table(USERS)?, &user)?;
                 if user.next_due() != due_before {
-                    super::schedule::index_schedule(&txn, &user)?;
+                    super::due::index_schedule(&txn, &user)?;
                 }
             }
             let action = if assign {

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod backup;
 mod copy;
 mod disk;
+mod due;
 pub mod export;
 mod factors;
 mod flocks;

@@ -11,15 +11,15 @@ use serde_json::json;
 use super::api_keys::key_line;
 use super::audit::{Actor, AuditLine, record};
 use super::disk::decode_api_key;
+use super::due::{index_schedule, unindex};
 use super::mail_queue::enqueue;
 use super::records::decode;
-use super::schedule::{index_schedule, unindex};
 use super::sessions::end_sessions_in;
 use super::tables::{
     API_KEYS, ENABLED_ADMINS, FLOCKS, MAIL_QUEUE, ONE_TIME_TOKENS, ROLES_BY_FLOCK, ROLES_BY_USER,
     SESSIONS_BY_USER, USERS,
 };
-use super::users::{read_user, resolve, roles_of, write_user};
+use super::users::{enabled_admins_but, read_user, resolve, roles_of, write_user};
 use super::{
     ApiKeyRecord, MailContent, OneTimeToken, QueuedMail, ScheduledOffboarding, Store, StoreError,
     StoreResult, User, UserRef, WriteTxn,
@@ -322,20 +322,6 @@ pub enum ScheduledRun {
 /// trail does: a console user's email).
 fn created_by(key: &ApiKeyRecord, email: &Email) -> bool {
     Email::parse(&key.created_by).is_ok_and(|creator| creator.key() == email.key())
-}
-
-/// The enabled admins other than user `but`: who gets a receipt.
-pub(super) fn enabled_admins_but(txn: &WriteTxn<'_>, but: u64) -> StoreResult<Vec<Email>> {
-    let admins = txn.open_table(ENABLED_ADMINS)?;
-    let users = txn.open_table(USERS)?;
-    let mut emails = Vec::new();
-    for entry in admins.iter()? {
-        let (id, _) = entry?;
-        if id.value() != but {
-            emails.push(read_user(&users, id.value())?.email);
-        }
-    }
-    Ok(emails)
 }
 
 /// Whether a disabled user still has anything offboarding takes away. Only reads: the tables

@@ -1,89 +1,31 @@
 //! What the scheduler does for users at set times, besides offboarding (`offboarding`): grants
 //! (admin access, flock roles) that expire. Each user's schedules are on the user; the index
 //! `USER_SCHEDULE_DUE` holds one entry per user at `User::next_due`, rewritten by every change
-//! of those schedules (`index_schedule`), so the scheduler reads only the users with something
-//! due.
+//! of those schedules (`due::index_schedule`), so the scheduler reads only the users with
+//! something due.
 //!
 //! A grant's reminder goes to the user and the admins three days before it ends (once); at its
 //! end the right is taken back (admin → user, the flock role removed) and the user's sessions,
 //! which carried it, end. Never the last enabled admin's: they keep it, the admins are told, and
 //! it is tried again a day later.
 
-use redb::{ReadableTable, ReadableTableMetadata};
+use redb::ReadableTableMetadata;
 use serde_json::json;
 
 use super::audit::{Actor, AuditLine, record};
+use super::due::{index_schedule, unindex};
 use super::mail_queue::enqueue;
-use super::offboarding::enabled_admins_but;
 use super::sessions::end_sessions_in;
 use super::tables::{ENABLED_ADMINS, ROLES_BY_FLOCK, ROLES_BY_USER, USER_SCHEDULE_DUE, USERS};
+use super::users::enabled_admins_but;
 use super::users::{read_user, write_user};
 use super::{
     EXPIRY_REMINDER_SECS, ExpiringGrant, Grant, MailContent, Store, StoreError, StoreResult, User,
-    WriteTxn,
 };
 use crate::domain::{AccessLevel, FlockRole, Refusal, rules};
 
 /// A deferred expiry (the last enabled admin) is tried again this much later.
 pub const EXPIRY_RETRY_SECS: u64 = 24 * 3600;
-
-/// Puts user `user`'s entry in the index at its next due time (or takes it out): after any
-/// change of their schedules, inside the caller's transaction.
-pub(super) fn index_schedule(txn: &WriteTxn<'_>, user: &User) -> StoreResult<()> {
-    unindex(txn, user.id)?;
-    if let Some(due) = user.next_due() {
-        txn.open_table(USER_SCHEDULE_DUE)?
-            .insert((due, user.id), ())?;
-    }
-    Ok(())
-}
-
-/// Takes user `id` out of the index (removed, or nothing scheduled).
-pub(super) fn unindex(txn: &WriteTxn<'_>, id: u64) -> StoreResult<()> {
-    let mut due = txn.open_table(USER_SCHEDULE_DUE)?;
-    let mut keys = Vec::new();
-    for entry in due.iter()? {
-        let (key, _) = entry?;
-        if key.value().1 == id {
-            keys.push(key.value());
-        }
-    }
-    for key in keys {
-        due.remove(key)?;
-    }
-    Ok(())
-}
-
-/// Sets `grant` to end at `until` (replacing what the user had for the same right), or with
-/// `None` makes it permanent. A grant that ends within the reminder's notice gets no reminder.
-pub(super) fn set_grant_expiry(
-    user: &mut User,
-    grant: Grant,
-    until: Option<u64>,
-    granted_by: &str,
-    now: u64,
-) {
-    user.expiring
-        .retain(|held| !same_right(&held.grant, &grant));
-    if let Some(expires_at) = until {
-        user.expiring.push(ExpiringGrant {
-            grant,
-            expires_at,
-            granted_by: granted_by.to_string(),
-            reminded: expires_at.saturating_sub(now) <= EXPIRY_REMINDER_SECS,
-            retry_at: None,
-        });
-    }
-}
-
-/// The same right: admin access, or a role in the same flock (one role per flock).
-fn same_right(one: &Grant, other: &Grant) -> bool {
-    match (one, other) {
-        (Grant::Admin, Grant::Admin) => true,
-        (Grant::Role { flock: a, .. }, Grant::Role { flock: b, .. }) => a == b,
-        _ => false,
-    }
-}
 
 /// Whether `user` holds `grant` now (with `roles` their roles): a grant whose right was taken
 /// away another way is not shown and not acted on.

@@ -105,7 +105,7 @@ impl Store {
         let user = {
             let mut user = insert_new_user(&txn, new, actor)?;
             if admin_until.is_some() {
-                super::schedule::set_grant_expiry(
+                super::due::set_grant_expiry(
                     &mut user,
                     super::Grant::Admin,
                     admin_until,
@@ -113,7 +113,7 @@ impl Store {
                     now,
                 );
                 write_user(&mut txn.open_table(USERS)?, &user)?;
-                super::schedule::index_schedule(&txn, &user)?;
+                super::due::index_schedule(&txn, &user)?;
             }
             let welcome = link.as_ref().is_some_and(|(_, _, mail)| mail.is_some());
             record(
@@ -376,7 +376,7 @@ impl Store {
             if before == AccessLevel::Admin && level == AccessLevel::User {
                 user.session_generation += 1;
             }
-            super::schedule::set_grant_expiry(
+            super::due::set_grant_expiry(
                 user,
                 super::Grant::Admin,
                 until.filter(|_| level == AccessLevel::Admin),
@@ -517,7 +517,7 @@ impl Store {
                 by_flock.remove((flock.as_str(), id))?;
             }
             let sessions = end_sessions_in(&txn, id, None, None)?;
-            super::schedule::unindex(&txn, id)?;
+            super::due::unindex(&txn, id)?;
             record(
                 &txn,
                 actor,
@@ -576,7 +576,7 @@ impl Store {
             }
             write_user(&mut users, &user)?;
             if user.next_due() != before.next_due() {
-                super::schedule::index_schedule(&txn, &user)?;
+                super::due::index_schedule(&txn, &user)?;
             }
             record(&txn, actor, line.target(&user.email))?;
             user
@@ -705,6 +705,20 @@ pub(super) fn details_of(
         managed_flocks,
         watched_flocks,
     })
+}
+
+/// The enabled admins other than user `but`: who gets a receipt.
+pub(super) fn enabled_admins_but(txn: &WriteTxn<'_>, but: u64) -> StoreResult<Vec<Email>> {
+    let admins = txn.open_table(ENABLED_ADMINS)?;
+    let users = txn.open_table(USERS)?;
+    let mut emails = Vec::new();
+    for entry in admins.iter()? {
+        let (id, _) = entry?;
+        if id.value() != but {
+            emails.push(read_user(&users, id.value())?.email);
+        }
+    }
+    Ok(emails)
 }
 
 #[cfg(test)]
