@@ -123,6 +123,13 @@ impl From<Refusal> for ApiError {
                 StatusCode::BAD_REQUEST,
                 "The time is in the past: give a future time, or leave it out.".into(),
             ),
+            Refusal::InvitationNotFound => {
+                (StatusCode::NOT_FOUND, "Invitation does not exist.".into())
+            }
+            Refusal::EmailDomainNotAllowed(domain) => (
+                StatusCode::BAD_REQUEST,
+                format!("This invitation is for addresses at {domain}."),
+            ),
             Refusal::ExpiryNeedsAdmin => (
                 StatusCode::BAD_REQUEST,
                 "Parameter 'expires_at' only applies to access_level 'admin'.".into(),

@@ -6,6 +6,7 @@ mod audit;
 pub mod caller;
 pub mod error;
 mod flocks;
+mod invitations;
 mod mail;
 pub mod params;
 mod review;
@@ -42,6 +43,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             ))
             .service(endpoint("/mail/queue", Method::GET, mail::queue))
             .service(endpoint("/access/review", Method::GET, review::get))
+            .service(endpoint(
+                "/invite/create",
+                Method::POST,
+                invitations::create,
+            ))
+            .service(endpoint("/invites/list", Method::GET, invitations::list))
+            .service(endpoint(
+                "/invite/revoke",
+                Method::POST,
+                invitations::revoke,
+            ))
             .service(endpoint("/audit_trail/fetch", Method::GET, audit::fetch))
             .service(endpoint("/audit_trail/purge", Method::POST, audit::purge))
             .service(endpoint(

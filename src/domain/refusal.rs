@@ -44,4 +44,9 @@ pub enum Refusal {
     /// An end time for an access level other than admin (users are users until changed).
     #[error("only admin access can be granted until a time")]
     ExpiryNeedsAdmin,
+    #[error("no such invitation")]
+    InvitationNotFound,
+    /// An invitation for addresses of one domain, used with another.
+    #[error("the invitation is for addresses at {0}")]
+    EmailDomainNotAllowed(String),
 }

@@ -8,6 +8,7 @@ pub mod account;
 pub mod api_keys;
 pub mod audit;
 pub mod flocks;
+pub mod invitations;
 pub mod offboarding;
 pub mod principal;
 pub mod review;

@@ -80,6 +80,9 @@ pub const ACTION_TYPES: &[(&str, ActionKind)] = &[
     ("access_expire", Change),
     ("access_expire_defer", Change),
     ("access_expire_remind", Activity),
+    ("invite_create", Change),
+    ("invite_revoke", Change),
+    ("invite_accept", Change),
     // Sign-ins and people's own account.
     ("user_login", Activity),
     ("user_login_failed", Activity),

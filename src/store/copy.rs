@@ -43,6 +43,7 @@ pub(super) fn copy_database(from: &ReadTransaction, path: &Path) -> StoreResult<
     copied += copy_table(from, &to, SESSIONS_BY_USER)?;
     copied += copy_table(from, &to, LOGIN_LOCKS)?;
     copied += copy_table(from, &to, USER_SCHEDULE_DUE)?;
+    copied += copy_table(from, &to, INVITATIONS)?;
     to.commit()?;
     Ok(copied)
 }

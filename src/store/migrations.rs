@@ -34,7 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         to: 4,
-        what: "users may carry their last login, when they were made admin, a scheduled offboarding and grants that expire, indexed by when they are due",
+        what: "users may carry their last login, when they were made admin, a scheduled offboarding and grants that expire, indexed by when they are due; invitations",
         apply: index_user_schedules,
     },
 ];
@@ -54,6 +54,7 @@ const CHANGES: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("c
 /// which would drop them when it rewrites a user, must not open the file.
 fn index_user_schedules(txn: &WriteTransaction, _: &Sealer) -> StoreResult<()> {
     txn.open_table(super::tables::USER_SCHEDULE_DUE)?;
+    txn.open_table(super::tables::INVITATIONS)?;
     Ok(())
 }
 

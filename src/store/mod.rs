@@ -13,6 +13,7 @@ mod due;
 pub mod export;
 mod factors;
 mod flocks;
+mod invitations;
 mod mail_queue;
 mod memory;
 mod migrations;
@@ -37,6 +38,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 pub use factors::{FACTOR_FAILURE_LIMIT, FactorAttempt, FactorOutcome};
 pub use flocks::RoleChange;
+pub use invitations::{Invitation, InvitationUse};
 pub use mail_queue::{MailContent, QueuedMail};
 pub use offboarding::{OffboardingReport, ScheduledRun};
 pub use records::{

@@ -53,6 +53,9 @@ pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 pub const AUDIT_BY_ACTION: TableDefinition<(&str, u64), ()> =
     TableDefinition::new("audit_by_action");
 
+/// SHA-256 (hex) of an invitation link's secret -> JSON `Invitation`: the links that let people
+/// make their own account; the secret itself is never stored.
+pub const INVITATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("invitations");
 /// (due time, user id) -> (): one entry for each user the scheduler has something to do for
 /// (`User::next_due`: a scheduled offboarding, a grant's reminder, expiry or retry; the schedules
 /// themselves are on the user), so it finds those due without reading every user.
@@ -88,6 +91,7 @@ pub fn create_all(txn: &WriteTxn<'_>) -> StoreResult<()> {
     txn.open_table(AUDIT)?;
     txn.open_table(AUDIT_BY_ACTION)?;
     txn.open_table(USER_SCHEDULE_DUE)?;
+    txn.open_table(INVITATIONS)?;
     Ok(())
 }
 

@@ -133,6 +133,10 @@ pub fn refusal_message(refusal: &Refusal) -> String {
             "That time is in the past: give a future time, or leave it empty.".into()
         }
         Refusal::ExpiryNeedsAdmin => "Only admin access can be granted until a time.".into(),
+        Refusal::InvitationNotFound => "Invitation does not exist.".into(),
+        Refusal::EmailDomainNotAllowed(domain) => {
+            format!("This invitation is for addresses at {domain}.")
+        }
     }
 }
 
@@ -144,7 +148,8 @@ impl From<Refusal> for WebError {
             | Refusal::FlockNotFound
             | Refusal::ApiKeyNotFound
             | Refusal::SessionNotFound
-            | Refusal::AuditEntryNotFound => WebError::NotFound,
+            | Refusal::AuditEntryNotFound
+            | Refusal::InvitationNotFound => WebError::NotFound,
             other => WebError::BadRequest(refusal_message(&other)),
         }
     }

@@ -119,7 +119,7 @@ fn anonymous(state: &AppState, req: &HttpRequest) -> Principal {
 
 /// Once a password is proven (login or a set-password link): the factor step if the user has a
 /// second factor, else a session — confined to enrollment when 2FA is required of them.
-async fn after_password(
+pub(super) async fn after_password(
     req: &HttpRequest,
     session: &Session,
     state: &AppState,

@@ -10,6 +10,7 @@ pub mod error;
 mod flocks;
 mod forms;
 pub mod gate;
+mod invitations;
 mod keys;
 mod login;
 pub mod next;
@@ -56,6 +57,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(keys::routes)
         .configure(settings::routes)
         .configure(review::routes)
+        .configure(invitations::routes)
         .configure(audit::routes);
 }
 
@@ -103,10 +105,29 @@ pub fn security_headers(https: bool) -> DefaultHeaders {
 
 /// Paths whose last segment is a one-time secret, so logs show the route and not the secret.
 pub fn redact_path(path: &str) -> String {
-    for prefix in ["/setup/", "/welcome/", "/reset/"] {
+    for prefix in ["/setup/", "/welcome/", "/reset/", "/invite/"] {
         if path.starts_with(prefix) {
             return format!("{prefix}[redacted]");
         }
     }
     path.to_string()
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::redact_path;
+
+    #[test]
+    fn every_one_time_secret_path_is_redacted_and_others_are_kept() {
+        for (path, logged) in [
+            ("/setup/abc", "/setup/[redacted]"),
+            ("/welcome/abc", "/welcome/[redacted]"),
+            ("/reset/abc", "/reset/[redacted]"),
+            ("/invite/abc", "/invite/[redacted]"),
+            ("/invitations", "/invitations"),
+            ("/users/7", "/users/7"),
+        ] {
+            assert_eq!(redact_path(path), logged);
+        }
+    }
 }

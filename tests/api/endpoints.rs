@@ -206,6 +206,8 @@ pub fn endpoints(fx: &Fixture) -> Vec<Endpoint> {
         admin_ep(M::POST, "user/sessions/revoke", &[("email", USER)], email),
         admin_ep(M::GET, "mail/queue", &[], &[]),
         admin_ep(M::GET, "access/review", &[], &[]),
+        admin_ep(M::GET, "invites/list", &[], &[]),
+        ep(M::POST, "invite/create", &[("max_uses", "1")], &[]),
         ep(M::POST, "flock/create", &[("name", "Another")], &["name"]),
         ep(
             M::POST,

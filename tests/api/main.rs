@@ -21,6 +21,7 @@ mod flocks;
 mod harness;
 mod health;
 mod helpers;
+mod invitations;
 mod logs;
 mod mail;
 mod memberships;
