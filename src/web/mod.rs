@@ -3,6 +3,7 @@
 //! check permission at the top, call the store, and end every action with a redirect and a flash.
 
 mod account;
+mod api_docs;
 pub mod assets;
 mod audit;
 pub mod csrf;
@@ -58,6 +59,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(settings::routes)
         .configure(review::routes)
         .configure(invitations::routes)
+        .configure(api_docs::routes)
         .configure(audit::routes);
 }
 

@@ -28,6 +28,7 @@ mod memberships;
 mod metrics;
 mod notes;
 mod offboarding;
+mod openapi;
 mod packaging;
 mod params;
 mod password_path;
