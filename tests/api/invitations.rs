@@ -336,3 +336,51 @@ async fn the_console_creates_lists_and_revokes_invitations() {
     refused.assert_contains("Uses: a whole number from 1 to 1000.");
     assert_eq!(listed(&app).await.len(), 1);
 }
+
+/// Twenty invitees at once on a link for five: exactly five accounts, the others refused, the
+/// uses counted once each.
+#[tokio::test]
+async fn concurrent_invitees_never_exceed_the_uses() {
+    let app = spawn_app().await;
+    let invitation = create(&app, &[("max_uses", "5")]).await;
+    let path = path_of(&app, invitation["link"].as_str().unwrap());
+    let mut invitees = Vec::new();
+    for n in 0..20 {
+        let invitee = Console::new(&app);
+        assert_eq!(invitee.get(&path).await.status, 200);
+        invitees.push((invitee, format!("p{n}@x.io")));
+    }
+    let posts = invitees.iter().map(|(invitee, email)| {
+        let path = path.clone();
+        async move {
+            let fields = [
+                ("email", email.as_str()),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ];
+            invitee.post(&path, &fields).await
+        }
+    });
+    let pages = futures_util::future::join_all(posts).await;
+    let made = pages.iter().filter(|page| page.status == 303).count();
+    assert_eq!(
+        made,
+        5,
+        "{:?}",
+        pages.iter().map(|p| p.status).collect::<Vec<_>>()
+    );
+    assert!(
+        pages
+            .iter()
+            .all(|page| [303, 410, 503].contains(&page.status))
+    );
+    let mut accounts = 0;
+    for (_, email) in &invitees {
+        if app.get("user/get", &[("email", email)]).await.status == 200 {
+            accounts += 1;
+        }
+    }
+    assert_eq!(accounts, 5);
+    assert_eq!(listed(&app).await[0]["uses"].as_array().unwrap().len(), 5);
+    assert_eq!(listed(&app).await[0]["state"], "used");
+}
