@@ -24,3 +24,4 @@ pub mod summaries;
 pub mod timestamps;
 pub mod tls;
 pub mod web;
+pub mod webhooks;

@@ -160,6 +160,7 @@ impl Application {
             metrics: crate::metrics::Metrics::new()?,
             clock: config.clock.clone(),
             dormant_after_days: config.dormant_after_days,
+            webhooks_allow_private: config.webhooks_allow_private,
         };
         let metrics_token: Option<Arc<str>> = config.metrics_token.as_deref().map(Arc::from);
         let main_metrics = match &metrics_token {
@@ -245,6 +246,12 @@ impl Application {
         }
         // Its first run, at once, carries out what fell due while the server was down.
         scheduler.clone().spawn();
+        crate::webhooks::spawn_sender(
+            store.clone(),
+            base_url.clone(),
+            config.webhooks_allow_private,
+            config.webhook_retry_base,
+        );
         let scheme = if tls.is_some() { "https" } else { "http" };
         println!("Roost is listening on {scheme}://{address} (console at {base_url})");
         if store.user_count()? == 0 {

@@ -47,6 +47,8 @@ pub struct AppState {
     pub clock: crate::clock::Clock,
     /// `--dormant-after`: the access review's threshold.
     pub dormant_after_days: u64,
+    /// `--webhooks-allow-private`.
+    pub webhooks_allow_private: bool,
 }
 
 impl AppState {

@@ -123,6 +123,7 @@ impl From<Refusal> for ApiError {
                 StatusCode::BAD_REQUEST,
                 "The time is in the past: give a future time, or leave it out.".into(),
             ),
+            Refusal::WebhookNotFound => (StatusCode::NOT_FOUND, "Webhook does not exist.".into()),
             Refusal::InvitationNotFound => {
                 (StatusCode::NOT_FOUND, "Invitation does not exist.".into())
             }

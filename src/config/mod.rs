@@ -145,6 +145,15 @@ pub struct Config {
         global = true
     )]
     pub dormant_after_days: u64,
+    /// Lets webhooks target loopback, private and link-local addresses (a receiver on this
+    /// machine or the LAN); without it they are refused, so the console can't be made to reach
+    /// inside the network
+    #[arg(long, env = "ROOST_WEBHOOKS_ALLOW_PRIVATE", global = true)]
+    pub webhooks_allow_private: bool,
+    // Not an option: the tests retry quickly.
+    /// The first webhook retry's delay; each later one doubles it (at most an hour)
+    #[arg(skip = std::time::Duration::from_secs(30))]
+    pub webhook_retry_base: std::time::Duration,
     /// How log lines are written to stderr: text for people, json (one object a line) for a
     /// collector. RUST_LOG chooses what is logged (default: info)
     #[arg(

@@ -46,6 +46,8 @@ pub enum Refusal {
     ExpiryNeedsAdmin,
     #[error("no such invitation")]
     InvitationNotFound,
+    #[error("no such webhook")]
+    WebhookNotFound,
     /// An invitation for addresses of one domain, used with another.
     #[error("the invitation is for addresses at {0}")]
     EmailDomainNotAllowed(String),

@@ -17,6 +17,7 @@ pub mod sessions;
 pub mod settings;
 pub mod sign_in;
 pub mod users;
+pub mod webhooks;
 
 pub use principal::{Origin, Permission, Principal, Who};
 

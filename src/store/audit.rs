@@ -83,6 +83,9 @@ pub const ACTION_TYPES: &[(&str, ActionKind)] = &[
     ("invite_create", Change),
     ("invite_revoke", Change),
     ("invite_accept", Change),
+    ("webhook_add", Change),
+    ("webhook_remove", Change),
+    ("webhook_test", Activity),
     // Sign-ins and people's own account.
     ("user_login", Activity),
     ("user_login_failed", Activity),
@@ -249,6 +252,7 @@ pub(super) fn record_at(
         .insert(id, encode(&entry)?.as_slice())?;
     txn.open_table(AUDIT_BY_ACTION)?
         .insert((line.action, id), ())?;
+    super::webhooks::enqueue_for(txn, &entry)?;
     Ok(id)
 }
 

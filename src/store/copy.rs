@@ -44,6 +44,9 @@ pub(super) fn copy_database(from: &ReadTransaction, path: &Path) -> StoreResult<
     copied += copy_table(from, &to, LOGIN_LOCKS)?;
     copied += copy_table(from, &to, USER_SCHEDULE_DUE)?;
     copied += copy_table(from, &to, INVITATIONS)?;
+    copied += copy_table(from, &to, WEBHOOKS)?;
+    copied += copy_table(from, &to, WEBHOOK_QUEUE)?;
+    copied += copy_table(from, &to, WEBHOOK_DELIVERIES)?;
     to.commit()?;
     Ok(copied)
 }

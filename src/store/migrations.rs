@@ -34,7 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         to: 4,
-        what: "users may carry their last login, when they were made admin, a scheduled offboarding and grants that expire, indexed by when they are due; invitations",
+        what: "users may carry their last login, when they were made admin, a scheduled offboarding and grants that expire, indexed by when they are due; invitations; webhooks",
         apply: index_user_schedules,
     },
 ];
@@ -55,6 +55,9 @@ const CHANGES: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("c
 fn index_user_schedules(txn: &WriteTransaction, _: &Sealer) -> StoreResult<()> {
     txn.open_table(super::tables::USER_SCHEDULE_DUE)?;
     txn.open_table(super::tables::INVITATIONS)?;
+    txn.open_table(super::tables::WEBHOOKS)?;
+    txn.open_table(super::tables::WEBHOOK_QUEUE)?;
+    txn.open_table(super::tables::WEBHOOK_DELIVERIES)?;
     Ok(())
 }
 

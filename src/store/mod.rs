@@ -29,6 +29,7 @@ mod summaries;
 mod tables;
 mod tokens;
 mod users;
+pub mod webhooks;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

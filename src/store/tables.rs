@@ -56,6 +56,13 @@ pub const AUDIT_BY_ACTION: TableDefinition<(&str, u64), ()> =
 /// SHA-256 (hex) of an invitation link's secret -> JSON `Invitation`: the links that let people
 /// make their own account; the secret itself is never stored.
 pub const INVITATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("invitations");
+/// webhook id -> JSON `Webhook` (its secret sealed with the secrets key).
+pub const WEBHOOKS: TableDefinition<u64, &[u8]> = TableDefinition::new("webhooks");
+/// delivery id -> JSON `QueuedDelivery`: events waiting for their webhook's receiver.
+pub const WEBHOOK_QUEUE: TableDefinition<u64, &[u8]> = TableDefinition::new("webhook_queue");
+/// delivery id -> JSON `DeliveryRecord`: the last deliveries' outcomes, shown in Settings.
+pub const WEBHOOK_DELIVERIES: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("webhook_deliveries");
 /// (due time, user id) -> (): one entry for each user the scheduler has something to do for
 /// (`User::next_due`: a scheduled offboarding, a grant's reminder, expiry or retry; the schedules
 /// themselves are on the user), so it finds those due without reading every user.
@@ -92,6 +99,9 @@ pub fn create_all(txn: &WriteTxn<'_>) -> StoreResult<()> {
     txn.open_table(AUDIT_BY_ACTION)?;
     txn.open_table(USER_SCHEDULE_DUE)?;
     txn.open_table(INVITATIONS)?;
+    txn.open_table(WEBHOOKS)?;
+    txn.open_table(WEBHOOK_QUEUE)?;
+    txn.open_table(WEBHOOK_DELIVERIES)?;
     Ok(())
 }
 

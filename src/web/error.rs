@@ -134,6 +134,7 @@ pub fn refusal_message(refusal: &Refusal) -> String {
         }
         Refusal::ExpiryNeedsAdmin => "Only admin access can be granted until a time.".into(),
         Refusal::InvitationNotFound => "Invitation does not exist.".into(),
+        Refusal::WebhookNotFound => "Webhook does not exist.".into(),
         Refusal::EmailDomainNotAllowed(domain) => {
             format!("This invitation is for addresses at {domain}.")
         }
@@ -149,7 +150,8 @@ impl From<Refusal> for WebError {
             | Refusal::ApiKeyNotFound
             | Refusal::SessionNotFound
             | Refusal::AuditEntryNotFound
-            | Refusal::InvitationNotFound => WebError::NotFound,
+            | Refusal::InvitationNotFound
+            | Refusal::WebhookNotFound => WebError::NotFound,
             other => WebError::BadRequest(refusal_message(&other)),
         }
     }

@@ -23,6 +23,7 @@ mod sessions;
 mod settings;
 mod two_factor;
 mod users;
+mod webhooks;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity};
@@ -60,6 +61,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(review::routes)
         .configure(invitations::routes)
         .configure(api_docs::routes)
+        .configure(webhooks::routes)
         .configure(audit::routes);
 }
 

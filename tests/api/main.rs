@@ -41,3 +41,4 @@ mod tls;
 mod two_factor;
 mod upgrade;
 mod users;
+mod webhooks;
