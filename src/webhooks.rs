@@ -13,8 +13,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::mail::queue::retry_delay;
-use crate::store::audit::AuditEntry;
-use crate::store::webhooks::{QueuedDelivery, Webhook, WebhookFormat};
+use crate::store::webhooks::{QueuedDelivery, Webhook, WebhookEvent, WebhookFormat};
 use crate::store::{Store, StoreError, now_unix};
 
 /// How long a receiver gets to answer.
@@ -44,7 +43,7 @@ pub fn signature(secret: &str, timestamp: u64, body: &[u8]) -> String {
 }
 
 /// The body for `format`.
-pub fn body(format: WebhookFormat, event: &AuditEntry, console_url: &str) -> Value {
+pub fn body(format: WebhookFormat, event: &WebhookEvent, console_url: &str) -> Value {
     let by = format!("{} (by {})", event.message, event.actor);
     match format {
         WebhookFormat::Generic => json!({

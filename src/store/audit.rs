@@ -252,8 +252,22 @@ pub(super) fn record_at(
         .insert(id, encode(&entry)?.as_slice())?;
     txn.open_table(AUDIT_BY_ACTION)?
         .insert((line.action, id), ())?;
-    super::webhooks::enqueue_for(txn, &entry)?;
+    super::webhook_queue::enqueue_for(txn, &webhook_event(&entry), is_change(&entry.action_type))?;
     Ok(id)
+}
+
+/// An entry as webhooks are sent it.
+pub(super) fn webhook_event(entry: &AuditEntry) -> super::webhook_queue::WebhookEvent {
+    super::webhook_queue::WebhookEvent {
+        id: entry.id,
+        at: entry.at,
+        action_type: entry.action_type.clone(),
+        message: entry.message.clone(),
+        actor: entry.actor.clone(),
+        target: entry.target.clone(),
+        flock_id: entry.flock_id.clone(),
+        details: entry.details.clone(),
+    }
 }
 
 /// Deletes the entries with ids up to `last` (inclusive) from both tables; returns how many.

@@ -29,6 +29,7 @@ mod summaries;
 mod tables;
 mod tokens;
 mod users;
+mod webhook_queue;
 pub mod webhooks;
 pub mod writer;
 

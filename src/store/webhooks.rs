@@ -1,10 +1,10 @@
 //! Webhooks: targets that are sent the audit trail's events they subscribe to. An event is
-//! queued in the transaction that records it (`enqueue_for`, called by the trail itself), so a
+//! queued in the transaction that records it (`webhook_queue::enqueue_for`, called by the trail), so a
 //! committed change always has its deliveries queued and a refused one never does; the sender
 //! (`crate::webhooks`) delivers them, with retries, and never holds the action up. Each target's
 //! signing secret is sealed with the secrets key, like TOTP secrets.
 
-use redb::{ReadableTable, ReadableTableMetadata};
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -12,80 +12,15 @@ use super::audit::{Actor, AuditEntry, AuditLine, record};
 use super::records::{decode, encode};
 use super::sealing::SealedSecret;
 use super::tables::{WEBHOOK_DELIVERIES, WEBHOOK_QUEUE, WEBHOOKS, next_id};
+use super::webhook_queue::{NEXT_DELIVERY_ID_KEY, queue};
+pub use super::webhook_queue::{QueuedDelivery, Webhook, WebhookEvent, WebhookFormat};
 use super::{Store, StoreError, StoreResult};
 use crate::domain::Refusal;
 
 /// Kept per target in the deliveries log; older ones go.
 pub const DELIVERIES_KEPT: usize = 20;
-/// The sequence of webhook and delivery ids (in META, beside the others).
+/// The sequence of webhook ids (in META, beside the others).
 const NEXT_WEBHOOK_ID_KEY: &str = "next_webhook_id";
-const NEXT_DELIVERY_ID_KEY: &str = "next_webhook_delivery_id";
-
-/// The body shape a receiver expects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WebhookFormat {
-    /// The event as JSON.
-    Generic,
-    /// `{"text": …}` (Slack incoming webhooks).
-    Slack,
-    /// A MessageCard (Microsoft Teams incoming webhooks).
-    Teams,
-}
-
-impl WebhookFormat {
-    pub fn parse(raw: &str) -> Option<WebhookFormat> {
-        match raw {
-            "generic" => Some(WebhookFormat::Generic),
-            "slack" => Some(WebhookFormat::Slack),
-            "teams" => Some(WebhookFormat::Teams),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WebhookFormat::Generic => "generic",
-            WebhookFormat::Slack => "slack",
-            WebhookFormat::Teams => "teams",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Webhook {
-    #[serde(skip)]
-    pub id: u64,
-    pub url: String,
-    pub format: WebhookFormat,
-    /// Action types sent; empty: every change (`ActionKind::Change`).
-    pub actions: Vec<String>,
-    secret: String,
-    pub created: u64,
-    pub created_by: String,
-}
-
-impl Webhook {
-    fn wants(&self, action: &str) -> bool {
-        if self.actions.is_empty() {
-            super::audit::is_change(action)
-        } else {
-            self.actions.iter().any(|wanted| wanted == action)
-        }
-    }
-}
-
-/// An event waiting for its target.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QueuedDelivery {
-    #[serde(skip)]
-    pub id: u64,
-    pub webhook_id: u64,
-    pub event: AuditEntry,
-    pub attempts: u32,
-    pub next_attempt_at_ms: u64,
-    pub last_error: Option<String>,
-}
 
 /// How a delivery ended (or its last failed try).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,42 +36,6 @@ pub struct DeliveryRecord {
 
 fn secret_context(id: u64) -> String {
     format!("webhook {id}")
-}
-
-/// Queues `entry` for every target that wants its action, inside the transaction recording it.
-pub(super) fn enqueue_for(txn: &redb::WriteTransaction, entry: &AuditEntry) -> StoreResult<()> {
-    let webhooks = txn.open_table(WEBHOOKS)?;
-    if webhooks.is_empty()? {
-        return Ok(());
-    }
-    let mut wanted = Vec::new();
-    for row in webhooks.iter()? {
-        let (id, bytes) = row?;
-        let webhook: Webhook = decode(bytes.value())?;
-        if webhook.wants(&entry.action_type) {
-            wanted.push(id.value());
-        }
-    }
-    drop(webhooks);
-    for webhook_id in wanted {
-        queue(txn, webhook_id, entry.clone())?;
-    }
-    Ok(())
-}
-
-fn queue(txn: &redb::WriteTransaction, webhook_id: u64, event: AuditEntry) -> StoreResult<u64> {
-    let id = next_id(txn, NEXT_DELIVERY_ID_KEY)?;
-    let delivery = QueuedDelivery {
-        id,
-        webhook_id,
-        event,
-        attempts: 0,
-        next_attempt_at_ms: 0,
-        last_error: None,
-    };
-    txn.open_table(WEBHOOK_QUEUE)?
-        .insert(id, encode(&delivery)?.as_slice())?;
-    Ok(id)
 }
 
 impl Store {
@@ -253,10 +152,10 @@ impl Store {
                 .map(|bytes| decode::<AuditEntry>(bytes.value()))
                 .transpose()?
                 .ok_or_else(|| StoreError::Corrupt("the test event was not recorded".into()))?;
-            let entry = AuditEntry {
+            let event = super::audit::webhook_event(&AuditEntry {
                 id: entry_id,
                 ..entry
-            };
+            });
             let already = txn
                 .open_table(WEBHOOK_QUEUE)?
                 .iter()?
@@ -264,7 +163,7 @@ impl Store {
                 .filter_map(|(_, bytes)| decode::<QueuedDelivery>(bytes.value()).ok())
                 .any(|d| d.webhook_id == id && d.event.id == entry_id);
             if !already {
-                queue(&txn, id, entry)?;
+                queue(&txn, id, event)?;
             }
         }
         txn.commit()?;

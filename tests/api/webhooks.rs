@@ -209,6 +209,16 @@ async fn subscribed_events_are_delivered_signed_and_listed() {
     let first = got[0].json();
     assert_eq!(first["event"]["action_type"], "user_add");
     assert_eq!(first["event"]["target"], "ann@x.io");
+    // The entry's own id, as the trail lists it.
+    let trail = app
+        .get("audit_trail/fetch", &[("action_filter", "user_add")])
+        .await;
+    let listed = trail.ok()["audit_trail"].to_string();
+    let id = first["event"]["id"].as_u64().unwrap();
+    assert!(
+        id > 0 && listed.contains(&format!("\"id\":{id}")),
+        "{id}: {listed}"
+    );
     assert_eq!(first["console"], app.console_url);
     assert_eq!(got[0].headers["x-roost-event"], "user_add");
     assert_eq!(got[1].json()["event"]["action_type"], "user_disable");
