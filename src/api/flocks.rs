@@ -116,7 +116,7 @@ async fn change_user_roles(call: ApiCall, state: web::Data<AppState>, assign: bo
     let user = UserRef::Email(email.clone());
     let listed = python_repr_list(&flock_ids);
     let done = if assign {
-        let until = super::users::expires_at(&call.params)?;
+        let until = call.params.optional_time("expires_at")?;
         flocks::assign(&state, &call.principal, user, flock_ids, role, until).await?;
         "assigned to"
     } else {

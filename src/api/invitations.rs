@@ -34,7 +34,7 @@ pub async fn create(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
         access_level,
         managed_flocks: flock_list(params, "manager_flocks")?,
         watched_flocks: flock_list(params, "watcher_flocks")?,
-        expires_at: super::users::expires_at(params)?,
+        expires_at: params.optional_time("expires_at")?,
         max_uses,
         email_domain: params.optional("email_domain").map(str::to_string),
     };

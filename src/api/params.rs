@@ -203,6 +203,13 @@ impl Params {
             .transpose()
     }
 
+    /// An optional RFC 3339 time with its offset, as unix seconds.
+    pub fn optional_time(&self, name: &str) -> Result<Option<u64>, ApiError> {
+        self.parse_optional(name, |raw| {
+            crate::timestamps::parse_rfc3339(raw).ok_or(ParseError::Time)
+        })
+    }
+
     pub fn email(&self, name: &str) -> Result<Email, ApiError> {
         self.parse(name, Email::parse)
     }

@@ -21,13 +21,6 @@ pub(super) fn lists_busy() -> ApiError {
     crate::service::ServiceError::ScansBusy.into()
 }
 
-/// The optional `expires_at` (RFC 3339) of a grant.
-pub(super) fn expires_at(params: &super::params::Params) -> Result<Option<u64>, ApiError> {
-    params.parse_optional("expires_at", |raw| {
-        crate::timestamps::parse_rfc3339(raw).ok_or(crate::domain::ParseError::Time)
-    })
-}
-
 /// The user named by the `email` parameter.
 fn target(call: &ApiCall) -> Result<UserRef, ApiError> {
     Ok(UserRef::Email(call.params.email("email")?))
@@ -45,7 +38,7 @@ pub async fn add(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
         two_factor_required: params.flag("totp_enabled", false)?,
     };
     let welcome = params.flag("send_welcome_mail", true)?;
-    let until = expires_at(params)?;
+    let until = params.optional_time("expires_at")?;
     users::add(&state, &call.principal, new_user, welcome, until).await?;
     success_msg(format!("User ({email}) successfully created."))
 }
@@ -160,7 +153,7 @@ pub async fn edit(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
 pub async fn edit_access_level(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     let user = target(&call)?;
     let level = call.params.parse("access_level", AccessLevel::parse)?;
-    let until = expires_at(&call.params)?;
+    let until = call.params.optional_time("expires_at")?;
     users::set_access_level(&state, &call.principal, user, level, until).await?;
     success()
 }
@@ -259,9 +252,7 @@ pub async fn offboard(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     use crate::service::offboarding::{self, Offboarding};
     let params = &call.params;
     let email = params.email("email")?;
-    let at = params.parse_optional("at", |raw| {
-        crate::timestamps::parse_rfc3339(raw).ok_or(crate::domain::ParseError::Time)
-    })?;
+    let at = params.optional_time("at")?;
     let revoke_api_keys = params.flag("revoke_api_keys", true)?;
     let outcome = offboarding::offboard(
         &state,

@@ -174,71 +174,6 @@ pub fn member_summary(summary: &MemberSummary) -> Result<MailContent, MailError>
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn both_parts_carry_the_link_and_html_is_escaped() {
-        let mail = welcome("https://roost.example/welcome/abc?x=1&y=2").expect("render");
-        assert!(
-            mail.text
-                .contains("https://roost.example/welcome/abc?x=1&y=2\n")
-        );
-        let html = mail.html.expect("html part");
-        assert!(
-            html.contains("https://roost.example/welcome/abc?x=1&#38;y=2"),
-            "{html}"
-        );
-        assert!(!html.contains("x=1&y=2"), "{html}");
-        let reset = password_reset("https://roost.example/reset/abc").expect("render");
-        assert!(reset.text.contains("within 1 hour"));
-        assert!(
-            reset
-                .html
-                .expect("html")
-                .contains("href=\"https://roost.example/reset/abc\"")
-        );
-    }
-
-    #[test]
-    fn excerpts_list_twenty_and_count_the_rest() {
-        let names = |n: usize| (0..n).map(|i| format!("u{i}")).collect::<Vec<_>>();
-        let short = Excerpt::of(names(3));
-        assert_eq!((short.total, short.shown.len(), short.more), (3, 3, 0));
-        let long = Excerpt::of(names(25));
-        assert_eq!((long.total, long.shown.len(), long.more), (25, 20, 5));
-        assert_eq!(long.shown.last().map(String::as_str), Some("u19"));
-    }
-
-    #[test]
-    fn a_member_summary_escapes_flock_names_in_html_only() {
-        let summary = MemberSummary {
-            console_url: "https://roost.example".to_string(),
-            flocks: vec![FlockLine {
-                name: "<b>Ops</b> & co".to_string(),
-                role: "manager",
-                managers: 1,
-                watchers: 2,
-            }],
-        };
-        let mail = member_summary(&summary).expect("render");
-        assert!(
-            mail.text
-                .contains("  - <b>Ops</b> & co (you are manager): 1 manager, 2 watchers"),
-            "{}",
-            mail.text
-        );
-        let html = mail.html.expect("html part");
-        assert!(
-            html.contains("&#60;b&#62;Ops&#60;/b&#62; &#38; co"),
-            "{html}"
-        );
-        let empty = member_summary(&MemberSummary::default()).expect("render");
-        assert!(empty.text.contains("You are not in any flock."));
-    }
-}
-
 /// A notice for the admins: what happened, step by step, and where to look.
 #[derive(Template)]
 #[template(path = "mail/admin_notice.txt")]
@@ -431,5 +366,70 @@ fn lower_first(text: &str) -> String {
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_parts_carry_the_link_and_html_is_escaped() {
+        let mail = welcome("https://roost.example/welcome/abc?x=1&y=2").expect("render");
+        assert!(
+            mail.text
+                .contains("https://roost.example/welcome/abc?x=1&y=2\n")
+        );
+        let html = mail.html.expect("html part");
+        assert!(
+            html.contains("https://roost.example/welcome/abc?x=1&#38;y=2"),
+            "{html}"
+        );
+        assert!(!html.contains("x=1&y=2"), "{html}");
+        let reset = password_reset("https://roost.example/reset/abc").expect("render");
+        assert!(reset.text.contains("within 1 hour"));
+        assert!(
+            reset
+                .html
+                .expect("html")
+                .contains("href=\"https://roost.example/reset/abc\"")
+        );
+    }
+
+    #[test]
+    fn excerpts_list_twenty_and_count_the_rest() {
+        let names = |n: usize| (0..n).map(|i| format!("u{i}")).collect::<Vec<_>>();
+        let short = Excerpt::of(names(3));
+        assert_eq!((short.total, short.shown.len(), short.more), (3, 3, 0));
+        let long = Excerpt::of(names(25));
+        assert_eq!((long.total, long.shown.len(), long.more), (25, 20, 5));
+        assert_eq!(long.shown.last().map(String::as_str), Some("u19"));
+    }
+
+    #[test]
+    fn a_member_summary_escapes_flock_names_in_html_only() {
+        let summary = MemberSummary {
+            console_url: "https://roost.example".to_string(),
+            flocks: vec![FlockLine {
+                name: "<b>Ops</b> & co".to_string(),
+                role: "manager",
+                managers: 1,
+                watchers: 2,
+            }],
+        };
+        let mail = member_summary(&summary).expect("render");
+        assert!(
+            mail.text
+                .contains("  - <b>Ops</b> & co (you are manager): 1 manager, 2 watchers"),
+            "{}",
+            mail.text
+        );
+        let html = mail.html.expect("html part");
+        assert!(
+            html.contains("&#60;b&#62;Ops&#60;/b&#62; &#38; co"),
+            "{html}"
+        );
+        let empty = member_summary(&MemberSummary::default()).expect("render");
+        assert!(empty.text.contains("You are not in any flock."));
     }
 }

@@ -48,6 +48,17 @@ pub enum ServiceError {
     Summary(#[source] crate::summaries::SummaryError),
 }
 
+/// Renders a message; a template that can't render is logged and the message skipped, since mail
+/// never fails the action that caused it.
+pub(crate) fn render_or_log(
+    what: &str,
+    rendered: Result<crate::store::MailContent, crate::mail::MailError>,
+) -> Option<crate::store::MailContent> {
+    rendered
+        .map_err(|error| tracing::error!("cannot render the {what} mail: {error}"))
+        .ok()
+}
+
 impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> ServiceError {
         match error {

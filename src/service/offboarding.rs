@@ -105,7 +105,8 @@ pub(super) fn receipt(
     actor: &str,
     base_url: &str,
 ) -> Option<MailContent> {
-    mail::offboarding_receipt(report, actor, &user_url(base_url, report.user.id))
-        .map_err(|error| tracing::error!("cannot render the offboarding receipt: {error}"))
-        .ok()
+    super::render_or_log(
+        "offboarding receipt",
+        mail::offboarding_receipt(report, actor, &user_url(base_url, report.user.id)),
+    )
 }

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::offboarding::{receipt, user_url};
-use super::{ServiceError, ServiceResult};
+use super::{ServiceError, ServiceResult, render_or_log};
 use crate::clock::Clock;
 use crate::mail;
-use crate::store::{Grant, MailContent, OffboardingReport, ScheduledRun, Store, User};
+use crate::store::{Grant, OffboardingReport, ScheduledRun, Store, User};
 
 /// How often the scheduler looks for work due.
 const CHECK_EVERY: Duration = Duration::from_secs(60);
@@ -99,7 +99,7 @@ impl Scheduler {
                         receipt(report, by, &base_url)
                     },
                     &|user, schedule| {
-                        logged(
+                        render_or_log(
                             "offboarding refusal",
                             mail::offboarding_refused(
                                 &user.email,
@@ -133,19 +133,19 @@ impl Scheduler {
                     now,
                     &crate::store::GrantMails {
                         reminder_to_user: &|user, grant| {
-                            logged(
+                            render_or_log(
                                 "expiry reminder",
                                 mail::expiry_reminder(user, grant, false, &url(user)),
                             )
                         },
                         reminder_to_admins: &|user, grant| {
-                            logged(
+                            render_or_log(
                                 "expiry reminder",
                                 mail::expiry_reminder(user, grant, true, &url(user)),
                             )
                         },
                         deferred: &|user, grant| {
-                            logged(
+                            render_or_log(
                                 "expiry deferral",
                                 mail::expiry_deferred(user, grant, &url(user)),
                             )
@@ -186,11 +186,4 @@ impl Scheduler {
             }
         });
     }
-}
-
-/// A rendered mail, or nothing with the reason logged (mail never fails the work).
-fn logged(what: &str, rendered: Result<MailContent, mail::MailError>) -> Option<MailContent> {
-    rendered
-        .map_err(|error| tracing::error!("cannot render the {what} mail: {error}"))
-        .ok()
 }

@@ -1,23 +1,12 @@
 //! Users: add, read, change, remove, and the admin's actions on their factors, links and locks.
 
-use super::{Permission, Principal, ServiceError, ServiceResult};
+use super::{Permission, Principal, ServiceError, ServiceResult, render_or_log};
 use crate::auth::links::NewLink;
 use crate::domain::{AccessLevel, Note};
 use crate::mail;
 use crate::state::AppState;
 use crate::store::audit::AuditLine;
-use crate::store::{MailContent, NewUser, TokenPurpose, User, UserDetails, UserRef};
-
-/// Renders a message; a template that can't render is logged and the message skipped, since mail
-/// never fails the action that caused it.
-fn render_or_log(
-    what: &str,
-    rendered: Result<MailContent, mail::MailError>,
-) -> Option<MailContent> {
-    rendered
-        .map_err(|error| tracing::error!("cannot render the {what} mail: {error}"))
-        .ok()
-}
+use crate::store::{NewUser, TokenPurpose, User, UserDetails, UserRef};
 
 /// Adds a user and, if asked, queues a mail with a link to choose their password. The link, the
 /// mail and the audit entry are stored in the transaction that creates the user, so a mailed

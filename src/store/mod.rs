@@ -534,6 +534,15 @@ impl WriteTxn<'_> {
         self.redb().open_table(definition)
     }
 
+    /// Opens a table only to read it: unlike `open_table`, not taken as writing it, so a look that
+    /// changes nothing (the scheduler's, a repeated offboarding's) keeps the copies in memory.
+    pub(super) fn open_for_reading<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        definition: redb::TableDefinition<K, V>,
+    ) -> Result<redb::Table<'_, K, V>, redb::TableError> {
+        self.redb().open_table(definition)
+    }
+
     /// The settings (kept in `META` among other values) are written by this transaction.
     pub(super) fn writes_settings(&self) {
         self.writes_settings.set(true);

@@ -66,18 +66,6 @@ impl Store {
             .count();
         let (managed, watched) = roles_of(&txn.open_table(ROLES_BY_USER)?, id)?;
         let flocks = txn.open_table(FLOCKS)?;
-        let named = |ids: Vec<FlockId>| -> StoreResult<Vec<(FlockId, String)>> {
-            ids.into_iter()
-                .map(|flock| {
-                    let name = flocks
-                        .get(flock.as_str())?
-                        .map(|bytes| decode::<super::records::FlockRecord>(bytes.value()))
-                        .transpose()?
-                        .map_or_else(|| flock.to_string(), |record| record.name);
-                    Ok((flock, name))
-                })
-                .collect()
-        };
         let mut links = 0;
         for entry in txn.open_table(ONE_TIME_TOKENS)?.iter()? {
             let (_, bytes) = entry?;
@@ -90,25 +78,14 @@ impl Store {
         let mut mails = 0;
         for entry in txn.open_table(MAIL_QUEUE)?.iter()? {
             let (_, bytes) = entry?;
-            if decode::<QueuedMail>(bytes.value())
-                .is_ok_and(|mail| mail.to.key() == user.email.key())
-            {
-                mails += 1;
-            }
+            mails += usize::from(mail_to(bytes.value(), &user.email));
         }
-        let mut api_keys = Vec::new();
-        for entry in txn.open_table(API_KEYS)?.iter()? {
-            let (_, bytes) = entry?;
-            let key = decode_api_key(bytes.value())?;
-            if created_by(&key, &user.email) {
-                api_keys.push(key);
-            }
-        }
+        let api_keys = keys_created_by(&txn.open_table(API_KEYS)?, &user.email)?;
         Ok(OffboardingReport {
             was_enabled: !user.disabled,
             sessions_ended: sessions,
-            managed_flocks: named(managed)?,
-            watched_flocks: named(watched)?,
+            managed_flocks: named_flocks(&flocks, &managed)?,
+            watched_flocks: named_flocks(&flocks, &watched)?,
             links_voided: links,
             mails_dropped: mails,
             api_keys,
@@ -236,13 +213,7 @@ impl Store {
         refused: &dyn Fn(&User, &ScheduledOffboarding) -> Option<MailContent>,
     ) -> StoreResult<ScheduledRun> {
         let txn = self.begin_write()?;
-        // Read on the redb transaction itself: a read that changes nothing must not count as
-        // writing the users (which drops every user's copy kept in memory).
-        let read = {
-            let raw: &redb::WriteTransaction = &txn;
-            let users = raw.open_table(USERS)?;
-            read_user(&users, id)
-        };
+        let read = read_user(&txn.open_for_reading(USERS)?, id);
         let user = match read {
             Ok(user) => user,
             Err(StoreError::Refused(Refusal::UserNotFound)) => {
@@ -318,55 +289,79 @@ pub enum ScheduledRun {
     NothingDue,
 }
 
-/// Whether `key` was created by the user with `email` (keys record their creator's name as the
-/// trail does: a console user's email).
-fn created_by(key: &ApiKeyRecord, email: &Email) -> bool {
-    Email::parse(&key.created_by).is_ok_and(|creator| creator.key() == email.key())
+/// The API keys the user with `email` created (keys record their creator's name as the trail
+/// does: a console user's email).
+fn keys_created_by(
+    keys: &impl ReadableTable<&'static str, &'static [u8]>,
+    email: &Email,
+) -> StoreResult<Vec<ApiKeyRecord>> {
+    let mut theirs = Vec::new();
+    for entry in keys.iter()? {
+        let (_, bytes) = entry?;
+        let key = decode_api_key(bytes.value())?;
+        if Email::parse(&key.created_by).is_ok_and(|creator| creator.key() == email.key()) {
+            theirs.push(key);
+        }
+    }
+    Ok(theirs)
 }
 
-/// Whether a disabled user still has anything offboarding takes away. Only reads: the tables
-/// are opened on the redb transaction itself, so a repeated call doesn't count as writing the
-/// roles (which would drop every user's copy kept in memory).
+/// Whether a queued mail (stored bytes) is addressed to `email`.
+fn mail_to(bytes: &[u8], email: &Email) -> bool {
+    serde_json::from_slice::<QueuedMail>(bytes).is_ok_and(|mail| mail.to.key() == email.key())
+}
+
+/// Flocks `ids` with their names (the id where a flock has no record).
+fn named_flocks(
+    flocks: &impl ReadableTable<&'static str, &'static [u8]>,
+    ids: &[FlockId],
+) -> StoreResult<Vec<(FlockId, String)>> {
+    ids.iter()
+        .map(|flock| {
+            let name = flocks
+                .get(flock.as_str())?
+                .map(|bytes| decode::<super::records::FlockRecord>(bytes.value()))
+                .transpose()?
+                .map_or_else(|| flock.to_string(), |record| record.name);
+            Ok((flock.clone(), name))
+        })
+        .collect()
+}
+
+/// Whether a disabled user still has anything offboarding takes away. Only reads (a repeated
+/// call must not count as writing the roles).
 fn anything_left(txn: &WriteTxn<'_>, user: &User, revoke_api_keys: bool) -> StoreResult<bool> {
     let id = user.id;
-    let raw: &redb::WriteTransaction = txn;
     if user.offboarding.is_some() {
         return Ok(true);
     }
-    if raw
-        .open_table(SESSIONS_BY_USER)?
+    if txn
+        .open_for_reading(SESSIONS_BY_USER)?
         .range((id, "")..(id.saturating_add(1), ""))?
         .next()
         .is_some()
-        || raw
-            .open_table(ROLES_BY_USER)?
+        || txn
+            .open_for_reading(ROLES_BY_USER)?
             .range((id, "")..(id.saturating_add(1), ""))?
             .next()
             .is_some()
     {
         return Ok(true);
     }
-    for entry in raw.open_table(ONE_TIME_TOKENS)?.iter()? {
+    for entry in txn.open_for_reading(ONE_TIME_TOKENS)?.iter()? {
         let (_, bytes) = entry?;
         if decode::<OneTimeToken>(bytes.value()).is_ok_and(|token| token.user_id == Some(id)) {
             return Ok(true);
         }
     }
-    for entry in raw.open_table(MAIL_QUEUE)?.iter()? {
+    for entry in txn.open_for_reading(MAIL_QUEUE)?.iter()? {
         let (_, bytes) = entry?;
-        if decode::<QueuedMail>(bytes.value()).is_ok_and(|mail| mail.to.key() == user.email.key()) {
+        if mail_to(bytes.value(), &user.email) {
             return Ok(true);
         }
     }
-    if revoke_api_keys {
-        for entry in raw.open_table(API_KEYS)?.iter()? {
-            let (_, bytes) = entry?;
-            if created_by(&decode_api_key(bytes.value())?, &user.email) {
-                return Ok(true);
-            }
-        }
-    }
-    Ok(false)
+    Ok(revoke_api_keys
+        && !keys_created_by(&txn.open_for_reading(API_KEYS)?, &user.email)?.is_empty())
 }
 
 /// Every step of an offboarding, inside the caller's transaction.
@@ -379,9 +374,8 @@ fn offboard_in(
     receipt: &dyn Fn(&OffboardingReport) -> Option<MailContent>,
 ) -> StoreResult<OffboardingReport> {
     // Read first without counting as a write (see `anything_left`).
-    let raw: &redb::WriteTransaction = txn;
-    let user = read_user(&raw.open_table(USERS)?, id)?;
-    let enabled_admins = raw.open_table(ENABLED_ADMINS)?.len()?;
+    let user = read_user(&txn.open_for_reading(USERS)?, id)?;
+    let enabled_admins = txn.open_for_reading(ENABLED_ADMINS)?.len()?;
     rules::keeps_an_enabled_admin(enabled_admins, user.is_enabled_admin(), false)?;
     if user.disabled && !anything_left(txn, &user, revoke_api_keys)? {
         return Ok(OffboardingReport {
@@ -453,20 +447,8 @@ fn offboard_in(
     drop(by_user);
     drop(by_flock);
     let flocks = txn.open_table(FLOCKS)?;
-    let named = |ids: &[FlockId]| -> StoreResult<Vec<(FlockId, String)>> {
-        ids.iter()
-            .map(|flock| {
-                let name = flocks
-                    .get(flock.as_str())?
-                    .map(|bytes| decode::<super::records::FlockRecord>(bytes.value()))
-                    .transpose()?
-                    .map_or_else(|| flock.to_string(), |record| record.name);
-                Ok((flock.clone(), name))
-            })
-            .collect()
-    };
-    let managed_flocks = named(&managed)?;
-    let watched_flocks = named(&watched)?;
+    let managed_flocks = named_flocks(&flocks, &managed)?;
+    let watched_flocks = named_flocks(&flocks, &watched)?;
     drop(flocks);
     if !managed.is_empty() || !watched.is_empty() {
         record(
@@ -493,21 +475,13 @@ fn offboard_in(
     })?;
     let mut mails_dropped = 0;
     txn.open_table(MAIL_QUEUE)?.retain(|_, bytes| {
-        let theirs = serde_json::from_slice::<QueuedMail>(bytes)
-            .is_ok_and(|mail| mail.to.key() == email.key());
+        let theirs = mail_to(bytes, &email);
         mails_dropped += usize::from(theirs);
         !theirs
     })?;
 
     // 5. The API keys they created.
-    let mut api_keys = Vec::new();
-    for entry in txn.open_table(API_KEYS)?.iter()? {
-        let (_, bytes) = entry?;
-        let key = decode_api_key(bytes.value())?;
-        if created_by(&key, &email) {
-            api_keys.push(key);
-        }
-    }
+    let api_keys = keys_created_by(&txn.open_table(API_KEYS)?, &email)?;
     if revoke_api_keys {
         for key in &api_keys {
             txn.open_table(API_KEYS)?.remove(key.key_id.as_str())?;

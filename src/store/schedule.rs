@@ -92,13 +92,7 @@ impl Store {
         mails: &GrantMails<'_>,
     ) -> StoreResult<GrantRun> {
         let txn = self.begin_write()?;
-        // Read on the redb transaction itself: a read that changes nothing must not count as
-        // writing the users (which drops every user's copy kept in memory).
-        let read = {
-            let raw: &redb::WriteTransaction = &txn;
-            let users = raw.open_table(USERS)?;
-            read_user(&users, id)
-        };
+        let read = read_user(&txn.open_for_reading(USERS)?, id);
         let mut user = match read {
             Ok(user) => user,
             Err(StoreError::Refused(Refusal::UserNotFound)) => {
@@ -109,10 +103,7 @@ impl Store {
             Err(error) => return Err(error),
         };
         let before = user.clone();
-        let (managed, watched) = {
-            let raw: &redb::WriteTransaction = &txn;
-            super::users::roles_of(&raw.open_table(ROLES_BY_USER)?, id)?
-        };
+        let (managed, watched) = super::users::roles_of(&txn.open_for_reading(ROLES_BY_USER)?, id)?;
         let mut run = GrantRun::default();
         let actor = Actor::system();
         let email = user.email.clone();

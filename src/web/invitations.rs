@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::csrf::CsrfForm;
 use super::error::{WebError, refusal_message};
+use super::login::link_invalid;
 use super::page::{PageContext, PageResult, flash_success, ok, render, see_other};
 use super::session::SignedIn;
 use crate::domain::{AccessLevel, Email, FlockId, NewPassword, Refusal};
@@ -167,12 +168,8 @@ async fn create(
     let Ok(max_uses) = form.max_uses.trim().parse::<u32>() else {
         return refuse(format!("Uses: a whole number from 1 to {MAX_USES}."));
     };
-    let expires_at = match form.expires.trim() {
-        "" => None,
-        raw => match timestamps::parse_utc_minute(raw) {
-            Some(at) => Some(at),
-            None => return refuse("Expires: choose a date and time with the picker.".into()),
-        },
+    let Ok(expires_at) = super::forms::optional_utc_time(&form.expires) else {
+        return refuse("Expires: choose a date and time with the picker.".into());
     };
     let (mut managed, mut watched) = (Vec::new(), Vec::new());
     if !form.flock_id.is_empty() {
@@ -234,21 +231,6 @@ struct AcceptPage {
     domain: Option<String>,
     email: String,
     error: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "link_invalid.html")]
-struct LinkInvalidPage {
-    page: PageContext,
-}
-
-fn link_invalid(session: &Session) -> PageResult {
-    render(
-        StatusCode::GONE,
-        &LinkInvalidPage {
-            page: PageContext::anonymous(session, "Link not valid"),
-        },
-    )
 }
 
 fn grants_of(invitation: &Invitation) -> String {

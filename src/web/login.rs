@@ -238,7 +238,7 @@ fn link_purposes(purpose: &str) -> Option<(&'static str, &'static str, TokenPurp
     }
 }
 
-fn link_invalid(session: &Session) -> PageResult {
+pub(super) fn link_invalid(session: &Session) -> PageResult {
     render(
         StatusCode::GONE,
         &LinkInvalidPage {

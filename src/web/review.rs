@@ -96,7 +96,7 @@ async fn user_action(
 ) -> PageResult {
     signed_in.require_admin()?;
     let (id, action) = path.into_inner();
-    let id: u64 = id.parse().map_err(|_| WebError::NotFound)?;
+    let id = super::users::parse_user_id(&id)?;
     let who = &signed_in.principal;
     let user = UserRef::Id(id);
     let outcome = match action.as_str() {

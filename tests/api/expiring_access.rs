@@ -25,11 +25,7 @@ fn rfc3339(unix: u64) -> String {
 
 async fn app_at(start: u64) -> (TestApp, Clock) {
     let clock = Clock::manual(start);
-    let app = spawn_app_in(tempfile::tempdir().unwrap(), {
-        let clock = clock.clone();
-        move |config| config.clock = clock
-    })
-    .await;
+    let app = spawn_app_at(&clock).await;
     // Queued mail stays where the test can read it.
     assert!(app.mail_sender.stop(Duration::from_secs(5)).await);
     (app, clock)

@@ -79,6 +79,16 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_in(dir, |_| {}).await
 }
 
+/// An app on a fresh data dir whose schedules run by `clock` (a test moves it, then runs
+/// `scheduler.run_due()`).
+pub async fn spawn_app_at(clock: &roost::clock::Clock) -> TestApp {
+    let clock = clock.clone();
+    spawn_app_in(tempfile::tempdir().expect("temp data dir"), move |config| {
+        config.clock = clock
+    })
+    .await
+}
+
 /// An app on the data dir `dir` (which may hold data already), with `configure` applied to its
 /// configuration.
 pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Config)) -> TestApp {

@@ -123,11 +123,7 @@ async fn an_invitation_makes_accounts_for_its_domain_until_its_uses_are_taken() 
 async fn an_invitation_ends_at_its_expiry_or_when_revoked() {
     let start = now();
     let clock = Clock::manual(start);
-    let app = spawn_app_in(tempfile::tempdir().unwrap(), {
-        let clock = clock.clone();
-        move |config| config.clock = clock
-    })
-    .await;
+    let app = spawn_app_at(&clock).await;
     let soon = create(
         &app,
         &[("expires_at", &roost::timestamps::rfc3339(start + 3600))],

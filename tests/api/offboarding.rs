@@ -305,11 +305,7 @@ async fn bad_input_and_unauthorised_callers_change_nothing() {
 async fn the_last_enabled_admin_is_refused_now_later_and_at_the_time() {
     let start = now();
     let clock = Clock::manual(start);
-    let app = spawn_app_in(tempfile::tempdir().unwrap(), {
-        let clock = clock.clone();
-        move |config| config.clock = clock
-    })
-    .await;
+    let app = spawn_app_at(&clock).await;
     app.add_user(BOSS, "admin").await;
     let last = "Cannot disable, remove or demote the last enabled admin.";
     app.post("user/offboard", &[("email", BOSS)])
@@ -352,11 +348,7 @@ async fn the_last_enabled_admin_is_refused_now_later_and_at_the_time() {
 async fn a_scheduled_offboarding_runs_at_its_time_and_one_cancelled_never_does() {
     let start = now();
     let clock = Clock::manual(start);
-    let app = spawn_app_in(tempfile::tempdir().unwrap(), {
-        let clock = clock.clone();
-        move |config| config.clock = clock
-    })
-    .await;
+    let app = spawn_app_at(&clock).await;
     let leaver = leaver(&app).await;
     let at = start + 3600;
 
@@ -460,11 +452,7 @@ async fn a_scheduled_offboarding_runs_at_its_time_and_one_cancelled_never_does()
 async fn an_offboarding_due_while_the_server_was_down_runs_at_the_next_start() {
     let start = now();
     let clock = Clock::manual(start);
-    let app = spawn_app_in(tempfile::tempdir().unwrap(), {
-        let clock = clock.clone();
-        move |config| config.clock = clock
-    })
-    .await;
+    let app = spawn_app_at(&clock).await;
     app.user_with_password(BOSS, "admin").await;
     app.add_user(LEAVER, "user").await;
     app.post(

@@ -12,7 +12,7 @@ use crate::state::AppState;
 use crate::store::{User, UserRef};
 use crate::web::csrf::{CsrfForm, EmptyForm};
 use crate::web::error::{WebError, refusal_message};
-use crate::web::forms::ToggleForm;
+use crate::web::forms::{ToggleForm, optional_utc_time};
 use crate::web::page::{PageResult, flash_error, flash_success, see_other};
 use crate::web::session::SignedIn;
 use crate::web::sessions::{SessionForm, ended_message, parse_public_id};
@@ -64,15 +64,6 @@ pub struct AccessLevelForm {
     until: String,
 }
 
-/// A form's optional end time (`datetime-local`, read as UTC): `Ok(None)` when empty, `Err` when
-/// it is no time.
-fn parse_until(raw: &str) -> Result<Option<u64>, ()> {
-    match raw.trim() {
-        "" => Ok(None),
-        raw => crate::timestamps::parse_utc_minute(raw).map(Some).ok_or(()),
-    }
-}
-
 const BAD_UNTIL: &str =
     "Until: choose a date and time with the picker, or leave it empty for no end.";
 
@@ -91,7 +82,7 @@ pub(super) async fn access_level(
             "Access level: choose admin or user.",
         );
     };
-    let Ok(until) = parse_until(&form.until) else {
+    let Ok(until) = optional_utc_time(&form.until) else {
         return refuse_input(&signed_in, &state, id, BAD_UNTIL);
     };
     let outcome =
@@ -295,7 +286,7 @@ async fn flock_role(
     let Some((flock, role)) = form.parse() else {
         return refuse_input(&signed_in, &state, id, BAD_FLOCK_ROLE);
     };
-    let Ok(until) = parse_until(&form.until) else {
+    let Ok(until) = optional_utc_time(&form.until) else {
         return refuse_input(&signed_in, &state, id, BAD_UNTIL);
     };
     let who = &signed_in.principal;
@@ -353,20 +344,15 @@ pub(super) async fn offboard(
 ) -> PageResult {
     use crate::service::offboarding::{self, Offboarding};
     let id = target(&signed_in, &path)?;
-    let at = match form.at.trim() {
-        "" => None,
-        raw => match crate::timestamps::parse_utc_minute(raw) {
-            Some(at) => Some(at),
-            None => {
-                flash_error(
-                    &signed_in.session,
-                    format!(
-                        "'{raw}' is not a date and time: use the picker, or leave it empty to offboard now."
-                    ),
-                );
-                return Ok(see_other(&user_path(id)));
-            }
-        },
+    let Ok(at) = optional_utc_time(&form.at) else {
+        flash_error(
+            &signed_in.session,
+            format!(
+                "'{}' is not a date and time: use the picker, or leave it empty to offboard now.",
+                form.at.trim()
+            ),
+        );
+        return Ok(see_other(&user_path(id)));
     };
     let revoke = form.revoke_api_keys.is_some();
     let outcome =

@@ -257,16 +257,9 @@ async fn create(
             Err(_) => return refuse_new_user(&signed_in, values, &note_too_long()),
         }
     };
-    let until = match values.until.trim() {
-        "" => None,
-        raw => match crate::timestamps::parse_utc_minute(raw) {
-            Some(until) => Some(until),
-            None => {
-                let error =
-                    "Admin until: choose a date and time with the picker, or leave it empty.";
-                return refuse_new_user(&signed_in, values, error);
-            }
-        },
+    let Ok(until) = super::forms::optional_utc_time(&values.until) else {
+        let error = "Admin until: choose a date and time with the picker, or leave it empty.";
+        return refuse_new_user(&signed_in, values, error);
     };
     let new_user = NewUser {
         email,
