@@ -465,13 +465,18 @@ fn offboard_in(
         )?;
     }
 
-    // 4. Unused one-time links, and mail to the user still queued.
+    // 4. Unused one-time links (used ones not yet swept go too, but void nothing), and mail to
+    // the user still queued.
     let mut links_voided = 0;
     txn.open_table(ONE_TIME_TOKENS)?.retain(|_, bytes| {
-        let theirs = serde_json::from_slice::<OneTimeToken>(bytes)
-            .is_ok_and(|token| token.user_id == Some(id));
-        links_voided += usize::from(theirs);
-        !theirs
+        let Some(token) = serde_json::from_slice::<OneTimeToken>(bytes)
+            .ok()
+            .filter(|token| token.user_id == Some(id))
+        else {
+            return true;
+        };
+        links_voided += usize::from(!token.used);
+        false
     })?;
     let mut mails_dropped = 0;
     txn.open_table(MAIL_QUEUE)?.retain(|_, bytes| {
