@@ -58,7 +58,6 @@ pub struct UserLine {
     pub disabled: bool,
     pub last_login: Option<u64>,
     pub created: u64,
-    pub factor_locked_until: u64,
 }
 
 impl UserLine {
@@ -71,7 +70,6 @@ impl UserLine {
             disabled: user.disabled,
             last_login: user.last_login,
             created: user.created,
-            factor_locked_until: user.factor_locked_until,
         }
     }
 }
@@ -152,7 +150,28 @@ pub fn build(store: &Store, now: u64, dormant_after_days: u64) -> StoreResult<Ac
         },
     };
     let dormant_since = now.saturating_sub(dormant_after_days.saturating_mul(DAY));
-    let mut ids_by_email: BTreeMap<String, UserLine> = BTreeMap::new();
+    // Locks engaged in the past week: their entries first, so the pass over the users keeps
+    // only the accounts they name.
+    let week_ago = now.saturating_sub(7 * DAY);
+    let mut lock_entries = Vec::new();
+    for (action, step) in [
+        ("user_login_locked", "password"),
+        ("user_login_factor_locked", "second factor"),
+    ] {
+        for entry in audit_since(store, action, week_ago)?.0 {
+            if let Some(email) = entry.target {
+                let key = crate::domain::Email::parse(&email)
+                    .map(|e| e.key())
+                    .unwrap_or_default();
+                lock_entries.push((email, key, entry.at, step));
+            }
+        }
+    }
+    // Email key -> (id, second-factor lock end) of the accounts the locks name, once found.
+    let mut locked_accounts: BTreeMap<String, Option<(u64, u64)>> = lock_entries
+        .iter()
+        .map(|(_, key, _, _)| (key.clone(), None))
+        .collect();
     let mut expiring = Vec::new();
     let mut new_admins = Vec::new();
     let new_admins_since = now.saturating_sub(NEW_ADMIN_DAYS * DAY);
@@ -195,7 +214,9 @@ pub fn build(store: &Store, now: u64, dormant_after_days: u64) -> StoreResult<Ac
                 by: made.by.clone(),
             });
         }
-        ids_by_email.insert(user.email.key(), line);
+        if let Some(account) = locked_accounts.get_mut(&user.email.key()) {
+            *account = Some((user.id, user.factor_locked_until));
+        }
         Ok(())
     })?;
     expiring.sort_by_key(|row| row.expires_at);
@@ -220,35 +241,22 @@ pub fn build(store: &Store, now: u64, dormant_after_days: u64) -> StoreResult<Ac
         }
     }
 
-    // Locks engaged in the past week.
-    let week_ago = now.saturating_sub(7 * DAY);
     let locks_now: BTreeMap<String, crate::domain::Lock> =
         store.login_locks()?.into_iter().collect();
     let mut locked = Vec::new();
-    for (action, step) in [
-        ("user_login_locked", "password"),
-        ("user_login_factor_locked", "second factor"),
-    ] {
-        for entry in audit_since(store, action, week_ago)?.0 {
-            let Some(email) = entry.target.clone() else {
-                continue;
-            };
-            let key = crate::domain::Email::parse(&email)
-                .map(|e| e.key())
-                .unwrap_or_default();
-            let user = ids_by_email.get(&key);
-            let locked_now = match step {
-                "password" => locks_now.get(&key).is_some_and(|lock| lock.is_active(now)),
-                _ => user.is_some_and(|line| line.factor_locked_until > now),
-            };
-            locked.push(Locked {
-                user_id: user.map(|line| line.id),
-                email,
-                at: entry.at,
-                step,
-                locked_now,
-            });
-        }
+    for (email, key, at, step) in lock_entries {
+        let account = locked_accounts.get(&key).copied().flatten();
+        let locked_now = match step {
+            "password" => locks_now.get(&key).is_some_and(|lock| lock.is_active(now)),
+            _ => account.is_some_and(|(_, factor_locked_until)| factor_locked_until > now),
+        };
+        locked.push(Locked {
+            user_id: account.map(|(id, _)| id),
+            email,
+            at,
+            step,
+            locked_now,
+        });
     }
     locked.sort_by_key(|row| std::cmp::Reverse(row.at));
     for row in locked {
