@@ -49,7 +49,7 @@
     var csrf = button.dataset.csrf;
     var nameInput = document.getElementById('webauthn-name');
     var options = await post('/account/two-factor/webauthn/register/start', csrf,
-      { name: nameInput ? nameInput.value : '' });
+      { name: nameInput ? nameInput.value : '', kind: button.dataset.kind || 'security_key' });
     var publicKey = options.publicKey;
     publicKey.challenge = toBuffer(publicKey.challenge);
     publicKey.user.id = toBuffer(publicKey.user.id);
@@ -81,15 +81,25 @@
     }
   }
 
+  // The factor step (after the password) and signing in with a passkey alone differ only in
+  // where they ask: the passkey's answer names its user itself.
   async function login(button) {
+    await signIn(button, '/login/two-factor/webauthn/start', '/login/two-factor/webauthn/finish', {});
+  }
+
+  async function passkeyLogin(button) {
+    await signIn(button, '/login/passkey/start', '/login/passkey/finish', { next: button.dataset.next || '/' });
+  }
+
+  async function signIn(button, startUrl, finishUrl, startBody) {
     var csrf = button.dataset.csrf;
-    var options = await post('/login/two-factor/webauthn/start', csrf, {});
+    var options = await post(startUrl, csrf, startBody);
     var publicKey = options.publicKey;
     publicKey.challenge = toBuffer(publicKey.challenge);
     if (publicKey.allowCredentials) { publicKey.allowCredentials = withIds(publicKey.allowCredentials); }
     var assertion = await navigator.credentials.get({ publicKey: publicKey });
     var response = assertion.response;
-    var done = await post('/login/two-factor/webauthn/finish', csrf, {
+    var done = await post(finishUrl, csrf, {
       id: assertion.id,
       rawId: toBase64url(assertion.rawId),
       type: assertion.type,
@@ -108,7 +118,7 @@
     var button = document.getElementById(id);
     if (!button) { return; }
     if (!window.PublicKeyCredential) {
-      showError('This browser does not support security keys.');
+      showError('This browser does not support security keys or passkeys.');
       button.disabled = true;
       return;
     }
@@ -125,6 +135,8 @@
 
   document.addEventListener('DOMContentLoaded', function () {
     bind('webauthn-register', register);
+    bind('passkey-register', register);
     bind('webauthn-login', login);
+    bind('passkey-login', passkeyLogin);
   });
 })();

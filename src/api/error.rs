@@ -131,6 +131,10 @@ impl From<Refusal> for ApiError {
                 StatusCode::BAD_REQUEST,
                 format!("This invitation is for addresses at {domain}."),
             ),
+            Refusal::LastWayIn => (
+                StatusCode::CONFLICT,
+                "It is the user's last way to sign in.".into(),
+            ),
             Refusal::ExpiryNeedsAdmin => (
                 StatusCode::BAD_REQUEST,
                 "Parameter 'expires_at' only applies to access_level 'admin'.".into(),

@@ -51,9 +51,11 @@ macro_rules! api_endpoints {
 api_endpoints! {
     GET "/openapi.json" => openapi::document, Anyone, "This API's OpenAPI 3.1 description (no key needed).", [];
     GET "/ping" => settings::ping, AnyKey, "Checks the key: answers success for any valid key.", [];
-    GET "/settings" => settings::get, AnyKey, "The console's settings: 2FA enforcement and API access.", [];
+    GET "/settings" => settings::get, AnyKey, "The console's settings: 2FA enforcement, passwordless sign-in and API access.", [];
     POST "/settings/usermanagement/globally_enforce_2fa/enable" => settings::enforce_2fa_enable, Admin, "Enforces two-factor authentication for everyone.", [];
     POST "/settings/usermanagement/globally_enforce_2fa/disable" => settings::enforce_2fa_disable, Admin, "Stops enforcing two-factor authentication for everyone.", [];
+    POST "/settings/usermanagement/passwordless_sign_in/enable" => settings::passwordless_enable, Admin, "Lets a passkey alone sign its owner in.", [];
+    POST "/settings/usermanagement/passwordless_sign_in/disable" => settings::passwordless_disable, Admin, "Forbids signing in with a passkey alone (passkeys then serve as a second factor).", [];
     POST "/settings/api/disable" => settings::api_disable, Admin, "Turns API access off (only the console turns it on again).", [];
     GET "/mail/queue" => mail::queue, AdminRead, "The outgoing mail queue, without contents.", [];
     GET "/access/review" => review::get, AdminRead, "The access review's sections.", [];

@@ -18,6 +18,7 @@ pub async fn get(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
         "settings": {
             "globally_enforce_2fa": settings.globally_enforce_2fa,
             "api_enabled": settings.api_enabled,
+            "passwordless_sign_in": settings.passwordless_sign_in,
         }
     }))
 }
@@ -29,6 +30,16 @@ pub async fn enforce_2fa_enable(call: ApiCall, state: web::Data<AppState>) -> Ap
 
 pub async fn enforce_2fa_disable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     settings::enforce_2fa(&state, &call.principal, false).await?;
+    success()
+}
+
+pub async fn passwordless_enable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    settings::passwordless_sign_in(&state, &call.principal, true).await?;
+    success()
+}
+
+pub async fn passwordless_disable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
+    settings::passwordless_sign_in(&state, &call.principal, false).await?;
     success()
 }
 

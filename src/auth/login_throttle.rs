@@ -36,13 +36,14 @@ impl Default for LoginThrottles {
     }
 }
 
-/// A password check that may run: both slots (client, account) are reserved until it is
-/// settled. Dropped unsettled (the request went away mid-check), it gives them back: nobody saw
-/// its answer.
-pub struct PasswordAttempt<'a> {
+/// A sign-in check that may run: its slots (client, and for a password the account) are reserved
+/// until it is settled. Dropped unsettled (the request went away mid-check), it gives them back:
+/// nobody saw its answer.
+pub struct SignInAttempt<'a> {
     throttles: &'a LoginThrottles,
     client: Option<IpAddr>,
-    account: String,
+    /// None for a passkey: see `begin_passkey`.
+    account: Option<String>,
     settled: bool,
 }
 
@@ -54,7 +55,7 @@ impl LoginThrottles {
         client: Option<IpAddr>,
         account: &str,
         now: u64,
-    ) -> Result<PasswordAttempt<'_>, Refused> {
+    ) -> Result<SignInAttempt<'_>, Refused> {
         if let Some(ip) = client {
             self.by_client.reserve(&ip, now)?;
         }
@@ -65,10 +66,30 @@ impl LoginThrottles {
             }
             return Err(refused);
         }
-        Ok(PasswordAttempt {
+        Ok(SignInAttempt {
             throttles: self,
             client,
-            account,
+            account: Some(account),
+            settled: false,
+        })
+    }
+
+    /// Reserves a passkey sign-in from `client`, within the same per-address limit as passwords.
+    /// No account is charged: a passkey's signature can't be guessed, so an account limit would
+    /// protect nothing and would let anyone lock its owner out by sending forged answers in their
+    /// name (the user handle a passkey answer names is not a secret).
+    pub fn begin_passkey(
+        &self,
+        client: Option<IpAddr>,
+        now: u64,
+    ) -> Result<SignInAttempt<'_>, Refused> {
+        if let Some(ip) = client {
+            self.by_client.reserve(&ip, now)?;
+        }
+        Ok(SignInAttempt {
+            throttles: self,
+            client,
+            account: None,
             settled: false,
         })
     }
@@ -103,25 +124,28 @@ impl LoginThrottles {
     }
 }
 
-impl PasswordAttempt<'_> {
-    /// The password was right: the client's slot is given back and the account's failures
+impl SignInAttempt<'_> {
+    /// The password (or passkey) was right: the client's slot is given back and the account's failures
     /// forgotten.
     pub fn succeeded(mut self) {
         self.settled = true;
         if let Some(ip) = self.client {
             self.throttles.by_client.succeeded(&ip, false);
         }
-        self.throttles.by_account.succeeded(&self.account, true);
+        if let Some(account) = &self.account {
+            self.throttles.by_account.succeeded(account, true);
+        }
     }
 
-    /// The password was wrong: both slots stay counted. Returns the account lock this failure
+    /// The password (or passkey) was wrong: the slots stay counted. Returns the account lock this failure
     /// engaged, for the caller to keep.
     pub fn failed(mut self, now: u64) -> Option<Lock> {
         self.settled = true;
         if let Some(ip) = self.client {
             self.throttles.by_client.failed(&ip, now);
         }
-        self.throttles.by_account.failed(&self.account, now)
+        let account = self.account.as_ref()?;
+        self.throttles.by_account.failed(account, now)
     }
 
     /// No check ran (the hashing queue was full): both slots are given back.
@@ -134,11 +158,13 @@ impl PasswordAttempt<'_> {
         if let Some(ip) = self.client {
             self.throttles.by_client.cancelled(&ip);
         }
-        self.throttles.by_account.cancelled(&self.account);
+        if let Some(account) = &self.account {
+            self.throttles.by_account.cancelled(account);
+        }
     }
 }
 
-impl Drop for PasswordAttempt<'_> {
+impl Drop for SignInAttempt<'_> {
     fn drop(&mut self) {
         if !self.settled {
             self.give_back();
@@ -200,5 +226,30 @@ mod tests {
             allowed, 0,
             "the ten of the first loop already used the client's limit"
         );
+    }
+
+    #[test]
+    fn failed_passkeys_count_against_the_address_and_never_lock_an_account() {
+        let throttles = LoginThrottles::default();
+        let client: Option<IpAddr> = Some([10, 0, 0, 3].into());
+        for _ in 0..PER_CLIENT {
+            assert_eq!(
+                throttles.begin_passkey(client, 100).unwrap().failed(100),
+                None
+            );
+        }
+        assert!(throttles.begin_passkey(client, 100).is_err());
+        assert!(
+            throttles.begin(client, "dee@x.io", 100).is_err(),
+            "one limit per address"
+        );
+        assert!(throttles.lock_of("dee@x.io", 100).is_none());
+        // Another address is not held back, and the account's password still goes.
+        let other: Option<IpAddr> = Some([10, 0, 0, 4].into());
+        throttles.begin(other, "dee@x.io", 100).unwrap().succeeded();
+        // A right passkey gives its slot back.
+        for _ in 0..PER_CLIENT * 2 {
+            throttles.begin_passkey(other, 100).unwrap().succeeded();
+        }
     }
 }

@@ -7,8 +7,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use webauthn_rs::prelude::{
-    PasskeyAuthentication, PasskeyRegistration, Url, Uuid, Webauthn, WebauthnBuilder,
+    CreationChallengeResponse, DiscoverableAuthentication, PasskeyAuthentication,
+    PasskeyRegistration, RequestChallengeResponse, Url, Uuid, Webauthn, WebauthnBuilder,
 };
+use webauthn_rs_proto::ResidentKeyRequirement;
+
+use crate::store::CredentialKind;
 
 use super::random_hex;
 
@@ -34,15 +38,39 @@ pub fn user_handle(user_id: u64) -> Uuid {
     Uuid::from_u128(u128::from(user_id))
 }
 
+/// Asks the authenticator to keep the credential (a discoverable one), as a passkey must be:
+/// webauthn-rs's passkey registration leaves that to the authenticator. User verification is
+/// already required by it.
+pub fn require_discoverable(challenge: &mut CreationChallengeResponse) {
+    if let Some(selection) = challenge.public_key.authenticator_selection.as_mut() {
+        selection.resident_key = Some(ResidentKeyRequirement::Required);
+        selection.require_resident_key = true;
+    }
+}
+
+/// A passkey sign-in is started by a button (a modal prompt), not by the browser's autofill that
+/// webauthn-rs prepares it for.
+pub fn without_autofill(mut challenge: RequestChallengeResponse) -> RequestChallengeResponse {
+    challenge.mediation = None;
+    challenge
+}
+
 pub enum Ceremony {
     Registration {
         user_id: u64,
         name: String,
+        kind: CredentialKind,
         state: PasskeyRegistration,
     },
+    /// The factor step, after the password, against the user's credentials.
     Authentication {
         user_id: u64,
         state: PasskeyAuthentication,
+    },
+    /// Signing in with a passkey alone: nobody is known until the answer names its user.
+    SignIn {
+        next: String,
+        state: Box<DiscoverableAuthentication>,
     },
 }
 
@@ -82,6 +110,35 @@ impl Ceremonies {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_passkey_registration_asks_for_a_discoverable_verified_credential() {
+        let webauthn = relying_party("http://localhost:8080").unwrap();
+        let (mut challenge, _) = webauthn
+            .start_passkey_registration(user_handle(7), "ann@x.io", "ann@x.io", None)
+            .unwrap();
+        require_discoverable(&mut challenge);
+        let json = serde_json::to_value(&challenge).unwrap();
+        let selection = &json["publicKey"]["authenticatorSelection"];
+        assert_eq!(selection["residentKey"], "required", "{json}");
+        assert_eq!(selection["requireResidentKey"], true);
+        assert_eq!(selection["userVerification"], "required");
+        assert_eq!(json["publicKey"]["extensions"]["credProps"], true);
+    }
+
+    #[test]
+    fn a_passkey_sign_in_is_a_modal_prompt_that_requires_verification() {
+        let webauthn = relying_party("http://localhost:8080").unwrap();
+        let (challenge, _) = webauthn.start_discoverable_authentication().unwrap();
+        let json = serde_json::to_value(without_autofill(challenge)).unwrap();
+        assert!(json.get("mediation").is_none_or(|m| m.is_null()), "{json}");
+        assert_eq!(json["publicKey"]["userVerification"], "required");
+        assert!(
+            json["publicKey"]["allowCredentials"]
+                .as_array()
+                .is_none_or(|list| list.is_empty())
+        );
+    }
 
     #[test]
     fn relying_party_needs_a_domain() {

@@ -48,6 +48,9 @@ pub enum Refusal {
     InvitationNotFound,
     #[error("no such webhook")]
     WebhookNotFound,
+    /// Removing the user's password or their last passkey would leave them no way to sign in.
+    #[error("it is the user's last way to sign in")]
+    LastWayIn,
     /// An invitation for addresses of one domain, used with another.
     #[error("the invitation is for addresses at {0}")]
     EmailDomainNotAllowed(String),

@@ -29,6 +29,30 @@ pub async fn enforce_2fa(state: &AppState, who: &Principal, on: bool) -> Service
     .await
 }
 
+/// Lets a passkey alone sign its owner in, or not (then passkeys serve as a second factor only).
+/// Sessions already open stay: the switch governs how the next sign-in may go.
+pub async fn passwordless_sign_in(
+    state: &AppState,
+    who: &Principal,
+    on: bool,
+) -> ServiceResult<Settings> {
+    let line = if on {
+        AuditLine::new(
+            "settings_passwordless_enable",
+            "Signing in with a passkey alone allowed",
+        )
+    } else {
+        AuditLine::new(
+            "settings_passwordless_disable",
+            "Signing in with a passkey alone forbidden: passkeys serve as a second factor only",
+        )
+    };
+    update(state, who, line, move |settings| {
+        settings.passwordless_sign_in = on
+    })
+    .await
+}
+
 /// Turns the API on or off (off: every call is answered 403 until an admin turns it on in the
 /// console).
 pub async fn api_access(state: &AppState, who: &Principal, on: bool) -> ServiceResult<Settings> {

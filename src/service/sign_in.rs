@@ -7,7 +7,11 @@ use crate::auth::throttle::Refused;
 use crate::domain::{Email, NewPassword, Refusal};
 use crate::state::AppState;
 use crate::store::audit::AuditLine;
-use crate::store::{FactorAttempt, FactorOutcome, TokenPurpose, User, UserRef, now_unix};
+use crate::store::{
+    CredentialKind, FactorAttempt, FactorOutcome, PasskeyOutcome, TokenPurpose, User, UserRef,
+    WebauthnCredential, now_unix,
+};
+use webauthn_rs::prelude::{AuthenticationResult, DiscoverableAuthentication, PublicKeyCredential};
 
 /// How a password check ended.
 #[derive(Debug)]
@@ -185,11 +189,57 @@ pub async fn change_password(
     keep: String,
 ) -> ServiceResult<PasswordChange> {
     who.require(super::Permission::OwnAccount(user.id))?;
+    if let Some(refused) = check_current_password(state, who, user, current).await? {
+        return Ok(refused);
+    }
+    let hash = state.hasher.hash(new.expose()).await?;
+    let (actor, id) = (who.actor(), user.id);
+    let changed = state
+        .write(move |store| store.change_password(&actor, id, hash.clone(), Some(&keep)))
+        .await?;
+    Ok(PasswordChange::Changed(Box::new(changed)))
+}
+
+/// The signed-in user stops using a password and signs in with a passkey only, once their
+/// current password is checked (as for a change); every other session ends. Refused while the
+/// console doesn't let a passkey sign anyone in, and when they have no passkey (`LastWayIn`).
+pub async fn remove_password(
+    state: &AppState,
+    who: &Principal,
+    user: &User,
+    current: &str,
+    keep: String,
+) -> ServiceResult<PasswordChange> {
+    who.require(super::Permission::OwnAccount(user.id))?;
+    if !passwordless_allowed(state)? {
+        return Err(Refusal::NotAllowed.into());
+    }
+    if !user.has_passkey() {
+        return Err(Refusal::LastWayIn.into());
+    }
+    if let Some(refused) = check_current_password(state, who, user, current).await? {
+        return Ok(refused);
+    }
+    let (actor, id) = (who.actor(), user.id);
+    let changed = state
+        .write(move |store| store.remove_password(&actor, id, &keep))
+        .await?;
+    Ok(PasswordChange::Changed(Box::new(changed)))
+}
+
+/// The current-password check of a change: `None` if it is right, else how it was refused
+/// (wrong: recorded, and counted towards the login lock; or throttled).
+async fn check_current_password(
+    state: &AppState,
+    who: &Principal,
+    user: &User,
+    current: &str,
+) -> ServiceResult<Option<PasswordChange>> {
     let now = now_unix();
     let ip = who.origin.ip.as_deref().and_then(|ip| ip.parse().ok());
     let attempt = match state.login_throttles.begin(ip, &user.email.key(), now) {
         Ok(attempt) => attempt,
-        Err(refused) => return Ok(PasswordChange::Throttled(refused)),
+        Err(refused) => return Ok(Some(PasswordChange::Throttled(refused))),
     };
     let current_ok = match state
         .hasher
@@ -202,29 +252,24 @@ pub async fn change_password(
             return Err(error.into());
         }
     };
-    if !current_ok {
-        if let Some(lock) = attempt.failed(now) {
-            keep_login_lock(state, who, user.email.clone(), lock).await?;
-        }
-        record(
-            state,
-            who,
-            AuditLine::new(
-                "user_password_change_failed",
-                format!("User ({}) gave a wrong current password", user.email),
-            )
-            .target(&user.email),
-        )
-        .await?;
-        return Ok(PasswordChange::WrongCurrent);
+    if current_ok {
+        attempt.succeeded();
+        return Ok(None);
     }
-    attempt.succeeded();
-    let hash = state.hasher.hash(new.expose()).await?;
-    let (actor, id) = (who.actor(), user.id);
-    let changed = state
-        .write(move |store| store.change_password(&actor, id, hash.clone(), Some(&keep)))
-        .await?;
-    Ok(PasswordChange::Changed(Box::new(changed)))
+    if let Some(lock) = attempt.failed(now) {
+        keep_login_lock(state, who, user.email.clone(), lock).await?;
+    }
+    record(
+        state,
+        who,
+        AuditLine::new(
+            "user_password_change_failed",
+            format!("User ({}) gave a wrong current password", user.email),
+        )
+        .target(&user.email),
+    )
+    .await?;
+    Ok(Some(PasswordChange::WrongCurrent))
 }
 
 /// Uses a one-time link to set a password: for the setup link, creates the first admin with
@@ -346,7 +391,7 @@ async fn check_second_factor_counted(
             } => {
                 // Inside the factor transaction, against the stored credentials: the counter is
                 // compared with what is stored now, not with a copy from when the login began.
-                let verify = |credentials: &mut [crate::store::WebauthnCredential]| {
+                let verify = |credentials: &mut [WebauthnCredential]| {
                     let Some(webauthn) = &webauthn else {
                         return false;
                     };
@@ -355,23 +400,140 @@ async fn check_second_factor_counted(
                     else {
                         return false;
                     };
-                    let Some(stored) = credentials
+                    credentials
                         .iter_mut()
                         .find(|c| c.passkey.expose().cred_id() == result.cred_id())
-                    else {
-                        return false;
-                    };
-                    let counter = result.counter();
-                    if (counter > 0 || stored.sign_count > 0) && counter <= stored.sign_count {
-                        tracing::warn!("security key counter went backwards: a cloned key?");
-                        return false;
-                    }
-                    stored.sign_count = counter;
-                    stored.passkey.expose_mut().update_credential(&result);
-                    true
+                        .is_some_and(|stored| counter_moved_on(stored, &result))
                 };
                 store.check_second_factor(&actor, user_id, FactorAttempt::WebAuthn(&verify), now)
             }
         })
         .await?)
+}
+
+/// Takes a verified assertion's signature counter into the credential it used, unless the counter
+/// went backwards (a cloned authenticator): an authenticator that counts must count up.
+fn counter_moved_on(stored: &mut WebauthnCredential, result: &AuthenticationResult) -> bool {
+    let counter = result.counter();
+    if (counter > 0 || stored.sign_count > 0) && counter <= stored.sign_count {
+        tracing::warn!("security key counter went backwards: a cloned key?");
+        return false;
+    }
+    stored.sign_count = counter;
+    stored.passkey.expose_mut().update_credential(result);
+    true
+}
+
+/// How a passkey sign-in ended.
+#[derive(Debug)]
+pub enum PasskeyCheck {
+    /// A passkey of an enabled account, verified: both factors proven.
+    Verified(Box<User>),
+    /// A passkey of a disabled account, verified.
+    Disabled,
+    /// Not a passkey of anyone's here, or its answer didn't verify.
+    Rejected,
+    /// Too many failed sign-ins from this address: no check ran.
+    Throttled(Refused),
+    /// The console doesn't allow signing in without a password.
+    Forbidden,
+}
+
+/// Signing in with a passkey alone (a discoverable credential with user verification): the
+/// answer names its user; it must verify against one of that user's passkeys (not a security
+/// key, which is a second factor only), within the client's sign-in limit, while the console
+/// allows it. Each failure is on the trail.
+pub async fn check_passkey(
+    state: &AppState,
+    who: &Principal,
+    credential: Box<PublicKeyCredential>,
+    authentication: Box<DiscoverableAuthentication>,
+) -> ServiceResult<PasskeyCheck> {
+    let checked = check_passkey_counted(state, who, credential, authentication).await;
+    let outcome = match &checked {
+        Ok(PasskeyCheck::Verified(_)) => "verified",
+        Ok(PasskeyCheck::Disabled) => "disabled",
+        Ok(PasskeyCheck::Rejected) => "rejected",
+        Ok(PasskeyCheck::Throttled(_)) => "throttled",
+        Ok(PasskeyCheck::Forbidden) => "forbidden",
+        Err(_) => "error",
+    };
+    state.metrics.login("passkey", outcome);
+    checked
+}
+
+/// Whether the console lets a passkey alone sign someone in.
+pub fn passwordless_allowed(state: &AppState) -> ServiceResult<bool> {
+    Ok(state.read(|store| store.settings())?.passwordless_sign_in)
+}
+
+async fn check_passkey_counted(
+    state: &AppState,
+    who: &Principal,
+    credential: Box<PublicKeyCredential>,
+    authentication: Box<DiscoverableAuthentication>,
+) -> ServiceResult<PasskeyCheck> {
+    if !passwordless_allowed(state)? {
+        return Ok(PasskeyCheck::Forbidden);
+    }
+    let Some(webauthn) = state.webauthn.clone() else {
+        return Ok(PasskeyCheck::Rejected);
+    };
+    let now = now_unix();
+    let ip = who.origin.ip.as_deref().and_then(|ip| ip.parse().ok());
+    let attempt = match state.login_throttles.begin_passkey(ip, now) {
+        Ok(attempt) => attempt,
+        Err(refused) => return Ok(PasskeyCheck::Throttled(refused)),
+    };
+    // The user handle is `auth::webauthn::user_handle` of the user's id; anything else names nobody.
+    let named = webauthn
+        .identify_discoverable_authentication(&credential)
+        .ok()
+        .and_then(|(handle, credential_id)| {
+            let user_id = u64::try_from(handle.as_u128()).ok()?;
+            Some((user_id, credential_id.to_vec()))
+        });
+    let user_id = named.as_ref().map(|(user_id, _)| *user_id);
+    let verify = move |credentials: &mut [WebauthnCredential]| {
+        let Some((_, credential_id)) = &named else {
+            return false;
+        };
+        let Some(stored) = credentials.iter_mut().find(|c| {
+            c.kind == CredentialKind::Passkey
+                && c.passkey.expose().cred_id().as_slice() == credential_id.as_slice()
+        }) else {
+            return false;
+        };
+        let Ok(result) = webauthn.finish_discoverable_authentication_v2(
+            &credential,
+            (*authentication).clone(),
+            stored.passkey.expose(),
+        ) else {
+            return false;
+        };
+        // Required at the ceremony's start; checked here too, as it is what makes one step enough.
+        result.user_verified() && counter_moved_on(stored, &result)
+    };
+    let actor = who.actor();
+    let outcome = state
+        .write(move |store| store.check_passkey_sign_in(&actor, user_id, &verify))
+        .await;
+    match outcome {
+        Ok(PasskeyOutcome::Accepted(user)) => {
+            attempt.succeeded();
+            Ok(PasskeyCheck::Verified(user))
+        }
+        Ok(PasskeyOutcome::Disabled) => {
+            attempt.succeeded();
+            Ok(PasskeyCheck::Disabled)
+        }
+        Ok(PasskeyOutcome::Rejected) => {
+            attempt.failed(now);
+            Ok(PasskeyCheck::Rejected)
+        }
+        Err(error) => {
+            attempt.cancelled();
+            Err(error.into())
+        }
+    }
 }

@@ -12,8 +12,8 @@ use webauthn_rs::prelude::Passkey;
 use super::records::{decode, encode};
 use super::sealing::SealedSecret;
 use super::{
-    ApiKeyRecord, ApiKeyScope, ExpiringGrant, MadeAdmin, ScheduledOffboarding, StoreResult, User,
-    WebauthnCredential,
+    ApiKeyRecord, ApiKeyScope, CredentialKind, ExpiringGrant, MadeAdmin, ScheduledOffboarding,
+    StoreResult, User, WebauthnCredential,
 };
 use crate::domain::{AccessLevel, Email, Secret};
 
@@ -85,6 +85,9 @@ struct CredentialJson {
     created: u64,
     #[serde(default)]
     sign_count: u32,
+    /// Schema 5 on; a credential without it is a security key.
+    #[serde(default)]
+    kind: CredentialKind,
     passkey: Passkey,
 }
 
@@ -182,6 +185,7 @@ impl From<CredentialJson> for WebauthnCredential {
             name: json.name,
             created: json.created,
             sign_count: json.sign_count,
+            kind: json.kind,
             passkey: Secret::new(json.passkey),
         }
     }
@@ -194,6 +198,7 @@ impl From<WebauthnCredential> for CredentialJson {
             name: credential.name,
             created: credential.created,
             sign_count: credential.sign_count,
+            kind: credential.kind,
             passkey: credential.passkey.into_exposed(),
         }
     }
@@ -257,7 +262,7 @@ pub(super) mod tests {
         serde_json::from_str(PASSKEY).unwrap()
     }
 
-    /// A user record with every secret, as schema 3 writes it: fields in declaration order,
+    /// A user record with every secret, as schema 5 writes it: fields in declaration order,
     /// compact JSON.
     fn stored_user() -> String {
         let passkey = serde_json::to_string(&passkey()).unwrap();
@@ -270,7 +275,7 @@ pub(super) mod tests {
                 r#""recovery_code_hashes":["{RECOVERY_HASH}"],"factor_failures":1,"#,
                 r#""factor_locked_until":0,"factor_lockouts":2,"factor_lockouts_since":1796140000,"#,
                 r#""webauthn_credentials":[{{"id":"0a1b2c3d4e5f6071","name":"YubiKey","#,
-                r#""created":1796145793,"sign_count":3,"passkey":{passkey}}}],"#,
+                r#""created":1796145793,"sign_count":3,"kind":"passkey","passkey":{passkey}}}],"#,
                 r#""session_generation":2,"created":1796145700}}"#
             ),
             PASSWORD_HASH = PASSWORD_HASH,
@@ -295,8 +300,23 @@ pub(super) mod tests {
             user.webauthn_credentials[0].passkey.expose().cred_id(),
             passkey().cred_id()
         );
+        assert_eq!(user.webauthn_credentials[0].kind, CredentialKind::Passkey);
         let written = encode_user(&user).unwrap();
         assert_eq!(String::from_utf8(written).unwrap(), stored);
+    }
+
+    /// Before schema 5 every credential was a security key, and said nothing of its kind.
+    #[test]
+    fn a_schema_4_credential_reads_as_a_security_key() {
+        let stored = stored_user().replace(r#""kind":"passkey","#, "");
+        let user = decode_user(stored.as_bytes()).unwrap();
+        assert_eq!(
+            user.webauthn_credentials[0].kind,
+            CredentialKind::SecurityKey
+        );
+        assert!(!user.has_passkey());
+        let written = String::from_utf8(encode_user(&user).unwrap()).unwrap();
+        assert!(written.contains(r#""sign_count":3,"kind":"security_key","passkey""#));
     }
 
     /// Schema 1 had no second-factor counters, flags or security keys, and a clear TOTP secret.

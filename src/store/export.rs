@@ -6,7 +6,7 @@
 //! refused); between them one line per record:
 //!
 //! ```text
-//! {"kind":"header","format":1,"schema_version":3,"created":1796161069,"secrets_key_check":"…"}
+//! {"kind":"header","format":1,"schema_version":5,"created":1796161069,"secrets_key_check":"…"}
 //! {"kind":"settings","record":{…}}
 //! {"kind":"flock","id":"flock:default","record":{"name":"Default Flock","created":…}}
 //! {"kind":"user","record":{"id":1,"email":"ann@example.com","password_hash":"$argon2id$…",…}}

@@ -24,6 +24,16 @@ pub enum FactorAttempt<'a> {
     WebAuthn(&'a dyn Fn(&mut [WebauthnCredential]) -> bool),
 }
 
+/// How a passkey sign-in (both factors at once) ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PasskeyOutcome {
+    Accepted(Box<User>),
+    /// The passkey verified, but the account is disabled.
+    Disabled,
+    /// No such user, no such passkey, or its answer didn't verify (the same answer for all).
+    Rejected,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum FactorOutcome {
     Accepted(Box<User>),
@@ -189,6 +199,71 @@ impl Store {
         Ok(outcome)
     }
 
+    /// A passkey sign-in: `verify` checks the answer against the passkeys of the user it names
+    /// (updating the one it used, its signature counter) in the same transaction that stores the
+    /// counter, so a replayed or cloned answer can't pass twice; a failure is on the trail.
+    pub fn check_passkey_sign_in(
+        &self,
+        actor: &Actor,
+        user_id: Option<u64>,
+        verify: &dyn Fn(&mut [WebauthnCredential]) -> bool,
+    ) -> StoreResult<PasskeyOutcome> {
+        let txn = self.begin_write()?;
+        let outcome = {
+            let mut users = txn.open_table(USERS)?;
+            let mut user = match user_id.map(|id| read_user(&users, id)).transpose() {
+                Ok(user) => user,
+                Err(StoreError::Refused(Refusal::UserNotFound)) => None,
+                Err(error) => return Err(error),
+            };
+            let verified = user
+                .as_mut()
+                .is_some_and(|user| verify(&mut user.webauthn_credentials));
+            match user {
+                Some(user) if verified => {
+                    write_user(&mut users, &user)?;
+                    if user.disabled {
+                        audit::record(
+                            &txn,
+                            actor,
+                            AuditLine::new(
+                                "user_login_disabled",
+                                format!(
+                                    "Passkey sign-in of disabled user ({}) refused",
+                                    user.email
+                                ),
+                            )
+                            .target(&user.email)
+                            .details(serde_json::json!({ "method": "passkey" })),
+                        )?;
+                        PasskeyOutcome::Disabled
+                    } else {
+                        PasskeyOutcome::Accepted(Box::new(user))
+                    }
+                }
+                user => {
+                    let target = user.map_or_else(
+                        || "unknown passkey".to_string(),
+                        |user| user.email.to_string(),
+                    );
+                    audit::record(
+                        &txn,
+                        actor,
+                        AuditLine::new(
+                            "user_login_failed",
+                            format!("Failed passkey sign-in for ({target}): not accepted"),
+                        )
+                        .target(&target)
+                        .details(serde_json::json!({ "method": "passkey" })),
+                    )?;
+                    PasskeyOutcome::Rejected
+                }
+            }
+        };
+        txn.commit()?;
+        Ok(outcome)
+    }
+
     /// Registers a security key; if it is the user's first factor and they have no recovery codes,
     /// `recovery_hashes` become theirs. Returns the user and whether the codes were stored.
     pub fn add_webauthn_credential(
@@ -203,10 +278,13 @@ impl Store {
             let line = AuditLine::new(
                 "user_webauthn_add",
                 format!(
-                    "User ({}) registered security key \"{}\"",
-                    user.email, credential.name
+                    "User ({}) registered {} \"{}\"",
+                    user.email,
+                    credential.kind.label(),
+                    credential.name
                 ),
-            );
+            )
+            .details(serde_json::json!({ "kind": credential.kind }));
             user.webauthn_credentials.push(credential);
             if user.recovery_code_hashes.is_empty() {
                 user.recovery_code_hashes = recovery_hashes;
@@ -266,16 +344,22 @@ impl Store {
                 return Err(StoreError::Refused(Refusal::NotAllowed));
             };
             let credential = user.webauthn_credentials.remove(at);
+            if user.password_hash.is_none() && !user.has_passkey() {
+                return Err(StoreError::Refused(Refusal::LastWayIn));
+            }
             if !user.has_second_factor() {
                 user.recovery_code_hashes.clear();
             }
             Ok(AuditLine::new(
                 "user_webauthn_remove",
                 format!(
-                    "User ({}) removed security key \"{}\"",
-                    user.email, credential.name
+                    "User ({}) removed {} \"{}\"",
+                    user.email,
+                    credential.kind.label(),
+                    credential.name
                 ),
-            ))
+            )
+            .details(serde_json::json!({ "kind": credential.kind })))
         });
         match removed {
             Ok(_) => Ok(true),

@@ -37,7 +37,20 @@ pub const MIGRATIONS: &[Migration] = &[
         what: "users may carry their last login, when they were made admin, a scheduled offboarding and grants that expire, indexed by when they are due; invitations; webhooks",
         apply: index_user_schedules,
     },
+    Migration {
+        to: 5,
+        what: "WebAuthn credentials say whether they are a security key or a passkey; the passwordless sign-in setting",
+        apply: tell_security_keys_from_passkeys,
+    },
 ];
+
+/// 4 -> 5: nothing to rewrite: a credential without a kind reads as a security key (all of them
+/// were), settings without the passwordless switch read as allowing it. The version says a Roost
+/// of schema 4, which would drop both when it rewrites a user or the settings, must not open the
+/// file.
+fn tell_security_keys_from_passkeys(_: &WriteTransaction, _: &Sealer) -> StoreResult<()> {
+    Ok(())
+}
 
 /// What the change log of schemas 1 and 2 kept of each change.
 #[derive(serde::Deserialize)]
@@ -193,10 +206,11 @@ mod tests {
         let versions: Vec<u64> = MIGRATIONS.iter().map(|m| m.to).collect();
         let expected: Vec<u64> = (2..=super::super::SCHEMA_VERSION).collect();
         assert_eq!(versions, expected);
-        assert_eq!(pending(1, 4).unwrap().len(), 3);
-        assert_eq!(pending(2, 4).unwrap().len(), 2);
-        assert_eq!(pending(3, 4).unwrap().len(), 1);
-        assert!(pending(4, 4).unwrap().is_empty());
+        assert_eq!(pending(1, 5).unwrap().len(), 4);
+        assert_eq!(pending(2, 5).unwrap().len(), 3);
+        assert_eq!(pending(3, 5).unwrap().len(), 2);
+        assert_eq!(pending(4, 5).unwrap().len(), 1);
+        assert!(pending(5, 5).unwrap().is_empty());
         assert!(matches!(
             pending(3, 2),
             Err(StoreError::NewerSchema {

@@ -38,15 +38,15 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
-pub use factors::{FACTOR_FAILURE_LIMIT, FactorAttempt, FactorOutcome};
+pub use factors::{FACTOR_FAILURE_LIMIT, FactorAttempt, FactorOutcome, PasskeyOutcome};
 pub use flocks::RoleChange;
 pub use invitations::{Invitation, InvitationUse};
 pub use mail_queue::{MailContent, QueuedMail};
 pub use offboarding::{OffboardingReport, ScheduledRun};
 pub use records::{
-    ApiKeyRecord, ApiKeyScope, EXPIRY_REMINDER_SECS, ExpiringGrant, Flock, FlockMembers, Grant,
-    MadeAdmin, OneTimeToken, ScheduledOffboarding, Settings, TokenPurpose, User, UserDetails,
-    WebauthnCredential,
+    ApiKeyRecord, ApiKeyScope, CredentialKind, EXPIRY_REMINDER_SECS, ExpiringGrant, Flock,
+    FlockMembers, Grant, MadeAdmin, OneTimeToken, ScheduledOffboarding, Settings, TokenPurpose,
+    User, UserDetails, WebauthnCredential,
 };
 pub use schedule::{GrantMails, GrantRun, describe as describe_grant, holds as holds_grant};
 pub use sessions::{PUBLIC_ID_CHARS, SessionRecord, StoredSession, public_id};
@@ -57,7 +57,7 @@ use crate::domain::Refusal;
 
 /// The schema this build reads and writes. An older file is migrated at open (`migrations`); a
 /// file written by a newer build is refused rather than misread.
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// Where copies of the database are kept (before a migration; scheduled backups).
 pub const BACKUPS_DIR: &str = "backups";

@@ -128,6 +128,13 @@ impl User {
         !self.webauthn_credentials.is_empty()
     }
 
+    /// Whether one of their WebAuthn credentials can sign them in on its own.
+    pub fn has_passkey(&self) -> bool {
+        self.webauthn_credentials
+            .iter()
+            .any(|c| c.kind == CredentialKind::Passkey)
+    }
+
     pub fn has_second_factor(&self) -> bool {
         self.totp_enabled() || self.webauthn_enabled()
     }
@@ -150,7 +157,31 @@ pub struct WebauthnCredential {
     pub created: u64,
     /// The highest signature counter seen; an assertion must go beyond it (a cloned key can't).
     pub sign_count: u32,
+    pub kind: CredentialKind,
     pub passkey: Secret<webauthn_rs::prelude::Passkey>,
+}
+
+/// What a WebAuthn credential is registered for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    /// A second factor after the password (kept on the server's list; the authenticator need not
+    /// store anything). Every credential of schema 4 and before is one.
+    #[default]
+    SecurityKey,
+    /// A discoverable credential with user verification: both factors at once, so it can sign
+    /// its owner in without a password (when the console allows that); also accepted as the
+    /// second factor.
+    Passkey,
+}
+
+impl CredentialKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            CredentialKind::SecurityKey => "security key",
+            CredentialKind::Passkey => "passkey",
+        }
+    }
 }
 
 impl PartialEq for WebauthnCredential {
@@ -244,6 +275,14 @@ impl ApiKeyRecord {
 pub struct Settings {
     pub globally_enforce_2fa: bool,
     pub api_enabled: bool,
+    /// Whether a passkey alone signs its owner in (else passkeys serve as a second factor only).
+    /// Absent before schema 5: allowed, as no credential of then is a passkey.
+    #[serde(default = "passwordless_default")]
+    pub passwordless_sign_in: bool,
+}
+
+fn passwordless_default() -> bool {
+    true
 }
 
 impl Default for Settings {
@@ -251,6 +290,7 @@ impl Default for Settings {
         Settings {
             globally_enforce_2fa: false,
             api_enabled: true,
+            passwordless_sign_in: passwordless_default(),
         }
     }
 }
@@ -314,6 +354,7 @@ mod tests {
                 name: "YubiKey".into(),
                 created: 1,
                 sign_count: 3,
+                kind: CredentialKind::Passkey,
                 passkey: Secret::new(passkey()),
             }],
             session_generation: 0,

@@ -225,23 +225,55 @@ impl Store {
         password_hash: impl Into<Secret<String>>,
         keep: Option<&str>,
     ) -> StoreResult<User> {
+        let hash = password_hash.into();
+        self.replace_password(actor, user_id, Some(hash), keep, |user| {
+            AuditLine::new(
+                "user_password_change",
+                format!("User ({}) changed their password", user.email),
+            )
+        })
+    }
+
+    /// The user stops using a password: from now on they sign in with a passkey only. Refused
+    /// unless they have a passkey (it would leave them no way in); every other session ends, as
+    /// with a password change.
+    pub fn remove_password(&self, actor: &Actor, user_id: u64, keep: &str) -> StoreResult<User> {
+        self.replace_password(actor, user_id, None, Some(keep), |user| {
+            AuditLine::new(
+                "user_password_remove",
+                format!(
+                    "User ({}) stopped using a password: they sign in with a passkey",
+                    user.email
+                ),
+            )
+        })
+    }
+
+    fn replace_password(
+        &self,
+        actor: &Actor,
+        user_id: u64,
+        password_hash: Option<Secret<String>>,
+        keep: Option<&str>,
+        line: impl FnOnce(&User) -> AuditLine,
+    ) -> StoreResult<User> {
         let txn = self.begin_write()?;
         let user = {
             let mut users = txn.open_table(USERS)?;
             let mut user = read_user(&users, user_id)?;
-            user.password_hash = Some(password_hash.into());
+            if password_hash.is_none() && !user.has_passkey() {
+                return Err(StoreError::Refused(Refusal::LastWayIn));
+            }
+            user.password_hash = password_hash;
             user.session_generation += 1;
             write_user(&mut users, &user)?;
             let ended = end_sessions_in(&txn, user_id, None, keep)?;
             record(
                 &txn,
                 actor,
-                AuditLine::new(
-                    "user_password_change",
-                    format!("User ({}) changed their password", user.email),
-                )
-                .target(&user.email)
-                .details(serde_json::json!({ "other_sessions_ended": ended })),
+                line(&user)
+                    .target(&user.email)
+                    .details(serde_json::json!({ "other_sessions_ended": ended })),
             )?;
             user
         };

@@ -1,4 +1,5 @@
-//! The signed-in user's own account: password, summary email, flocks.
+//! The signed-in user's own account: password (or none, for a passkey user), summary email,
+//! flocks.
 
 use actix_web::http::StatusCode;
 use actix_web::web;
@@ -6,21 +7,22 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::csrf::CsrfForm;
-use super::error::WebError;
+use super::error::{WebError, refusal_message};
 use super::forms::ToggleForm;
 use super::login::too_many_attempts;
 use super::page::{PageContext, PageResult, flash_success, ok, render, see_other};
 use super::session::SignedIn;
 use super::sessions::{SessionRow, session_rows};
-use crate::domain::NewPassword;
+use crate::domain::{NewPassword, Refusal};
 use crate::service::sign_in::{self, PasswordChange};
 use crate::service::users;
 use crate::state::AppState;
-use crate::store::UserRef;
+use crate::store::{CredentialKind, UserRef};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/account", web::get().to(show))
         .route("/account/password", web::post().to(change_password))
+        .route("/account/password/remove", web::post().to(remove_password))
         .route("/account/summary-email", web::post().to(summary_email));
 }
 
@@ -38,7 +40,11 @@ struct AccountPage {
     access_level: &'static str,
     summary_email_enabled: bool,
     totp_enabled: bool,
-    webauthn_enabled: bool,
+    security_keys: usize,
+    passkeys: usize,
+    has_password: bool,
+    /// "Stop using a password" is offered: they have a passkey and the console allows it.
+    may_remove_password: bool,
     flocks: Vec<FlockRow>,
     password_error: Option<String>,
     sessions: Vec<SessionRow>,
@@ -82,13 +88,23 @@ async fn account_page(
         role: "watcher",
     }));
     let user = &details.user;
+    let passkeys = user
+        .webauthn_credentials
+        .iter()
+        .filter(|c| c.kind == CredentialKind::Passkey)
+        .count();
     Ok(AccountPage {
         page: PageContext::signed_in(signed_in, "Your account"),
         email: user.email.to_string(),
         access_level: user.access_level.as_str(),
         summary_email_enabled: user.summary_email_enabled,
         totp_enabled: user.totp_enabled(),
-        webauthn_enabled: user.webauthn_enabled(),
+        security_keys: user.webauthn_credentials.len() - passkeys,
+        passkeys,
+        has_password: user.password_hash.is_some(),
+        may_remove_password: user.password_hash.is_some()
+            && passkeys > 0
+            && sign_in::passwordless_allowed(state)?,
         flocks,
         password_error,
         sessions: session_rows(&sessions, Some(&signed_in.session_hash)),
@@ -145,6 +161,56 @@ async fn change_password(
             let page = account_page(&signed_in, &state, Some(error)).await?;
             render(StatusCode::TOO_MANY_REQUESTS, &page)
         }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RemovePasswordForm {
+    current: String,
+}
+
+/// The user stops using a password (their passkey signs them in); the current password is
+/// checked like a change's, and their other sessions end.
+async fn remove_password(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<RemovePasswordForm>,
+) -> PageResult {
+    let removed = sign_in::remove_password(
+        &state,
+        &signed_in.principal,
+        &signed_in.user,
+        &form.current,
+        signed_in.session_hash.clone(),
+    )
+    .await;
+    match removed {
+        Ok(PasswordChange::Changed(_)) => {
+            flash_success(
+                &signed_in.session,
+                "You no longer have a password: sign in with your passkey. Your other sessions have ended.",
+            );
+            Ok(see_other("/account"))
+        }
+        Ok(PasswordChange::WrongCurrent) => {
+            let error = "Current password: it is not your current password.".to_string();
+            refuse_password(&signed_in, &state, error).await
+        }
+        Ok(PasswordChange::Throttled(refused)) => {
+            let error = format!("Current password: {}", too_many_attempts(refused));
+            let page = account_page(&signed_in, &state, Some(error)).await?;
+            render(StatusCode::TOO_MANY_REQUESTS, &page)
+        }
+        Err(crate::service::ServiceError::Refused(
+            refusal @ (Refusal::LastWayIn | Refusal::NotAllowed),
+        )) => {
+            let error = match refusal {
+                Refusal::NotAllowed => "Signing in with a passkey alone is turned off on this console: you keep your password.".to_string(),
+                other => refusal_message(&other),
+            };
+            refuse_password(&signed_in, &state, error).await
+        }
+        Err(error) => Err(error.into()),
     }
 }
 

@@ -37,6 +37,13 @@ struct LoginPage {
     next: String,
     error: Option<String>,
     notice: Option<String>,
+    /// "Sign in with a passkey" is offered: WebAuthn is available and the console allows it.
+    passkey_sign_in: bool,
+}
+
+/// Whether the login page offers signing in with a passkey alone.
+fn passkey_sign_in_offered(state: &AppState) -> Result<bool, WebError> {
+    Ok(state.webauthn.is_some() && sign_in::passwordless_allowed(state)?)
 }
 
 #[derive(Deserialize)]
@@ -45,8 +52,13 @@ pub struct LoginQuery {
     logged_out: Option<String>,
 }
 
-pub async fn login_form(session: Session, query: web::Query<LoginQuery>) -> PageResult {
+pub async fn login_form(
+    session: Session,
+    state: web::Data<AppState>,
+    query: web::Query<LoginQuery>,
+) -> PageResult {
     ok(&LoginPage {
+        passkey_sign_in: passkey_sign_in_offered(&state)?,
         page: PageContext::anonymous(&session, "Log in"),
         email: String::new(),
         next: same_site_path(query.next.as_deref()),
@@ -80,10 +92,12 @@ pub async fn login_submit(
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> PageResult {
     let next = same_site_path(form.next.as_deref());
+    let passkey_sign_in = passkey_sign_in_offered(&state)?;
     let refuse = |status: StatusCode, error: &str| {
         render(
             status,
             &LoginPage {
+                passkey_sign_in,
                 page: PageContext::anonymous(&session, "Log in"),
                 email: form.email.clone(),
                 next: next.clone(),

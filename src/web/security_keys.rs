@@ -1,6 +1,6 @@
 //! Security keys and passkeys (WebAuthn): registering, renaming and removing them from the
-//! account, and using one at the factor step of login. The ceremony endpoints speak JSON to
-//! static/webauthn.js and take their CSRF token from a header.
+//! account, using one at the factor step of login, and signing in with a passkey alone. The
+//! ceremony endpoints speak JSON to static/webauthn.js and take their CSRF token from a header.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -10,17 +10,19 @@ use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use super::csrf::{self, CsrfForm, EmptyForm};
-use super::error::WebError;
+use super::error::{WebError, refusal_message};
+use super::next::same_site_path;
 use super::page::{PageResult, flash_error, flash_success, see_other};
 use super::session::{self, SignedIn};
 use super::two_factor::{pending_principal, pending_user};
 use crate::auth::random_hex;
-use crate::auth::webauthn::{Ceremony, user_handle};
-use crate::domain::Secret;
+use crate::auth::webauthn::{Ceremony, require_discoverable, user_handle, without_autofill};
+use crate::domain::{Refusal, Secret};
 use crate::service::account;
-use crate::service::sign_in::{self, FactorProof};
+use crate::service::sign_in::{self, FactorProof, PasskeyCheck};
+use crate::service::{Principal, ServiceError, Who};
 use crate::state::AppState;
-use crate::store::{FactorOutcome, WebauthnCredential, now_unix};
+use crate::store::{CredentialKind, FactorOutcome, WebauthnCredential, now_unix};
 
 const CEREMONY_KEY: &str = "webauthn_ceremony";
 const MAX_NAME_CHARS: usize = 64;
@@ -83,6 +85,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/login/two-factor/webauthn/finish")
             .app_data(json())
             .route(web::post().to(login_finish)),
+    )
+    .service(
+        web::resource("/login/passkey/start")
+            .app_data(json())
+            .route(web::post().to(passkey_start)),
+    )
+    .service(
+        web::resource("/login/passkey/finish")
+            .app_data(json())
+            .route(web::post().to(passkey_finish)),
     );
 }
 
@@ -113,6 +125,9 @@ fn keep_ceremony(session: &Session, state: &AppState, ceremony: Ceremony) -> Res
 pub struct RegisterStart {
     #[serde(default)]
     name: String,
+    /// `security_key` (the default: a second factor) or `passkey` (signs in on its own).
+    #[serde(default)]
+    kind: Option<String>,
 }
 
 async fn register_start(
@@ -125,12 +140,28 @@ async fn register_start(
     let Some(webauthn) = state.webauthn.clone() else {
         return Ok(unavailable());
     };
-    let name = body.name.trim();
-    let name = if name.is_empty() {
-        "Security key"
-    } else {
-        name
+    let kind = match body.kind.as_deref() {
+        None | Some("security_key") => CredentialKind::SecurityKey,
+        Some("passkey") => CredentialKind::Passkey,
+        Some(_) => {
+            return Ok(json_error(
+                StatusCode::BAD_REQUEST,
+                "Kind: 'security_key' or 'passkey'.",
+            ));
+        }
     };
+    let name = body.name.trim();
+    let name = match (name.is_empty(), kind) {
+        (false, _) => name,
+        (true, CredentialKind::SecurityKey) => "Security key",
+        (true, CredentialKind::Passkey) => "Passkey",
+    };
+    if name.chars().any(char::is_control) {
+        return Ok(json_error(
+            StatusCode::BAD_REQUEST,
+            "Name: no control characters.",
+        ));
+    }
     if name.chars().count() > MAX_NAME_CHARS {
         return Ok(json_error(
             StatusCode::BAD_REQUEST,
@@ -143,7 +174,7 @@ async fn register_start(
         .iter()
         .map(|c| c.passkey.expose().cred_id().clone())
         .collect();
-    let (challenge, registration) = webauthn
+    let (mut challenge, registration) = webauthn
         .start_passkey_registration(
             user_handle(user.id),
             user.email.as_str(),
@@ -151,12 +182,16 @@ async fn register_start(
             Some(exclude),
         )
         .map_err(WebError::internal)?;
+    if kind == CredentialKind::Passkey {
+        require_discoverable(&mut challenge);
+    }
     keep_ceremony(
         &signed_in.session,
         &state,
         Ceremony::Registration {
             user_id: user.id,
             name: name.to_string(),
+            kind,
             state: registration,
         },
     )?;
@@ -176,6 +211,7 @@ async fn register_finish(
     let Some(Ceremony::Registration {
         user_id,
         name,
+        kind,
         state: registration,
     }) = take_ceremony(&signed_in.session, &state)
     else {
@@ -188,6 +224,19 @@ async fn register_finish(
         return Ok(json_error(
             StatusCode::BAD_REQUEST,
             "The registration expired. Start again.",
+        ));
+    }
+    // The browser reports whether the authenticator kept the credential (unsigned: it only tells
+    // the owner early that this authenticator can't serve as a passkey).
+    let kept = body
+        .extensions
+        .cred_props
+        .as_ref()
+        .and_then(|props| props.rk);
+    if kind == CredentialKind::Passkey && kept == Some(false) {
+        return Ok(json_error(
+            StatusCode::BAD_REQUEST,
+            "This authenticator can't keep a passkey. Register it as a security key instead.",
         ));
     }
     let passkey = match webauthn.finish_passkey_registration(&body, &registration) {
@@ -208,12 +257,13 @@ async fn register_finish(
         name,
         created: now_unix(),
         sign_count: 0,
+        kind,
         passkey: Secret::new(passkey),
     };
     let (user, recovery_codes) =
         account::add_security_key(&state, &signed_in.principal, user_id, credential).await?;
     session::enrollment_done(&signed_in.session);
-    tracing::info!("user {} registered a security key", user.email);
+    tracing::info!("user {} registered a {}", user.email, kind.label());
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(json!({ "recovery_codes": recovery_codes, "next": "/account/two-factor" })))
@@ -253,11 +303,13 @@ async fn delete(
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> PageResult {
     let (user_id, id) = (signed_in.user.id, path.into_inner());
-    let found = account::remove_security_key(&state, &signed_in.principal, user_id, id).await?;
-    if found {
-        flash_success(&signed_in.session, "Security key removed.");
-    } else {
-        flash_error(&signed_in.session, "No such security key.");
+    match account::remove_security_key(&state, &signed_in.principal, user_id, id).await {
+        Ok(true) => flash_success(&signed_in.session, "Security key removed."),
+        Ok(false) => flash_error(&signed_in.session, "No such security key."),
+        Err(ServiceError::Refused(refusal @ Refusal::LastWayIn)) => {
+            flash_error(&signed_in.session, refusal_message(&refusal))
+        }
+        Err(error) => return Err(error.into()),
     }
     Ok(see_other("/account/two-factor"))
 }
@@ -353,5 +405,91 @@ async fn login_finish(
             StatusCode::TOO_MANY_REQUESTS,
             &format!("Too many failed attempts. Try again in {retry_after_secs} s."),
         )),
+    }
+}
+
+// ---- signing in with a passkey alone ----
+
+#[derive(Deserialize)]
+pub struct PasskeyStart {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+fn passwordless_forbidden() -> HttpResponse {
+    json_error(
+        StatusCode::FORBIDDEN,
+        "Signing in with a passkey alone is turned off on this console. Log in with your password.",
+    )
+}
+
+async fn passkey_start(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    body: web::Json<PasskeyStart>,
+) -> PageResult {
+    csrf::verify_header(&req)?;
+    let Some(webauthn) = state.webauthn.clone() else {
+        return Ok(unavailable());
+    };
+    if !sign_in::passwordless_allowed(&state)? {
+        return Ok(passwordless_forbidden());
+    }
+    let (challenge, authentication) = webauthn
+        .start_discoverable_authentication()
+        .map_err(WebError::internal)?;
+    keep_ceremony(
+        &session,
+        &state,
+        Ceremony::SignIn {
+            next: same_site_path(body.next.as_deref()),
+            state: Box::new(authentication),
+        },
+    )?;
+    Ok(HttpResponse::Ok().json(without_autofill(challenge)))
+}
+
+async fn passkey_finish(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    body: web::Json<PublicKeyCredential>,
+) -> PageResult {
+    csrf::verify_header(&req)?;
+    if state.webauthn.is_none() {
+        return Ok(unavailable());
+    }
+    let Some(Ceremony::SignIn {
+        next,
+        state: authentication,
+    }) = take_ceremony(&session, &state)
+    else {
+        return Ok(json_error(
+            StatusCode::BAD_REQUEST,
+            "The sign-in expired. Start again.",
+        ));
+    };
+    let who = Principal::new(Who::Anonymous { claimed: None }, state.origin(&req));
+    let credential = Box::new(body.into_inner());
+    match sign_in::check_passkey(&state, &who, credential, authentication).await? {
+        PasskeyCheck::Verified(user) => {
+            session::start(&req, &session, &state, &user, "passkey").await?;
+            tracing::info!("user {} signed in with a passkey", user.email);
+            Ok(HttpResponse::Ok().json(json!({ "next": next })))
+        }
+        PasskeyCheck::Disabled => Ok(json_error(
+            StatusCode::FORBIDDEN,
+            "This account is disabled. Ask an administrator to enable it.",
+        )),
+        PasskeyCheck::Rejected => Ok(json_error(
+            StatusCode::UNAUTHORIZED,
+            "This passkey was not accepted. Use another, or log in with your password.",
+        )),
+        PasskeyCheck::Throttled(refused) => Ok(json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            &super::login::too_many_attempts(refused),
+        )),
+        PasskeyCheck::Forbidden => Ok(passwordless_forbidden()),
     }
 }

@@ -1,5 +1,5 @@
-//! Console-wide settings (admins only): enforcing two-factor authentication for everyone, and
-//! API access, which only this page can turn back on once `settings/api/disable` turned it off.
+//! Console-wide settings (admins only): enforcing two-factor authentication for everyone,
+//! signing in with a passkey alone, and API access, which only this page can turn back on once `settings/api/disable` turned it off.
 
 use actix_web::web;
 use askama::Template;
@@ -19,6 +19,7 @@ use crate::timestamps;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/settings", web::get().to(show))
         .route("/settings/enforce-2fa", web::post().to(enforce_2fa))
+        .route("/settings/passwordless", web::post().to(passwordless))
         .route("/settings/api", web::post().to(api_access))
         .route("/settings/summaries", web::post().to(send_summaries))
         .route("/settings/backup", web::post().to(download_backup));
@@ -29,6 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 struct SettingsPage {
     page: PageContext,
     globally_enforce_2fa: bool,
+    passwordless_sign_in: bool,
     api_enabled: bool,
     mail_transport: &'static str,
     /// The first `MAIL_QUEUE_SHOWN` queued messages, and how many more wait.
@@ -112,6 +114,7 @@ async fn show(signed_in: SignedIn, state: web::Data<AppState>) -> PageResult {
     ok(&SettingsPage {
         page: PageContext::signed_in(&signed_in, "Settings"),
         globally_enforce_2fa: settings.globally_enforce_2fa,
+        passwordless_sign_in: settings.passwordless_sign_in,
         api_enabled: settings.api_enabled,
         mail_transport: state.mailer.describe(),
         mail_queue,
@@ -149,6 +152,30 @@ async fn enforce_2fa(
             "Two-factor authentication is now enforced for everyone."
         } else {
             "Two-factor authentication is no longer enforced for everyone."
+        },
+    );
+    Ok(see_other("/settings"))
+}
+
+async fn passwordless(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<ToggleForm>,
+) -> PageResult {
+    signed_in.require_admin()?;
+    let on = parse_toggle(&form)?;
+    settings::passwordless_sign_in(&state, &signed_in.principal, on).await?;
+    tracing::info!(
+        "passwordless sign-in {} by {}",
+        if on { "allowed" } else { "forbidden" },
+        signed_in.user.email
+    );
+    flash_success(
+        &signed_in.session,
+        if on {
+            "Passkeys now sign their owners in on their own."
+        } else {
+            "Signing in with a passkey alone is off: passkeys serve as a second factor after the password."
         },
     );
     Ok(see_other("/settings"))

@@ -17,7 +17,7 @@ use crate::domain::{Refusal, Secret};
 use crate::service::sign_in::{self, FactorProof};
 use crate::service::{Principal, Who, account};
 use crate::state::AppState;
-use crate::store::{FactorOutcome, StoreError, User};
+use crate::store::{CredentialKind, FactorOutcome, StoreError, User};
 use crate::timestamps;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -142,6 +142,7 @@ pub struct CredentialRow {
     pub id: String,
     pub name: String,
     pub created: String,
+    pub passkey: bool,
 }
 
 #[derive(Template)]
@@ -151,6 +152,8 @@ struct EnrollmentPage {
     totp_enabled: bool,
     has_second_factor: bool,
     webauthn_available: bool,
+    /// Whether a passkey signs its owner in on its own here (an admin setting).
+    passwordless_allowed: bool,
     credentials: Vec<CredentialRow>,
     required: bool,
     secret: String,
@@ -183,6 +186,7 @@ async fn enrollment_page(
             id: c.id.clone(),
             name: c.name.clone(),
             created: timestamps::console_second(c.created),
+            passkey: c.kind == CredentialKind::Passkey,
         })
         .collect();
     Ok(EnrollmentPage {
@@ -190,6 +194,7 @@ async fn enrollment_page(
         totp_enabled: user.totp_enabled(),
         has_second_factor: user.has_second_factor(),
         webauthn_available: state.webauthn.is_some(),
+        passwordless_allowed: sign_in::passwordless_allowed(state)?,
         credentials,
         required: session::must_enroll(&signed_in.session),
         secret,

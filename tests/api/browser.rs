@@ -215,7 +215,9 @@ async fn admin_registers_a_security_key_and_logs_in_with_it() {
     );
     browser.click(".webauthn-credential .remove-key").await;
     browser.wait_for_text("Security key removed.").await;
-    browser.wait_for_text("No security key registered.").await;
+    browser
+        .wait_for_text("No security key or passkey registered.")
+        .await;
     assert_eq!(app.user(ADMIN).await["webauthn_enabled"], false);
     // Registering again brings fresh recovery codes: the old ones went with the last factor.
     browser.fill("webauthn-name", "Desk key").await;
@@ -365,4 +367,140 @@ async fn admin_offboards_from_the_review_and_the_leavers_browser_is_logged_out()
     leaver.click(".mainnav a[href='/account']").await;
     leaver.wait_for_path("/login").await;
     leaver.close().await;
+}
+
+/// Passkeys, from registration to an admin's reset: the user registers a security key and a
+/// passkey (the page says which is which), signs in with the passkey alone, gives up their
+/// password; the admin's switch refuses a passkey sign-in already on screen; the user loses their
+/// passkey and the admin's reset with a set-password link brings them back.
+#[tokio::test]
+async fn a_user_signs_in_with_a_passkey_alone_and_an_admin_can_reset_it() {
+    use crate::audit::{actions, entries_after, newest_id};
+    let app = spawn_app().await;
+    app.user_with_password(NEWCOMER, "user").await;
+    let browser = Browser::open(&app).await;
+
+    // A security key first, on one authenticator (then unplugged)...
+    let desk_key = browser.add_virtual_authenticator().await;
+    browser.goto("/login").await;
+    submit_login(&browser, NEWCOMER, PASSWORD).await;
+    browser.wait_for_path("/account").await;
+    browser.goto("/account/two-factor").await;
+    browser.fill("webauthn-name", "Desk key").await;
+    browser.wait_for_scripts().await;
+    browser.click("#webauthn-register").await;
+    browser.wait_for("#recovery-codes li").await;
+    browser.click("#recovery-codes-done").await;
+    browser.wait_for(".webauthn-credential").await;
+    browser.remove_virtual_authenticator(&desk_key).await;
+
+    // ...then a passkey on another: a discoverable credential, verified.
+    let laptop = browser.add_virtual_authenticator().await;
+    browser.fill("webauthn-name", "Laptop passkey").await;
+    browser.wait_for_scripts().await;
+    browser.click("#passkey-register").await;
+    browser
+        .wait_for_text("Signs you in on its own, or serves as your second factor.")
+        .await;
+    let kinds = browser.text(".credentials").await;
+    assert!(kinds.contains("Desk key"), "{kinds}");
+    assert!(kinds.contains("security key"), "{kinds}");
+    assert!(kinds.contains("Laptop passkey"), "{kinds}");
+    assert!(
+        browser
+            .exists(".credential-kind[data-kind='passkey']")
+            .await
+    );
+    assert!(
+        browser
+            .exists(".credential-kind[data-kind='security_key']")
+            .await
+    );
+    browser.screenshot("passkey-two-factor").await;
+    let added = app.store.user_by_email(&email(NEWCOMER)).unwrap().user;
+    assert_eq!(added.webauthn_credentials.len(), 2);
+    assert!(added.has_passkey());
+
+    // Logged out, the passkey alone signs them in: no password, no factor step.
+    browser.click("#logout").await;
+    browser.wait_for_path("/login").await;
+    browser.wait_for("#passkey-login").await;
+    browser.wait_for_scripts().await;
+    browser.screenshot("passkey-login").await;
+    let before = newest_id(&app);
+    browser.click("#passkey-login").await;
+    browser.wait_for_path("/account").await;
+    assert_eq!(browser.text(".account-link").await, NEWCOMER);
+    let trail = entries_after(&app, before);
+    let login = trail
+        .iter()
+        .find(|e| e.action_type == "user_login")
+        .unwrap_or_else(|| panic!("{:?}", actions(&trail)));
+    assert_eq!(login.details["method"], "passkey");
+    assert_eq!(login.target.as_deref(), Some(NEWCOMER));
+
+    // They give up their password (the current one asked for once more).
+    browser.fill("remove-current", PASSWORD).await;
+    browser.click("#remove-password").await;
+    browser.wait_for_text("You no longer have a password").await;
+    browser.wait_for("#no-password").await;
+    browser.click("#logout").await;
+    browser.wait_for_path("/login").await;
+    submit_login(&browser, NEWCOMER, PASSWORD).await;
+    browser.wait_for("#login-error").await;
+
+    // The admin forbids passwordless sign-in while the login page is on screen: refused.
+    browser.goto("/login").await;
+    browser.wait_for("#passkey-login").await;
+    browser.wait_for_scripts().await;
+    app.post("settings/usermanagement/passwordless_sign_in/disable", &[])
+        .await
+        .ok_bare();
+    browser.click("#passkey-login").await;
+    browser
+        .wait_for_element_text(
+            "#webauthn-error",
+            "Signing in with a passkey alone is turned off on this console. Log in with your password.",
+        )
+        .await;
+    assert_eq!(browser.path().await, "/login");
+    browser.goto("/login").await;
+    browser.wait_for("#email").await;
+    assert!(!browser.exists("#passkey-login").await);
+    app.post("settings/usermanagement/passwordless_sign_in/enable", &[])
+        .await
+        .ok_bare();
+
+    // The passkey is lost; the admin resets it and mails a set-password link.
+    browser.remove_virtual_authenticator(&laptop).await;
+    app.post("user/webauthn/disable", &[("email", NEWCOMER)])
+        .await
+        .ok();
+    app.post("user/password/reset", &[("email", NEWCOMER)])
+        .await
+        .ok();
+    app.wait_for_mail_queue().await;
+    let mails = app.outbox().await;
+    let unfolded = mails.last().expect("the reset mail").replace("=\r\n", "");
+    let start = unfolded.find("/reset/").expect("a reset link in the mail");
+    let path: String = unfolded[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '/')
+        .collect();
+    browser.goto(&path).await;
+    browser.wait_for_text(NEWCOMER).await;
+    let fresh = "a fresh and long password";
+    browser.fill("password", fresh).await;
+    browser.fill("confirm", fresh).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_path("/account").await;
+    assert_eq!(browser.text(".account-link").await, NEWCOMER);
+    let back = app.store.user_by_email(&email(NEWCOMER)).unwrap().user;
+    assert!(back.password_hash.is_some());
+    assert!(back.webauthn_credentials.is_empty());
+    browser.close().await;
+}
+
+fn email(text: &str) -> roost::domain::Email {
+    roost::domain::Email::parse(text).expect("an address")
 }

@@ -210,6 +210,20 @@ impl Console {
         self.reduce(response).await
     }
 
+    /// Posts `body` as JSON, unchecked (malformed on purpose), with the CSRF token in a header.
+    pub async fn post_raw_json(&self, path: &str, csrf: &str, body: String) -> Page {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/json")
+            .header("X-CSRF-Token", csrf)
+            .body(body)
+            .send()
+            .await
+            .expect("POST json");
+        self.reduce(response).await
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> Page {
         self.get("/login").await;
         self.post("/login", &[("email", email), ("password", password)])

@@ -34,7 +34,7 @@ async fn enforce_2fa_toggle_shows_the_state_and_changes_the_setting() {
     page.assert_contains("<strong id=\"enforce-2fa-state\">on</strong>");
     assert_eq!(
         settings(&app).await,
-        json!({"globally_enforce_2fa": true, "api_enabled": true})
+        json!({"globally_enforce_2fa": true, "api_enabled": true, "passwordless_sign_in": true})
     );
 
     admin
@@ -84,7 +84,7 @@ async fn api_disabled_through_the_api_is_enabled_again_from_the_page() {
     page.assert_contains("<strong id=\"api-access-state\">on</strong>");
     assert_eq!(
         settings(&app).await,
-        json!({"globally_enforce_2fa": false, "api_enabled": true})
+        json!({"globally_enforce_2fa": false, "api_enabled": true, "passwordless_sign_in": true})
     );
 }
 

@@ -144,6 +144,18 @@ pub fn endpoints(fx: &Fixture) -> Vec<Endpoint> {
         ),
         ep(
             M::POST,
+            "settings/usermanagement/passwordless_sign_in/disable",
+            &[],
+            &[],
+        ),
+        ep(
+            M::POST,
+            "settings/usermanagement/passwordless_sign_in/enable",
+            &[],
+            &[],
+        ),
+        ep(
+            M::POST,
             "user/add",
             &[
                 ("email", "new@x.io"),

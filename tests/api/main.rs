@@ -31,6 +31,7 @@ mod offboarding;
 mod openapi;
 mod packaging;
 mod params;
+mod passkeys;
 mod password_path;
 mod read_cache;
 mod resource_limits;

@@ -13,7 +13,7 @@ async fn settings_start_with_api_enabled_and_2fa_not_enforced() {
     let app = spawn_app().await;
     assert_eq!(
         settings(&app).await,
-        json!({"result": "success", "settings": {"globally_enforce_2fa": false, "api_enabled": true}})
+        json!({"result": "success", "settings": {"globally_enforce_2fa": false, "api_enabled": true, "passwordless_sign_in": true}})
     );
 }
 

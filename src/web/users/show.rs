@@ -22,6 +22,10 @@ pub struct UserFacts {
     pub summary_email_enabled: bool,
     pub totp_enabled: bool,
     pub webauthn_enabled: bool,
+    /// Of the WebAuthn credentials, how many can sign them in alone.
+    pub passkeys: usize,
+    pub security_keys: usize,
+    pub has_password: bool,
     pub two_factor_required: bool,
     pub note: Option<String>,
     pub created: String,
@@ -126,6 +130,9 @@ pub(super) async fn show(
             summary_email_enabled: user.summary_email_enabled,
             totp_enabled: user.totp_enabled(),
             webauthn_enabled: user.webauthn_enabled(),
+            passkeys: passkey_count(user),
+            security_keys: user.webauthn_credentials.len() - passkey_count(user),
+            has_password: user.password_hash.is_some(),
             two_factor_required: user.two_factor_required,
             note: user.note.clone().filter(|note| !note.is_empty()),
             created: timestamps::console_second(user.created),
@@ -244,4 +251,11 @@ pub(super) async fn offboard_confirm(
             .map(|schedule| timestamps::console_minute(schedule.at)),
         is_self: id == signed_in.user.id,
     })
+}
+
+fn passkey_count(user: &crate::store::User) -> usize {
+    user.webauthn_credentials
+        .iter()
+        .filter(|c| c.kind == crate::store::CredentialKind::Passkey)
+        .count()
 }

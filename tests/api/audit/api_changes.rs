@@ -318,6 +318,16 @@ fn changes() -> Vec<Change> {
             nothing,
             "settings_2fa_enforce_enable",
         ),
+        post(
+            "settings/usermanagement/passwordless_sign_in/disable",
+            nothing,
+            "settings_passwordless_disable",
+        ),
+        post(
+            "settings/usermanagement/passwordless_sign_in/enable",
+            nothing,
+            "settings_passwordless_enable",
+        ),
         post("settings/api/disable", nothing, "settings_api_disable"),
     ]
 }

@@ -307,6 +307,18 @@ fn forms() -> Vec<Form> {
             off,
             "settings_2fa_enforce_disable",
         ),
+        form(
+            A,
+            |_| "/settings/passwordless".into(),
+            off,
+            "settings_passwordless_disable",
+        ),
+        form(
+            A,
+            |_| "/settings/passwordless".into(),
+            on,
+            "settings_passwordless_enable",
+        ),
         form(A, |_| "/settings/api".into(), off, "settings_api_disable"),
         form(A, |_| "/settings/api".into(), on, "settings_api_enable"),
         form(A, |_| "/settings/summaries".into(), none, "summaries_send"),

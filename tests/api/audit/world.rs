@@ -265,6 +265,7 @@ pub fn security_key(id: &str, name: &str) -> WebauthnCredential {
         name: name.to_string(),
         created: crate::two_factor::now(),
         sign_count: 0,
+        kind: roost::store::CredentialKind::SecurityKey,
         passkey: passkey.into(),
     }
 }

@@ -294,6 +294,23 @@ impl Browser {
         }
     }
 
+    /// Takes a virtual authenticator away, with every credential it holds (as if unplugged).
+    pub async fn remove_virtual_authenticator(&self, authenticator: &str) {
+        let session = self
+            .bounded("read session id", self.client.session_id())
+            .await
+            .expect("a WebDriver session");
+        let command = RemoveVirtualAuthenticator {
+            session,
+            authenticator: authenticator.to_string(),
+        };
+        self.bounded(
+            "remove a virtual authenticator",
+            self.client.issue_cmd(command),
+        )
+        .await;
+    }
+
     /// Waits until the page has loaded, its deferred scripts included: a button a script binds
     /// does nothing when clicked before.
     pub async fn wait_for_scripts(&self) {
@@ -537,6 +554,30 @@ impl WebDriverCompatibleCommand for AddVirtualAuthenticator {
             "isUserVerified": true,
         });
         (reqwest::Method::POST, Some(options.to_string()))
+    }
+}
+
+/// `DELETE /session/{id}/webauthn/authenticator/{authenticatorId}`.
+#[derive(Debug)]
+struct RemoveVirtualAuthenticator {
+    session: String,
+    authenticator: String,
+}
+
+impl WebDriverCompatibleCommand for RemoveVirtualAuthenticator {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        _session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/webauthn/authenticator/{}",
+            self.session, self.authenticator
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (reqwest::Method, Option<String>) {
+        (reqwest::Method::DELETE, None)
     }
 }
 
