@@ -5,15 +5,19 @@
 use crate::console::{Console, PASSWORD};
 use crate::helpers::*;
 
-const TOKEN: &str = "metrics-token-0123456789abcdef";
+pub(crate) const TOKEN: &str = "metrics-token-0123456789abcdef";
 
-async fn with_token() -> TestApp {
+pub(crate) async fn with_token() -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     spawn_app_in(dir, |config| config.metrics_token = Some(TOKEN.into())).await
 }
 
 /// GET `url`/metrics with `token` as the bearer token: status, WWW-Authenticate, body.
-async fn scrape(app: &TestApp, base: &str, token: Option<&str>) -> (u16, Option<String>, String) {
+pub(crate) async fn scrape(
+    app: &TestApp,
+    base: &str,
+    token: Option<&str>,
+) -> (u16, Option<String>, String) {
     let mut request = app.client.get(format!("{base}/metrics"));
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -76,7 +80,7 @@ fn matching<'a>(
 }
 
 /// Every sample of `text` named `name` whose labels include `labels`, summed (0 when none).
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     let scrape = parsed(text);
     matching(&scrape, name, labels)
         .map(|sample| match sample.value {

@@ -704,3 +704,29 @@ async fn a_password_is_given_up_only_for_a_passkey_and_with_the_current_password
         .redirects_to("/");
     back.get("/account").await.assert_contains(ANN);
 }
+
+#[tokio::test]
+async fn passkey_sign_ins_are_counted_by_outcome() {
+    use crate::metrics::{TOKEN, sample, scrape, with_token};
+    let app = with_token().await;
+    let mut passkey = user_with_authenticator(&app, ANN, CredentialKind::Passkey).await;
+    let (console, csrf) = at_login(&app).await;
+    let (status, _) = sign_in(&app, &console, &csrf, |o, origin| {
+        passkey.answer(o, origin, false, true)
+    })
+    .await;
+    assert_eq!(status, 401);
+    let (console, csrf) = at_login(&app).await;
+    let (status, _) = sign_in(&app, &console, &csrf, |o, origin| {
+        passkey.answer(o, origin, true, true)
+    })
+    .await;
+    assert_eq!(status, 200);
+    let (_, _, text) = scrape(&app, &app.address, Some(TOKEN)).await;
+    let logins = "roost_logins_total";
+    for outcome in ["verified", "rejected"] {
+        let labels = [("step", "passkey"), ("outcome", outcome)];
+        assert_eq!(sample(&text, logins, &labels), 1.0, "{outcome}");
+    }
+    assert!(!text.contains(ANN), "an email in the metrics");
+}
