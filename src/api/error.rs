@@ -131,6 +131,10 @@ impl From<Refusal> for ApiError {
                 StatusCode::BAD_REQUEST,
                 format!("This invitation is for addresses at {domain}."),
             ),
+            Refusal::CredentialRegistered => (
+                StatusCode::CONFLICT,
+                "The credential is registered already.".into(),
+            ),
             Refusal::LastWayIn => (
                 StatusCode::CONFLICT,
                 "It is the user's last way to sign in.".into(),

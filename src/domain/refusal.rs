@@ -48,6 +48,10 @@ pub enum Refusal {
     InvitationNotFound,
     #[error("no such webhook")]
     WebhookNotFound,
+    /// A WebAuthn credential id registered already (to this account or another): one id names one
+    /// credential of one account.
+    #[error("the credential is registered already")]
+    CredentialRegistered,
     /// Removing the user's password or their last passkey would leave them no way to sign in.
     #[error("it is the user's last way to sign in")]
     LastWayIn,

@@ -3,7 +3,7 @@
 
 use super::{Permission, Principal, ServiceResult};
 use crate::auth::{recovery_codes, totp};
-use crate::domain::Secret;
+use crate::domain::{Refusal, Secret};
 use crate::state::AppState;
 use crate::store::{User, WebauthnCredential, now_unix};
 
@@ -65,8 +65,8 @@ pub async fn new_recovery_codes(
     Ok(codes)
 }
 
-/// Registers a security key; if it is the first factor, recovery codes come with it (returned
-/// to show once).
+/// Registers a security key or passkey (refused if its credential id is anyone's already); if it
+/// is the first factor, recovery codes come with it (returned to show once).
 pub async fn add_security_key(
     state: &AppState,
     who: &Principal,
@@ -74,6 +74,13 @@ pub async fn add_security_key(
     credential: WebauthnCredential,
 ) -> ServiceResult<(User, Option<Vec<String>>)> {
     who.require(Permission::OwnAccount(user_id))?;
+    let credential_id = credential.passkey.expose().cred_id().to_vec();
+    let owner = state
+        .blocking(move |store| store.webauthn_credential_owner(&credential_id))
+        .await?;
+    if owner.is_some() {
+        return Err(Refusal::CredentialRegistered.into());
+    }
     let (codes, hashes) = recovery_codes::generate();
     let actor = who.actor();
     let (user, stored) = state

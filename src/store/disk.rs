@@ -91,6 +91,29 @@ struct CredentialJson {
     passkey: Passkey,
 }
 
+/// Only the credential ids of a stored user (serde skips the rest): a scan of every user for one
+/// id decodes no more than it needs.
+#[derive(Deserialize)]
+struct CredentialIdsJson {
+    #[serde(default)]
+    webauthn_credentials: Vec<CredentialIdJson>,
+}
+
+#[derive(Deserialize)]
+struct CredentialIdJson {
+    passkey: Passkey,
+}
+
+/// The WebAuthn credential ids of the stored user `bytes`.
+pub(super) fn credential_ids(bytes: &[u8]) -> StoreResult<Vec<Vec<u8>>> {
+    let json: CredentialIdsJson = decode(bytes)?;
+    Ok(json
+        .webauthn_credentials
+        .into_iter()
+        .map(|credential| credential.passkey.cred_id().to_vec())
+        .collect())
+}
+
 #[derive(Serialize, Deserialize)]
 struct ApiKeyJson {
     key_id: String,

@@ -264,6 +264,22 @@ impl Store {
         Ok(outcome)
     }
 
+    /// The user who holds the WebAuthn credential `credential_id`, if anyone does: a credential
+    /// id must name one credential of one account (webauthn-rs asks it of every registration).
+    /// Reads every user, so the caller runs it off the async workers; registrations are rare.
+    pub fn webauthn_credential_owner(&self, credential_id: &[u8]) -> StoreResult<Option<u64>> {
+        let txn = self.begin_read()?;
+        let users = txn.open_table(USERS)?;
+        for entry in redb::ReadableTable::iter(&users)? {
+            let (id, bytes) = entry?;
+            let ids = super::disk::credential_ids(bytes.value())?;
+            if ids.iter().any(|id| id.as_slice() == credential_id) {
+                return Ok(Some(id.value()));
+            }
+        }
+        Ok(None)
+    }
+
     /// Registers a security key; if it is the user's first factor and they have no recovery codes,
     /// `recovery_hashes` become theirs. Returns the user and whether the codes were stored.
     pub fn add_webauthn_credential(
@@ -399,5 +415,50 @@ impl Store {
         };
         txn.commit()?;
         Ok(user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::audit::Actor;
+    use super::super::disk::tests::passkey;
+    use super::super::{CredentialKind, NewUser, Store, WebauthnCredential};
+    use crate::domain::{AccessLevel, Email, Secret};
+
+    #[test]
+    fn a_credential_id_names_its_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut ids = Vec::new();
+        for raw in ["ann@x.io", "bob@x.io", "cy@x.io"] {
+            let new = NewUser {
+                email: Email::parse(raw).unwrap(),
+                access_level: AccessLevel::User,
+                note: None,
+                two_factor_required: false,
+            };
+            ids.push(store.add_user(&Actor::system(), new, None).unwrap().id);
+        }
+        let credential = WebauthnCredential {
+            id: "0a1b2c3d4e5f6071".into(),
+            name: "Key".into(),
+            created: 1,
+            sign_count: 0,
+            kind: CredentialKind::Passkey,
+            passkey: Secret::new(passkey()),
+        };
+        let cred_id = passkey().cred_id().to_vec();
+        assert_eq!(store.webauthn_credential_owner(&cred_id).unwrap(), None);
+        store
+            .add_webauthn_credential(&Actor::system(), ids[1], credential, Vec::new())
+            .unwrap();
+        assert_eq!(
+            store.webauthn_credential_owner(&cred_id).unwrap(),
+            Some(ids[1])
+        );
+        assert_eq!(
+            store.webauthn_credential_owner(b"another id").unwrap(),
+            None
+        );
     }
 }

@@ -133,6 +133,7 @@ pub fn refusal_message(refusal: &Refusal) -> String {
             "That time is in the past: give a future time, or leave it empty.".into()
         }
         Refusal::ExpiryNeedsAdmin => "Only admin access can be granted until a time.".into(),
+        Refusal::CredentialRegistered => "This authenticator's credential is registered already, to this account or another.".into(),
         Refusal::LastWayIn => "That is your last way to sign in: register another passkey first, or get a password through \"Forgot your password?\" on the login page.".into(),
         Refusal::InvitationNotFound => "Invitation does not exist.".into(),
         Refusal::WebhookNotFound => "Webhook does not exist.".into(),

@@ -260,8 +260,14 @@ async fn register_finish(
         kind,
         passkey: Secret::new(passkey),
     };
-    let (user, recovery_codes) =
-        account::add_security_key(&state, &signed_in.principal, user_id, credential).await?;
+    let added = account::add_security_key(&state, &signed_in.principal, user_id, credential).await;
+    let (user, recovery_codes) = match added {
+        Ok(added) => added,
+        Err(ServiceError::Refused(refusal @ Refusal::CredentialRegistered)) => {
+            return Ok(json_error(StatusCode::CONFLICT, &refusal_message(&refusal)));
+        }
+        Err(error) => return Err(error.into()),
+    };
     session::enrollment_done(&signed_in.session);
     tracing::info!("user {} registered a {}", user.email, kind.label());
     Ok(HttpResponse::Ok()

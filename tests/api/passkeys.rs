@@ -88,6 +88,69 @@ impl SoftPasskey {
         serde_json::from_value(json).expect("a passkey")
     }
 
+    /// Answers a registration's `options` as an authenticator that keeps the credential ('none'
+    /// attestation: authenticator data with the credential's id and COSE public key).
+    fn attest(&self, options: &Value, origin: &str) -> Value {
+        let ec = self.key.ec_key().expect("ec");
+        let mut ctx = BigNumContext::new().expect("ctx");
+        let (mut x, mut y) = (
+            openssl::bn::BigNum::new().unwrap(),
+            openssl::bn::BigNum::new().unwrap(),
+        );
+        ec.public_key()
+            .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)
+            .expect("coordinates");
+        // COSE_Key {1: 2 (EC2), 3: -7 (ES256), -1: 1 (P-256), -2: x, -3: y}.
+        let mut cose = vec![0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58, 0x20];
+        cose.extend(x.to_vec_padded(32).unwrap());
+        cose.extend([0x22, 0x58, 0x20]);
+        cose.extend(y.to_vec_padded(32).unwrap());
+        let mut authenticator_data = sha256(b"localhost");
+        // User present, user verified, attested credential data included; counter 0.
+        authenticator_data.push(0x45);
+        authenticator_data.extend([0; 4]);
+        authenticator_data.extend([0; 16]);
+        let length = u16::try_from(self.credential_id.len()).unwrap();
+        authenticator_data.extend(length.to_be_bytes());
+        authenticator_data.extend(&self.credential_id);
+        authenticator_data.extend(cose);
+        // {"fmt": "none", "attStmt": {}, "authData": bytes}
+        let mut attestation = vec![0xa3, 0x63];
+        attestation.extend(b"fmt");
+        attestation.push(0x64);
+        attestation.extend(b"none");
+        attestation.push(0x67);
+        attestation.extend(b"attStmt");
+        attestation.push(0xa0);
+        attestation.push(0x68);
+        attestation.extend(b"authData");
+        attestation.extend([0x59]);
+        attestation.extend(
+            u16::try_from(authenticator_data.len())
+                .unwrap()
+                .to_be_bytes(),
+        );
+        attestation.extend(authenticator_data);
+        let challenge = options["publicKey"]["challenge"]
+            .as_str()
+            .expect("a challenge");
+        let client_data = json!({
+            "type": "webauthn.create", "challenge": challenge, "origin": origin,
+            "crossOrigin": false,
+        })
+        .to_string();
+        json!({
+            "id": b64url(&self.credential_id),
+            "rawId": b64url(&self.credential_id),
+            "type": "public-key",
+            "response": {
+                "attestationObject": b64url(&attestation),
+                "clientDataJSON": b64url(client_data.as_bytes()),
+            },
+            "extensions": {"credProps": {"rk": true}}
+        })
+    }
+
     /// Answers the challenge of `options` for `origin`, counting up (unless told to repeat the
     /// last count, as a cloned key would) and with user verification or not.
     fn answer(&mut self, options: &Value, origin: &str, verified: bool, count: bool) -> Value {
@@ -729,4 +792,88 @@ async fn passkey_sign_ins_are_counted_by_outcome() {
         assert_eq!(sample(&text, logins, &labels), 1.0, "{outcome}");
     }
     assert!(!text.contains(ANN), "an email in the metrics");
+}
+
+/// A registration over HTTP end to end: the passkey is stored as one and signs its owner in; the
+/// same credential can't be registered to another account (nor twice to this one).
+#[tokio::test]
+async fn a_passkey_registered_over_http_signs_in_and_its_id_is_one_accounts() {
+    let app = spawn_app().await;
+    let console = app.console_as(ANN, "user").await;
+    console.get("/account/two-factor").await;
+    let csrf = console.csrf().expect("csrf");
+    let start = "/account/two-factor/webauthn/register/start";
+    let finish = "/account/two-factor/webauthn/register/finish";
+    let mut passkey = SoftPasskey::new(user_id(&app, ANN));
+    let page = console
+        .post_json(
+            start,
+            Some(&csrf),
+            &json!({"name": "Soft", "kind": "passkey"}),
+        )
+        .await;
+    let options: Value = serde_json::from_str(&page.body).unwrap();
+    let page = console
+        .post_json(
+            finish,
+            Some(&csrf),
+            &passkey.attest(&options, &app.console_url),
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let done: Value = serde_json::from_str(&page.body).unwrap();
+    assert_eq!(done["recovery_codes"].as_array().map(Vec::len), Some(10));
+    let stored = app.store.user_by_email(&email(ANN)).unwrap().user;
+    assert_eq!(stored.webauthn_credentials.len(), 1);
+    assert_eq!(stored.webauthn_credentials[0].kind, CredentialKind::Passkey);
+    assert_eq!(stored.webauthn_credentials[0].name, "Soft");
+    let (anonymous, token) = at_login(&app).await;
+    let (status, _) = sign_in(&app, &anonymous, &token, |o, origin| {
+        passkey.answer(o, origin, true, true)
+    })
+    .await;
+    assert_eq!(status, 200);
+
+    // The same credential id, registered by Bob (or by Ann again): refused, nothing stored.
+    let bob = app.console_as("bob@x.io", "user").await;
+    bob.get("/account/two-factor").await;
+    let bob_csrf = bob.csrf().expect("csrf");
+    let mut copy = SoftPasskey::new(user_id(&app, "bob@x.io"));
+    copy.credential_id = passkey.credential_id.clone();
+    let before = newest_id(&app);
+    let taken = "registered already, to this account or another";
+    for (who, csrf, kind, status, message) in [
+        (&bob, &bob_csrf, "passkey", 409, taken),
+        (&bob, &bob_csrf, "security_key", 409, taken),
+        // Ann's own is excluded from her ceremony: webauthn-rs refuses it before the store.
+        (&console, &csrf, "passkey", 400, "could not be verified"),
+    ] {
+        let page = who
+            .post_json(start, Some(csrf), &json!({"name": "Copy", "kind": kind}))
+            .await;
+        let options: Value = serde_json::from_str(&page.body).unwrap();
+        let page = who
+            .post_json(finish, Some(csrf), &copy.attest(&options, &app.console_url))
+            .await;
+        assert_eq!(page.status, status, "{kind}: {}", page.body);
+        page.assert_contains(message);
+    }
+    assert!(
+        app.store
+            .user_by_email(&email("bob@x.io"))
+            .unwrap()
+            .user
+            .webauthn_credentials
+            .is_empty()
+    );
+    assert_eq!(
+        app.store
+            .user_by_email(&email(ANN))
+            .unwrap()
+            .user
+            .webauthn_credentials
+            .len(),
+        1
+    );
+    crate::audit::assert_nothing_after(&app, before);
 }
