@@ -39,7 +39,7 @@ async fn populated_app() -> (TestApp, String, String, String) {
     (app, secret, analyst, flock)
 }
 
-fn import(sandbox: &Sandbox, file: &Path, data: &Path) -> crate::cli::Output {
+pub(crate) fn import(sandbox: &Sandbox, file: &Path, data: &Path) -> crate::cli::Output {
     run(sandbox.cmd(&[
         "import",
         file.to_str().unwrap(),

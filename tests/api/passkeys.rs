@@ -877,3 +877,57 @@ async fn a_passkey_registered_over_http_signs_in_and_its_id_is_one_accounts() {
     );
     crate::audit::assert_nothing_after(&app, before);
 }
+
+/// A passkey (its kind, its counter) and the passwordless switch move with an export: the
+/// imported console signs its owner in with it, and refuses a clone of the last answer.
+#[tokio::test]
+async fn a_passkey_moves_with_an_export_and_signs_in_on_the_new_console() {
+    let app = spawn_app().await;
+    let mut passkey = user_with_authenticator(&app, ANN, CredentialKind::Passkey).await;
+    let (console, csrf) = at_login(&app).await;
+    let (status, _) = sign_in(&app, &console, &csrf, |o, origin| {
+        passkey.answer(o, origin, true, true)
+    })
+    .await;
+    assert_eq!(status, 200);
+    app.post("settings/usermanagement/passwordless_sign_in/disable", &[])
+        .await
+        .ok_bare();
+    let sandbox = crate::cli::Sandbox::new();
+    let file = sandbox.dir.path().join("console.jsonl");
+    app.store.export(&Actor::cli(), &file).expect("export");
+    let target = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        app.data_dir.join("secrets.key"),
+        target.path().join("secrets.key"),
+    )
+    .unwrap();
+    let output = crate::export::import(&sandbox, &file, target.path());
+    assert!(output.status.success(), "{}", output.stderr);
+    drop(app);
+
+    let moved = spawn_app_in(target, |_| {}).await;
+    let stored = moved.store.user_by_email(&email(ANN)).unwrap().user;
+    assert_eq!(stored.webauthn_credentials[0].kind, CredentialKind::Passkey);
+    assert_eq!(stored.webauthn_credentials[0].sign_count, 1);
+    assert_eq!(
+        moved.get("settings", &[]).await.ok()["settings"]["passwordless_sign_in"],
+        false
+    );
+    moved
+        .post("settings/usermanagement/passwordless_sign_in/enable", &[])
+        .await
+        .ok_bare();
+    let (console, csrf) = at_login(&moved).await;
+    let (status, _) = sign_in(&moved, &console, &csrf, |o, origin| {
+        passkey.answer(o, origin, true, false)
+    })
+    .await;
+    assert_eq!(status, 401, "the counter moved with it");
+    let (status, _) = sign_in(&moved, &console, &csrf, |o, origin| {
+        passkey.answer(o, origin, true, true)
+    })
+    .await;
+    assert_eq!(status, 200);
+    console.get("/account").await.assert_contains(ANN);
+}
