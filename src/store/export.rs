@@ -12,15 +12,18 @@
 //! {"kind":"user","record":{"id":1,"email":"ann@example.com","password_hash":"$argon2id$…",…}}
 //! {"kind":"role","user":1,"flock":"flock:default","role":"manager"}
 //! {"kind":"api_key","record":{"key_id":"…","secret_hash":"…","scope":{…},…}}
+//! {"kind":"webhook","id":1,"record":{"url":"https://…","format":"slack","secret":"sealed:…",…}}
+//! {"kind":"invitation","hash":"…","record":{"expires_at":…,"max_uses":5,"uses":[…],…}}
 //! {"kind":"audit","id":7,"record":{"at":…,"action_type":"user_add",…}}
-//! {"kind":"end","counts":{"flocks":1,"users":1,"roles":1,"api_keys":1,"audit_entries":7}}
+//! {"kind":"end","counts":{"flocks":1,"users":1,"roles":1,"api_keys":1,"webhooks":1,"invitations":1,"audit_entries":7}}
 //! ```
 //!
 //! `record` is the record as this schema stores it (README "Export and import" lists the
 //! fields). Password hashes, API key hashes and recovery code hashes are carried as they are
-//! stored; TOTP secrets stay sealed with the secrets key, so importing them needs that key (the
-//! header's `secrets_key_check` tells whether the importing side has it). Not carried: sessions
-//! (people log in again), unused one-time links, the mail queue and login locks.
+//! stored; TOTP and webhook secrets stay sealed with the secrets key, so importing them needs that
+//! key (the header's `secrets_key_check` tells whether the importing side has it); invitations
+//! are carried by the hash of their link (the links keep working). Not carried: sessions (people
+//! log in again), unused one-time links, the mail and webhook queues and login locks.
 //!
 //! An import goes into a data directory without a database only. Every line is read and checked
 //! (its JSON, its record, that ids and emails are unique, that roles and flock keys name users
@@ -40,9 +43,9 @@ use super::audit::{Actor, AuditEntry, AuditLine, is_action_type};
 use super::disk::{decode_api_key, decode_user};
 use super::records::{FlockRecord, decode};
 use super::tables::{
-    API_KEYS, AUDIT, AUDIT_BY_ACTION, ENABLED_ADMINS, FLOCKS, META, NEXT_AUDIT_ID_KEY,
+    API_KEYS, AUDIT, AUDIT_BY_ACTION, ENABLED_ADMINS, FLOCKS, INVITATIONS, META, NEXT_AUDIT_ID_KEY,
     NEXT_USER_ID_KEY, ROLES_BY_FLOCK, ROLES_BY_USER, SECRETS_KEY_CHECK_KEY, SETTINGS_KEY,
-    USER_ID_BY_EMAIL, USERS, recorded_schema_version,
+    USER_ID_BY_EMAIL, USERS, WEBHOOKS, recorded_schema_version,
 };
 use super::{
     DATABASE_FILE, SCHEMA_VERSION, Settings, Store, StoreError, StoreOptions, now_unix, sealing,
@@ -105,6 +108,10 @@ pub struct ExportCounts {
     pub users: u64,
     pub roles: u64,
     pub api_keys: u64,
+    #[serde(default)]
+    pub webhooks: u64,
+    #[serde(default)]
+    pub invitations: u64,
     pub audit_entries: u64,
 }
 
@@ -112,8 +119,14 @@ impl std::fmt::Display for ExportCounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} users, {} flocks, {} roles, {} API keys, {} audit entries",
-            self.users, self.flocks, self.roles, self.api_keys, self.audit_entries
+            "{} users, {} flocks, {} roles, {} API keys, {} webhooks, {} invitations, {} audit entries",
+            self.users,
+            self.flocks,
+            self.roles,
+            self.api_keys,
+            self.webhooks,
+            self.invitations,
+            self.audit_entries
         )
     }
 }
@@ -143,6 +156,14 @@ enum ExportLine {
         role: String,
     },
     ApiKey {
+        record: Value,
+    },
+    Webhook {
+        id: u64,
+        record: Value,
+    },
+    Invitation {
+        hash: String,
         record: Value,
     },
     Audit {
@@ -268,6 +289,20 @@ impl Store {
             line(&mut out, &ExportLine::ApiKey { record })?;
             counts.api_keys += 1;
         }
+        for entry in txn.open_table(WEBHOOKS)?.iter()? {
+            let (id, bytes) = entry?;
+            let record = stored(bytes.value())?;
+            let id = id.value();
+            line(&mut out, &ExportLine::Webhook { id, record })?;
+            counts.webhooks += 1;
+        }
+        for entry in txn.open_table(INVITATIONS)?.iter()? {
+            let (hash, bytes) = entry?;
+            let record = stored(bytes.value())?;
+            let hash = hash.value().to_string();
+            line(&mut out, &ExportLine::Invitation { hash, record })?;
+            counts.invitations += 1;
+        }
         for entry in txn.open_table(AUDIT)?.iter()? {
             let (id, bytes) = entry?;
             let record = stored(bytes.value())?;
@@ -301,6 +336,8 @@ struct Checked {
     users: Vec<super::User>,
     roles: Vec<(u64, String, FlockRole)>,
     api_keys: Vec<super::ApiKeyRecord>,
+    webhooks: Vec<(u64, Value)>,
+    invitations: Vec<(String, Value)>,
     audit: Vec<(u64, AuditEntry)>,
     counts: ExportCounts,
 }
@@ -447,6 +484,40 @@ fn check_export(file: &Path) -> Result<Checked, ExportError> {
                 }
                 pending_keys.push((line_number, key));
             }
+            ExportLine::Webhook { id, record } => {
+                let webhook = decode::<super::webhooks::Webhook>(&record_of(record.clone()))
+                    .map_err(|error| invalid(format!("webhook {id}: {error}")))?;
+                if id == 0 || id == u64::MAX || checked.webhooks.iter().any(|(seen, _)| *seen == id)
+                {
+                    return Err(invalid(format!(
+                        "webhook id {id} is out of range or appears twice"
+                    )));
+                }
+                if let Some(action) = webhook.actions.iter().find(|a| !is_action_type(a)) {
+                    return Err(invalid(format!(
+                        "webhook {id}: unknown action type {action:?}"
+                    )));
+                }
+                checked.holds_sealed_secrets = true;
+                checked.webhooks.push((id, record));
+            }
+            ExportLine::Invitation { hash, record } => {
+                decode::<super::Invitation>(&record_of(record.clone()))
+                    .map_err(|error| invalid(format!("invitation: {error}")))?;
+                let is_hash = hash.len() == 64
+                    && hash
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+                if !is_hash {
+                    return Err(invalid(
+                        "invitation: its hash is not a SHA-256 in hex".into(),
+                    ));
+                }
+                if checked.invitations.iter().any(|(seen, _)| *seen == hash) {
+                    return Err(invalid("an invitation appears twice".into()));
+                }
+                checked.invitations.push((hash, record));
+            }
             ExportLine::Audit { id, record } => {
                 let mut entry = decode::<AuditEntry>(&record_of(record))
                     .map_err(|error| invalid(format!("audit entry {id}: {error}")))?;
@@ -513,6 +584,8 @@ fn check_export(file: &Path) -> Result<Checked, ExportError> {
         users: checked.users.len() as u64,
         roles: checked.roles.len() as u64,
         api_keys: checked.api_keys.len() as u64,
+        webhooks: checked.webhooks.len() as u64,
+        invitations: checked.invitations.len() as u64,
         audit_entries: checked.audit.len() as u64,
     };
     if found != checked.counts {
@@ -574,7 +647,7 @@ fn build(
             return Err(ExportError::Invalid {
                 line: 1,
                 reason: format!(
-                    "the export's TOTP secrets are sealed with another secrets key than {}: copy secrets.key from the data directory that was exported (or point --secrets-key-file at it) before importing",
+                    "the export's TOTP and webhook secrets are sealed with another secrets key than {}: copy secrets.key from the data directory that was exported (or point --secrets-key-file at it) before importing",
                     options.secrets_key_file.display()
                 ),
             });
@@ -616,6 +689,16 @@ fn build(
                 super::disk::encode_api_key(key)?.as_slice(),
             )?;
         }
+        let mut webhooks = txn.open_table(WEBHOOKS)?;
+        let mut next_webhook = 1;
+        for (id, record) in &checked.webhooks {
+            webhooks.insert(*id, super::records::encode(record)?.as_slice())?;
+            next_webhook = next_webhook.max(id.saturating_add(1));
+        }
+        let mut invitations = txn.open_table(INVITATIONS)?;
+        for (hash, record) in &checked.invitations {
+            invitations.insert(hash.as_str(), super::records::encode(record)?.as_slice())?;
+        }
         let mut audit = txn.open_table(AUDIT)?;
         let mut by_action = txn.open_table(AUDIT_BY_ACTION)?;
         let mut next_audit = 1;
@@ -631,6 +714,10 @@ fn build(
         }
         meta.insert(NEXT_USER_ID_KEY, next_user.to_le_bytes().as_slice())?;
         meta.insert(NEXT_AUDIT_ID_KEY, next_audit.to_le_bytes().as_slice())?;
+        meta.insert(
+            super::webhooks::NEXT_WEBHOOK_ID_KEY,
+            next_webhook.to_le_bytes().as_slice(),
+        )?;
     }
     super::audit::record(
         &txn,

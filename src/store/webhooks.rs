@@ -20,7 +20,7 @@ use crate::domain::Refusal;
 /// Kept per target in the deliveries log; older ones go.
 pub const DELIVERIES_KEPT: usize = 20;
 /// The sequence of webhook ids (in META, beside the others).
-const NEXT_WEBHOOK_ID_KEY: &str = "next_webhook_id";
+pub(super) const NEXT_WEBHOOK_ID_KEY: &str = "next_webhook_id";
 
 /// How a delivery ended (or its last failed try).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

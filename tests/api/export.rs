@@ -249,6 +249,21 @@ fn line_of(lines: &[String], kind: &str) -> usize {
         .unwrap_or_else(|| panic!("no {kind} line"))
 }
 
+fn webhook_line(format: &str, actions: &str) -> String {
+    format!(
+        r#"{{"kind":"webhook","id":3,"record":{{"url":"https://hooks.example.com/x","format":{format},"actions":{actions},"secret":"sealed:v1:00","created":1,"created_by":"cli"}}}}"#
+    )
+}
+
+fn invitation_line(hash: &str) -> String {
+    serde_json::json!({"kind": "invitation", "hash": hash, "record": {
+        "created": 1, "created_by": "cli", "expires_at": 2, "max_uses": 1,
+        "access_level": "user", "managed_flocks": [], "watched_flocks": [],
+        "email_domain": null, "revoked": false, "uses": []
+    }})
+    .to_string()
+}
+
 #[tokio::test]
 async fn a_malformed_export_is_refused_with_its_line_and_imports_nothing() {
     let (app, _, _, _) = populated_app().await;
@@ -347,6 +362,43 @@ async fn a_malformed_export_is_refused_with_its_line_and_imports_nothing() {
                     lines[user].replacen("\"id\":", "\"id\":18446744073709551615,\"was\":", 1);
             }),
             "is out of range",
+        ),
+        (
+            "webhook of an unknown action",
+            Box::new(|lines| {
+                let end = lines.len() - 1;
+                lines.insert(
+                    end,
+                    webhook_line(r#""generic""#, r#"["user_add","no_such"]"#),
+                );
+            }),
+            "webhook 3: unknown action type \"no_such\"",
+        ),
+        (
+            "webhook of an unknown format",
+            Box::new(|lines| {
+                let end = lines.len() - 1;
+                lines.insert(end, webhook_line(r#""fax""#, "[]"));
+            }),
+            "webhook 3: stored record is unreadable: unknown variant `fax`",
+        ),
+        (
+            "invitation under something not a hash",
+            Box::new(|lines| {
+                let end = lines.len() - 1;
+                lines.insert(end, invitation_line("../../etc/passwd"));
+            }),
+            "invitation: its hash is not a SHA-256 in hex",
+        ),
+        (
+            "invitation twice",
+            Box::new(|lines| {
+                let end = lines.len() - 1;
+                let hash = "a".repeat(64);
+                lines.insert(end, invitation_line(&hash));
+                lines.insert(end, invitation_line(&hash));
+            }),
+            "an invitation appears twice",
         ),
         (
             "cut short",

@@ -470,3 +470,89 @@ async fn private_targets_and_bad_forms_are_refused() {
     assert!(forged.status >= 400);
     assert!(app.store.webhooks().unwrap().is_empty());
 }
+
+/// A console moved through its export keeps its webhooks (their sealed secrets open on the new
+/// machine: the next event is signed as before) and its invitations (the link still works).
+#[tokio::test]
+async fn webhooks_and_invitations_move_with_an_export() {
+    let app = app_allowing_private().await;
+    let receiver = Receiver::start("HTTP/1.1 200 OK").await;
+    let admin = app.console_as("boss@x.io", "admin").await;
+    add_webhook(&admin, &receiver.url("/hook"), "generic", "user_add")
+        .await
+        .redirects_to("/settings/webhooks");
+    let invitation =
+        app.post("invite/create", &[("max_uses", "2")]).await.ok()["invitation"].clone();
+    let link = invitation["link"].as_str().unwrap().to_string();
+    let path = link.strip_prefix(&app.console_url).unwrap().to_string();
+    let sandbox = crate::cli::Sandbox::new();
+    let file = sandbox.dir.path().join("console.jsonl");
+    let counts = app.store.export(&Actor::cli(), &file).expect("export");
+    assert_eq!((counts.webhooks, counts.invitations), (1, 1));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        !text.contains(SECRET),
+        "a clear webhook secret in the export"
+    );
+    assert!(
+        !text.contains(&path[8..]),
+        "an invitation's link in the export"
+    );
+    // Without the secrets key the sealed webhook secret can't move: refused, nothing imported.
+    let keyless = tempfile::tempdir().unwrap();
+    let output = crate::export::import(&sandbox, &file, keyless.path());
+    assert!(!output.status.success());
+    assert!(
+        output.stderr.contains("webhook secrets"),
+        "{}",
+        output.stderr
+    );
+    assert!(!keyless.path().join("roost.redb").exists());
+    let target = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        app.data_dir.join("secrets.key"),
+        target.path().join("secrets.key"),
+    )
+    .unwrap();
+    let output = crate::export::import(&sandbox, &file, target.path());
+    assert!(output.status.success(), "{}", output.stderr);
+    assert!(
+        output.stdout.contains("1 webhooks, 1 invitations"),
+        "{}",
+        output.stdout
+    );
+    let before = app.store.webhooks().unwrap();
+    drop(app);
+
+    let moved = spawn_app_in(target, |config| {
+        config.webhooks_allow_private = true;
+        config.webhook_retry_base = Duration::from_millis(200);
+    })
+    .await;
+    assert_eq!(moved.store.webhooks().unwrap(), before);
+    moved.add_user("cy@x.io", "user").await;
+    let got = receiver.wait_for(1).await;
+    verify(&got[0]);
+    assert_eq!(got[0].json()["event"]["target"], "cy@x.io");
+    // A webhook added now gets a new id.
+    let admin = Console::new(&moved);
+    admin.login("boss@x.io", crate::console::PASSWORD).await;
+    add_webhook(&admin, &receiver.url("/second"), "slack", "")
+        .await
+        .redirects_to("/settings/webhooks");
+    let ids: Vec<u64> = moved
+        .store
+        .webhooks()
+        .unwrap()
+        .iter()
+        .map(|w| w.id)
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1]);
+    // The invitation: listed as it was, its link still opens the sign-up page.
+    let listed = moved.get("invites/list", &[]).await.ok()["invitations"].clone();
+    assert_eq!(listed[0]["id"], invitation["id"]);
+    assert_eq!(listed[0]["max_uses"], 2);
+    let page = Console::new(&moved).get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+}
