@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod background;
 pub mod backups;
 pub mod cli;
 pub mod clock;

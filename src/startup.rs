@@ -58,12 +58,13 @@ pub enum StartupError {
     },
 }
 
-/// How long a stopping server answers the requests in flight, and then how long the mail sender
-/// may take to finish the message it is sending.
+/// How long a stopping server answers the requests in flight, and then how long the mail and
+/// webhook senders may take to finish the delivery they are making.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub struct Application {
     mail_sender: crate::mail::queue::MailSender,
+    webhook_sender: crate::background::Worker,
     port: u16,
     base_url: String,
     store: Store,
@@ -246,7 +247,7 @@ impl Application {
         }
         // Its first run, at once, carries out what fell due while the server was down.
         scheduler.clone().spawn();
-        crate::webhooks::spawn_sender(
+        let webhook_sender = crate::webhooks::spawn_sender(
             store.clone(),
             base_url.clone(),
             config.webhooks_allow_private,
@@ -265,6 +266,7 @@ impl Application {
 
         Ok(Application {
             mail_sender,
+            webhook_sender,
             metrics_server,
             port: address.port(),
             base_url,
@@ -331,9 +333,19 @@ impl Application {
             }
             None => self.server.await,
         };
-        if !self.mail_sender.stop(SHUTDOWN_GRACE).await {
+        let (mail, webhooks) = tokio::join!(
+            self.mail_sender.stop(SHUTDOWN_GRACE),
+            self.webhook_sender.stop(SHUTDOWN_GRACE)
+        );
+        if !mail {
             tracing::warn!(
                 "the mail sender was still delivering after {} s; the message stays queued",
+                SHUTDOWN_GRACE.as_secs()
+            );
+        }
+        if !webhooks {
+            tracing::warn!(
+                "the webhook sender was still delivering after {} s; the event stays queued",
                 SHUTDOWN_GRACE.as_secs()
             );
         }
@@ -347,6 +359,11 @@ impl Application {
     /// The mail queue's sender (tests stop it to see readiness fail).
     pub fn mail_sender(&self) -> crate::mail::queue::MailSender {
         self.mail_sender.clone()
+    }
+
+    /// The webhook sender (tests stop it as a shutdown does).
+    pub fn webhook_sender(&self) -> crate::background::Worker {
+        self.webhook_sender.clone()
     }
 }
 

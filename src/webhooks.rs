@@ -12,6 +12,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use crate::background::Worker;
 use crate::mail::queue::retry_delay;
 use crate::store::webhooks::{QueuedDelivery, Webhook, WebhookEvent, WebhookFormat};
 use crate::store::{Store, StoreError, now_unix};
@@ -190,16 +191,31 @@ fn now_ms() -> u64 {
     now_unix().saturating_mul(1000)
 }
 
-/// Starts the sender.
-pub fn spawn_sender(store: Store, console_url: String, allow_private: bool, retry_base: Duration) {
+/// Starts the sender; the handle stops it between two deliveries (graceful shutdown: a delivery
+/// under way is finished and recorded, so it isn't sent again after the restart).
+pub fn spawn_sender(
+    store: Store,
+    console_url: String,
+    allow_private: bool,
+    retry_base: Duration,
+) -> Worker {
+    let sender = Worker::default();
+    let handle = sender.clone();
     tokio::spawn(async move {
-        loop {
-            if let Err(error) = deliver_due(&store, &console_url, allow_private, retry_base).await {
+        let _running = handle.running();
+        while !handle.is_stopping() {
+            let round = deliver_due(&store, &console_url, allow_private, retry_base, &handle);
+            if let Err(error) = round.await {
                 tracing::error!("webhooks: {}", crate::error_chain::error_chain(&error));
             }
-            tokio::time::sleep(POLL).await;
+            tokio::select! {
+                _ = tokio::time::sleep(POLL) => {}
+                _ = handle.stop_requested() => {}
+            }
         }
+        tracing::info!("webhook sender stopped");
     });
+    sender
 }
 
 async fn deliver_due(
@@ -207,6 +223,7 @@ async fn deliver_due(
     console_url: &str,
     allow_private: bool,
     retry_base: Duration,
+    sender: &Worker,
 ) -> Result<(), StoreError> {
     loop {
         let now = now_ms();
@@ -218,6 +235,10 @@ async fn deliver_due(
         }
         let webhooks = store.off_async(|store| store.webhooks()).await?;
         for delivery in due {
+            if sender.is_stopping() {
+                // Left queued: delivered after the next start.
+                return Ok(());
+            }
             let Some(webhook) = webhooks.iter().find(|w| w.id == delivery.webhook_id) else {
                 continue;
             };

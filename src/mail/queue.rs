@@ -31,45 +31,7 @@ fn now_ms() -> u64 {
 
 /// The running sender: whether it still runs (readiness), and how to stop it between two
 /// deliveries (graceful shutdown).
-#[derive(Clone)]
-pub struct MailSender {
-    running: Arc<AtomicBool>,
-    stopping: Arc<AtomicBool>,
-    stop: Arc<Notify>,
-    finished: Arc<Notify>,
-}
-
-impl MailSender {
-    /// Whether the sender's loop is alive (it ends when stopped, or if it panicked).
-    pub fn is_running(&self) -> bool {
-        self.running.load(Ordering::Acquire)
-    }
-
-    /// Asks the sender to stop once the delivery under way (if any) is done, and waits at most
-    /// `within` for it. A message cut short stays queued and goes out after the next start.
-    pub async fn stop(&self, within: Duration) -> bool {
-        self.stopping.store(true, Ordering::Release);
-        self.stop.notify_one();
-        let finished = self.finished.notified();
-        if !self.is_running() {
-            return true;
-        }
-        tokio::time::timeout(within, finished).await.is_ok() || !self.is_running()
-    }
-}
-
-/// Clears `running` and wakes whoever waits for the end, however the loop ends (a panic too).
-struct Running {
-    running: Arc<AtomicBool>,
-    finished: Arc<Notify>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.running.store(false, Ordering::Release);
-        self.finished.notify_waiters();
-    }
-}
+pub type MailSender = crate::background::Worker;
 
 /// Starts the sender. `queued` is notified after each enqueue.
 pub fn spawn_sender(
@@ -78,20 +40,13 @@ pub fn spawn_sender(
     queued: Arc<Notify>,
     retry_base: Duration,
 ) -> MailSender {
-    let sender = MailSender {
-        running: Arc::new(AtomicBool::new(true)),
-        stopping: Arc::new(AtomicBool::new(false)),
-        stop: Arc::new(Notify::new()),
-        finished: Arc::new(Notify::new()),
-    };
+    let sender = MailSender::default();
     let handle = sender.clone();
     tokio::spawn(async move {
-        let _running = Running {
-            running: Arc::clone(&handle.running),
-            finished: Arc::clone(&handle.finished),
-        };
-        while !handle.stopping.load(Ordering::Acquire) {
-            let wait = match deliver_due(&store, &mailer, retry_base, &handle.stopping).await {
+        let _running = handle.running();
+        while !handle.is_stopping() {
+            let wait = match deliver_due(&store, &mailer, retry_base, handle.stopping_flag()).await
+            {
                 Ok(round) => round.next_check,
                 Err(error) => {
                     tracing::error!("mail queue: {error}");
@@ -101,7 +56,7 @@ pub fn spawn_sender(
             tokio::select! {
                 _ = queued.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
-                _ = handle.stop.notified() => {}
+                _ = handle.stop_requested() => {}
             }
         }
         tracing::info!("mail sender stopped");

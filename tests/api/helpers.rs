@@ -35,6 +35,7 @@ pub struct TestApp {
     pub hasher: roost::auth::passwords::PasswordHasher,
     /// The app's mail queue sender (readiness tests stop it).
     pub mail_sender: roost::mail::queue::MailSender,
+    pub webhook_sender: roost::background::Worker,
     /// The app's scheduler of offboardings: tests move their clock, then run it.
     pub scheduler: roost::service::scheduler::Scheduler,
     /// The `--metrics-bind` listener's address, when the test asked for one.
@@ -104,6 +105,7 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Co
     let console_url = app.base_url().to_string();
     let hasher = app.hasher();
     let mail_sender = app.mail_sender();
+    let webhook_sender = app.webhook_sender();
     let scheduler = app.scheduler();
     let metrics_address = app
         .metrics_port()
@@ -131,6 +133,7 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Co
         console_url,
         hasher,
         mail_sender,
+        webhook_sender,
         scheduler,
         metrics_address,
         server,

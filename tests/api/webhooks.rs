@@ -556,3 +556,60 @@ async fn webhooks_and_invitations_move_with_an_export() {
     let page = Console::new(&moved).get(&path).await;
     assert_eq!(page.status, 200, "{}", page.body);
 }
+
+/// A shutdown lets the delivery under way finish and be recorded (so it isn't sent twice after
+/// the restart); what is queued after stays queued for the next start.
+#[tokio::test]
+async fn a_stop_finishes_the_delivery_under_way_and_leaves_the_rest_queued() {
+    let app = app_allowing_private().await;
+    // A receiver that takes 1.5 s to answer, counting the requests it was sent.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let arrived = Arc::new(Mutex::new(0usize));
+    let counter = Arc::clone(&arrived);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 8192];
+                let _ = stream.read(&mut buffer).await;
+                *counter.lock().unwrap() += 1;
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                let answer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    let admin = app.console_as("boss@x.io", "admin").await;
+    add_webhook(
+        &admin,
+        &format!("http://127.0.0.1:{port}/slow"),
+        "generic",
+        "user_add",
+    )
+    .await
+    .redirects_to("/settings/webhooks");
+    let webhook = app.store.webhooks().unwrap()[0].id;
+    app.add_user("ann@x.io", "user").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while *arrived.lock().unwrap() == 0 {
+        assert!(Instant::now() < deadline, "the delivery never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let asked = Instant::now();
+    assert!(app.webhook_sender.stop(Duration::from_secs(10)).await);
+    assert!(
+        asked.elapsed() >= Duration::from_millis(800),
+        "the stop waited for the answer"
+    );
+    assert!(!app.webhook_sender.is_running());
+    let (deliveries, _) = app.store.webhook_deliveries(webhook).unwrap();
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    assert!(deliveries[0].delivered, "{deliveries:?}");
+    assert!(app.store.due_deliveries(u64::MAX, 10).unwrap().is_empty());
+    // Stopped: the next event waits in the queue for the next start.
+    app.add_user("bob@x.io", "user").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(*arrived.lock().unwrap(), 1);
+    assert_eq!(app.store.due_deliveries(u64::MAX, 10).unwrap().len(), 1);
+}
