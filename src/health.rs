@@ -39,5 +39,8 @@ fn not_ready(state: &AppState) -> Option<String> {
     if !state.mail_sender.is_running() {
         return Some("the mail sender has stopped".into());
     }
+    if !state.webhook_sender.is_running() {
+        return Some("the webhook sender has stopped".into());
+    }
     None
 }

@@ -121,6 +121,12 @@ impl Application {
             Arc::clone(&mail_queued),
             config.mail.retry_base,
         );
+        let webhook_sender = crate::webhooks::spawn_sender(
+            store.clone(),
+            base_url.clone(),
+            config.webhooks_allow_private,
+            config.webhook_retry_base,
+        );
         let summaries = Summaries::new(
             store.clone(),
             Arc::clone(&mail_queued),
@@ -140,6 +146,7 @@ impl Application {
             mailer: mailer.clone(),
             mail_queued,
             mail_sender: mail_sender.clone(),
+            webhook_sender: webhook_sender.clone(),
             stopping: Arc::clone(&stopping),
             data_dir: Arc::from(config.data_dir.as_path()),
             summaries: summaries.clone(),
@@ -247,12 +254,6 @@ impl Application {
         }
         // Its first run, at once, carries out what fell due while the server was down.
         scheduler.clone().spawn();
-        let webhook_sender = crate::webhooks::spawn_sender(
-            store.clone(),
-            base_url.clone(),
-            config.webhooks_allow_private,
-            config.webhook_retry_base,
-        );
         let scheme = if tls.is_some() { "https" } else { "http" };
         println!("Roost is listening on {scheme}://{address} (console at {base_url})");
         if store.user_count()? == 0 {

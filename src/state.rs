@@ -20,6 +20,7 @@ pub struct AppState {
     pub mail_queued: Arc<tokio::sync::Notify>,
     /// The mail queue's sender (readiness asks whether it runs).
     pub mail_sender: crate::mail::queue::MailSender,
+    pub webhook_sender: crate::background::Worker,
     /// The data directory (downloads of a backup are written there first, private).
     pub data_dir: Arc<std::path::Path>,
     /// Set once a stop was asked for (SIGTERM, SIGINT): answers then close their connection.

@@ -50,6 +50,25 @@ async fn readyz_is_503_with_the_reason_once_the_mail_sender_stopped() {
 }
 
 #[tokio::test]
+async fn readyz_is_503_with_the_reason_once_the_webhook_sender_stopped() {
+    let app = spawn_app().await;
+    assert_eq!(probe(&app, "/readyz").await.0, 200);
+    assert!(
+        app.webhook_sender
+            .stop(std::time::Duration::from_secs(5))
+            .await
+    );
+    assert_eq!(
+        probe(&app, "/readyz").await,
+        (
+            503,
+            json!({"status": "unavailable", "reason": "the webhook sender has stopped"})
+        )
+    );
+    assert_eq!(probe(&app, "/healthz").await.0, 200);
+}
+
+#[tokio::test]
 async fn readyz_is_503_once_the_store_takes_no_more_changes_and_writes_say_so() {
     let app = spawn_app().await;
     app.add_user("a@x.io", "user").await;
