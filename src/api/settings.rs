@@ -38,10 +38,20 @@ pub async fn passwordless_enable(call: ApiCall, state: web::Data<AppState>) -> A
     success()
 }
 
+/// Answers who is left without a way in (no password, passkey only): they need a reset link.
 pub async fn passwordless_disable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {
     settings::passwordless_sign_in(&state, &call.principal, false).await?;
-    success()
+    let stranded = settings::passkey_only_users(&state, &call.principal).await?;
+    success_with(json!({
+        "passkey_only_users": {
+            "total": stranded.len(),
+            "emails": stranded.iter().take(STRANDED_LISTED).map(|e| e.to_string()).collect::<Vec<_>>(),
+        }
+    }))
 }
+
+/// How many of the users a forbidden passwordless sign-in strands an answer names.
+pub const STRANDED_LISTED: usize = 100;
 
 /// Turns the whole API off. Only an admin in the browser console can turn it back on.
 pub async fn api_disable(call: ApiCall, state: web::Data<AppState>) -> ApiResult {

@@ -53,6 +53,16 @@ pub async fn passwordless_sign_in(
     .await
 }
 
+/// The enabled users who sign in with a passkey only (no password): turning passwordless
+/// sign-in off leaves them needing a reset link, so the one who turns it off is told who.
+pub async fn passkey_only_users(
+    state: &AppState,
+    who: &Principal,
+) -> ServiceResult<Vec<crate::domain::Email>> {
+    who.require(Permission::ReadAll)?;
+    Ok(state.blocking(|store| store.passkey_only_users()).await?)
+}
+
 /// Turns the API on or off (off: every call is answered 403 until an admin turns it on in the
 /// console).
 pub async fn api_access(state: &AppState, who: &Principal, on: bool) -> ServiceResult<Settings> {

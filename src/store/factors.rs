@@ -280,6 +280,22 @@ impl Store {
         Ok(None)
     }
 
+    /// The enabled users who have no password and sign in with a passkey only, by email: those
+    /// a console forbidding passwordless sign-in leaves without a way in until they get a reset
+    /// link. Reads every user (asked when the switch is turned off, not per page).
+    pub fn passkey_only_users(&self) -> StoreResult<Vec<crate::domain::Email>> {
+        let txn = self.begin_read()?;
+        let users = txn.open_table(USERS)?;
+        let mut found = Vec::new();
+        for entry in redb::ReadableTable::iter(&users)? {
+            let user = super::disk::decode_user(entry?.1.value())?;
+            if user.password_hash.is_none() && user.has_passkey() && !user.disabled {
+                found.push(user.email);
+            }
+        }
+        Ok(found)
+    }
+
     /// Registers a security key; if it is the user's first factor and they have no recovery codes,
     /// `recovery_hashes` become theirs. Returns the user and whether the codes were stored.
     pub fn add_webauthn_credential(

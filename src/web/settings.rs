@@ -170,14 +170,27 @@ async fn passwordless(
         if on { "allowed" } else { "forbidden" },
         signed_in.user.email
     );
-    flash_success(
-        &signed_in.session,
-        if on {
-            "Passkeys now sign their owners in on their own."
-        } else {
-            "Signing in with a passkey alone is off: passkeys serve as a second factor after the password."
-        },
-    );
+    if on {
+        flash_success(
+            &signed_in.session,
+            "Passkeys now sign their owners in on their own.",
+        );
+        return Ok(see_other("/settings"));
+    }
+    let stranded = settings::passkey_only_users(&state, &signed_in.principal).await?;
+    let mut message = "Signing in with a passkey alone is off: passkeys serve as a second factor after the password.".to_string();
+    if !stranded.is_empty() {
+        let named: Vec<String> = stranded.iter().take(10).map(ToString::to_string).collect();
+        let more = stranded.len().saturating_sub(named.len());
+        message.push_str(&format!(
+            " {} user{} no password and can't sign in now: {}{}. Send them a password reset from their user page (or allow passkeys again).",
+            stranded.len(),
+            if stranded.len() == 1 { " has" } else { "s have" },
+            named.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() },
+        ));
+    }
+    flash_success(&signed_in.session, &message);
     Ok(see_other("/settings"))
 }
 

@@ -453,9 +453,14 @@ async fn a_user_signs_in_with_a_passkey_alone_and_an_admin_can_reset_it() {
     browser.goto("/login").await;
     browser.wait_for("#passkey-login").await;
     browser.wait_for_scripts().await;
-    app.post("settings/usermanagement/passwordless_sign_in/disable", &[])
-        .await
-        .ok_bare();
+    let stranded = app
+        .post("settings/usermanagement/passwordless_sign_in/disable", &[])
+        .await;
+    // The one who forbids it is told who is left without a way in.
+    assert_eq!(
+        stranded.ok()["passkey_only_users"],
+        serde_json::json!({"total": 1, "emails": [NEWCOMER]})
+    );
     browser.click("#passkey-login").await;
     browser
         .wait_for_element_text(

@@ -423,7 +423,7 @@ async fn the_admin_switch_forbids_passkey_sign_in_even_mid_ceremony() {
     let before = newest_id(&app);
     app.post("settings/usermanagement/passwordless_sign_in/disable", &[])
         .await
-        .ok_bare();
+        .ok();
     assert_eq!(
         app.get("settings", &[]).await.ok()["settings"]["passwordless_sign_in"],
         false
@@ -677,7 +677,7 @@ async fn a_password_is_given_up_only_for_a_passkey_and_with_the_current_password
     page.assert_contains("Current password: it is not your current password.");
     app.post("settings/usermanagement/passwordless_sign_in/disable", &[])
         .await
-        .ok_bare();
+        .ok();
     let page = other
         .post("/account/password/remove", &[("current", PASSWORD)])
         .await;
@@ -716,6 +716,20 @@ async fn a_password_is_given_up_only_for_a_passkey_and_with_the_current_password
     assert_eq!(trail[0].details["other_sessions_ended"], 1);
     let page = Console::new(&app).login(ANN, PASSWORD).await;
     assert_eq!(page.status, 401);
+    // Forbidding passwordless sign-in now strands Ann: the admin is told, by name.
+    let admin = app.console_as("boss@x.io", "admin").await;
+    admin.get("/settings").await;
+    admin
+        .post("/settings/passwordless", &[("enabled", "off")])
+        .await
+        .redirects_to("/settings");
+    admin.get("/settings").await.assert_contains(
+        "1 user has no password and can&#39;t sign in now: ann@x.io. Send them a password reset",
+    );
+    let answer = app
+        .post("settings/usermanagement/passwordless_sign_in/enable", &[])
+        .await;
+    answer.ok_bare();
     // The last passkey of a user without a password can't be removed by them.
     let id = app
         .store
@@ -892,7 +906,7 @@ async fn a_passkey_moves_with_an_export_and_signs_in_on_the_new_console() {
     assert_eq!(status, 200);
     app.post("settings/usermanagement/passwordless_sign_in/disable", &[])
         .await
-        .ok_bare();
+        .ok();
     let sandbox = crate::cli::Sandbox::new();
     let file = sandbox.dir.path().join("console.jsonl");
     app.store.export(&Actor::cli(), &file).expect("export");
