@@ -17,12 +17,18 @@ pub const ACCOUNT_WINDOW_SECS: u64 = 3600;
 pub const FORGOT_PER_ACCOUNT: u32 = 3;
 pub const FORGOT_PER_CLIENT: u32 = 10;
 pub const FORGOT_WINDOW_SECS: u64 = 15 * 60;
+/// Passkey sign-ins started per client address per minute: each keeps a ceremony in memory for
+/// five minutes, and the ceremonies kept are bounded, so one address must not fill them (and
+/// push out the ceremonies of people signing in).
+pub const PASSKEY_STARTS_PER_CLIENT: u32 = 30;
+pub const PASSKEY_STARTS_WINDOW_SECS: u64 = 60;
 
 pub struct LoginThrottles {
     by_client: Throttle<IpAddr>,
     by_account: Throttle<String>,
     forgot_by_client: Throttle<IpAddr>,
     forgot_by_account: Throttle<String>,
+    passkey_starts_by_client: Throttle<IpAddr>,
 }
 
 impl Default for LoginThrottles {
@@ -32,6 +38,10 @@ impl Default for LoginThrottles {
             by_account: Throttle::escalating(PER_ACCOUNT, ACCOUNT_WINDOW_SECS, Escalation::ACCOUNT),
             forgot_by_client: Throttle::new(FORGOT_PER_CLIENT, FORGOT_WINDOW_SECS),
             forgot_by_account: Throttle::new(FORGOT_PER_ACCOUNT, FORGOT_WINDOW_SECS),
+            passkey_starts_by_client: Throttle::new(
+                PASSKEY_STARTS_PER_CLIENT,
+                PASSKEY_STARTS_WINDOW_SECS,
+            ),
         }
     }
 }
@@ -106,6 +116,16 @@ impl LoginThrottles {
         let by_account = self.forgot_by_account.reserve(&account, now).is_ok();
         self.forgot_by_account.failed(&account, now);
         by_client && by_account
+    }
+
+    /// Whether `client` may start another passkey sign-in now; every start counts.
+    pub fn allow_passkey_start(&self, client: Option<IpAddr>, now: u64) -> Result<(), Refused> {
+        let Some(ip) = client else {
+            return Ok(());
+        };
+        self.passkey_starts_by_client.reserve(&ip, now)?;
+        self.passkey_starts_by_client.failed(&ip, now);
+        Ok(())
     }
 
     /// The account's login lock, if one is in force.
@@ -251,5 +271,24 @@ mod tests {
         for _ in 0..PER_CLIENT * 2 {
             throttles.begin_passkey(other, 100).unwrap().succeeded();
         }
+    }
+
+    #[test]
+    fn passkey_starts_are_limited_per_address() {
+        let throttles = LoginThrottles::default();
+        let client: Option<IpAddr> = Some([10, 0, 0, 5].into());
+        for _ in 0..PASSKEY_STARTS_PER_CLIENT {
+            throttles.allow_passkey_start(client, 100).unwrap();
+        }
+        let refused = throttles.allow_passkey_start(client, 100).unwrap_err();
+        assert_eq!(refused.retry_after_secs, PASSKEY_STARTS_WINDOW_SECS);
+        // Another address, and the sign-in checks themselves, are not held back.
+        throttles
+            .allow_passkey_start(Some([10, 0, 0, 6].into()), 100)
+            .unwrap();
+        throttles.begin_passkey(client, 100).unwrap().succeeded();
+        throttles
+            .allow_passkey_start(client, 100 + PASSKEY_STARTS_WINDOW_SECS)
+            .unwrap();
     }
 }

@@ -442,6 +442,19 @@ async fn passkey_start(
     if !sign_in::passwordless_allowed(&state)? {
         return Ok(passwordless_forbidden());
     }
+    let client = state.origin(&req).ip.and_then(|ip| ip.parse().ok());
+    if let Err(refused) = state
+        .login_throttles
+        .allow_passkey_start(client, now_unix())
+    {
+        return Ok(json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "Too many passkey sign-ins started from your address. Try again in {} s.",
+                refused.retry_after_secs
+            ),
+        ));
+    }
     let (challenge, authentication) = webauthn
         .start_discoverable_authentication()
         .map_err(WebError::internal)?;

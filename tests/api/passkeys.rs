@@ -508,6 +508,13 @@ async fn failed_passkey_sign_ins_are_throttled_per_address_and_never_lock_the_ac
     // Count what ran: twenty checks, twenty entries; the refused ones checked nothing.
     let trail = entries_after(&app, before);
     assert_eq!(actions(&trail), ["user_login_failed"; 20]);
+    // Starting ceremonies has a limit of its own (each is kept in memory): 30 a minute.
+    for _ in 0..5 {
+        start(&console, &csrf).await;
+    }
+    let page = console.post_json(START, Some(&csrf), &json!({})).await;
+    assert_eq!(page.status, 429, "{}", page.body);
+    page.assert_contains("Too many passkey sign-ins started from your address. Try again in");
     // The address's limit is the login form's too...
     let page = console
         .post("/login", &[("email", ANN), ("password", PASSWORD)])
