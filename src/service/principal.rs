@@ -15,6 +15,13 @@ pub struct Origin {
     pub language: Option<String>,
 }
 
+impl Origin {
+    /// The client's address, as the sign-in limits key it (`None` when there is none to key by).
+    pub fn ip_addr(&self) -> Option<std::net::IpAddr> {
+        self.ip.as_deref().and_then(|ip| ip.parse().ok())
+    }
+}
+
 /// Longest header value kept in the trail.
 const HEADER_CHARS: usize = 256;
 

@@ -68,7 +68,7 @@ async fn check_password_counted(
     let email = Email::parse(raw_email).ok();
     let account = throttle_key(email.as_ref(), raw_email);
     let now = now_unix();
-    let ip = who.origin.ip.as_deref().and_then(|ip| ip.parse().ok());
+    let ip = who.origin.ip_addr();
     let attempt = match state.login_throttles.begin(ip, &account, now) {
         Ok(attempt) => attempt,
         Err(refused) => return Ok(PasswordCheck::Throttled(refused)),
@@ -236,7 +236,7 @@ async fn check_current_password(
     current: &str,
 ) -> ServiceResult<Option<PasswordChange>> {
     let now = now_unix();
-    let ip = who.origin.ip.as_deref().and_then(|ip| ip.parse().ok());
+    let ip = who.origin.ip_addr();
     let attempt = match state.login_throttles.begin(ip, &user.email.key(), now) {
         Ok(attempt) => attempt,
         Err(refused) => return Ok(Some(PasswordChange::Throttled(refused))),
@@ -300,7 +300,7 @@ pub async fn set_password_with_link(
 /// an enabled account; past them, or for an unknown or disabled address, nothing is sent. The
 /// caller answers the same page whatever happened.
 pub fn forgot_password(state: &AppState, who: &Principal, email: Email) {
-    let ip = who.origin.ip.as_deref().and_then(|ip| ip.parse().ok());
+    let ip = who.origin.ip_addr();
     if !state
         .login_throttles
         .allow_forgot_password(ip, &email.key(), now_unix())
@@ -462,6 +462,31 @@ pub async fn check_passkey(
     checked
 }
 
+/// Whether a passkey sign-in may start for `who`: the console must allow it, and the client's
+/// address is within its limit of ceremonies started (each is kept in memory, and the kept ones
+/// are bounded, so one address must not push out those of people signing in).
+pub fn may_start_passkey(state: &AppState, who: &Principal) -> ServiceResult<PasskeyStartCheck> {
+    if !passwordless_allowed(state)? {
+        return Ok(PasskeyStartCheck::Forbidden);
+    }
+    match state
+        .login_throttles
+        .allow_passkey_start(who.origin.ip_addr(), now_unix())
+    {
+        Ok(()) => Ok(PasskeyStartCheck::Allowed),
+        Err(refused) => Ok(PasskeyStartCheck::Throttled(refused)),
+    }
+}
+
+/// Whether a passkey sign-in may start.
+pub enum PasskeyStartCheck {
+    Allowed,
+    /// The console doesn't allow signing in without a password.
+    Forbidden,
+    /// Too many started from this address.
+    Throttled(Refused),
+}
+
 /// Whether the console lets a passkey alone sign someone in.
 pub fn passwordless_allowed(state: &AppState) -> ServiceResult<bool> {
     Ok(state.read(|store| store.settings())?.passwordless_sign_in)
@@ -480,7 +505,7 @@ async fn check_passkey_counted(
         return Ok(PasskeyCheck::Rejected);
     };
     let now = now_unix();
-    let ip = who.origin.ip.as_deref().and_then(|ip| ip.parse().ok());
+    let ip = who.origin.ip_addr();
     let attempt = match state.login_throttles.begin_passkey(ip, now) {
         Ok(attempt) => attempt,
         Err(refused) => return Ok(PasskeyCheck::Throttled(refused)),

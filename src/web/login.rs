@@ -127,7 +127,7 @@ pub async fn login_submit(
 }
 
 /// Somebody not signed in, from where the request came.
-fn anonymous(state: &AppState, req: &HttpRequest) -> Principal {
+pub(super) fn anonymous(state: &AppState, req: &HttpRequest) -> Principal {
     Principal::new(Who::Anonymous { claimed: None }, state.origin(req))
 }
 

@@ -11,6 +11,7 @@ use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use super::csrf::{self, CsrfForm, EmptyForm};
 use super::error::{WebError, refusal_message};
+use super::login::anonymous;
 use super::next::same_site_path;
 use super::page::{PageResult, flash_error, flash_success, see_other};
 use super::session::{self, SignedIn};
@@ -18,9 +19,9 @@ use super::two_factor::{pending_principal, pending_user};
 use crate::auth::random_hex;
 use crate::auth::webauthn::{Ceremony, require_discoverable, user_handle, without_autofill};
 use crate::domain::{Refusal, Secret};
+use crate::service::ServiceError;
 use crate::service::account;
-use crate::service::sign_in::{self, FactorProof, PasskeyCheck};
-use crate::service::{Principal, ServiceError, Who};
+use crate::service::sign_in::{self, FactorProof, PasskeyCheck, PasskeyStartCheck};
 use crate::state::AppState;
 use crate::store::{CredentialKind, FactorOutcome, WebauthnCredential, now_unix};
 
@@ -439,21 +440,18 @@ async fn passkey_start(
     let Some(webauthn) = state.webauthn.clone() else {
         return Ok(unavailable());
     };
-    if !sign_in::passwordless_allowed(&state)? {
-        return Ok(passwordless_forbidden());
-    }
-    let client = state.origin(&req).ip.and_then(|ip| ip.parse().ok());
-    if let Err(refused) = state
-        .login_throttles
-        .allow_passkey_start(client, now_unix())
-    {
-        return Ok(json_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!(
-                "Too many passkey sign-ins started from your address. Try again in {} s.",
-                refused.retry_after_secs
-            ),
-        ));
+    match sign_in::may_start_passkey(&state, &anonymous(&state, &req))? {
+        PasskeyStartCheck::Allowed => {}
+        PasskeyStartCheck::Forbidden => return Ok(passwordless_forbidden()),
+        PasskeyStartCheck::Throttled(refused) => {
+            return Ok(json_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "Too many passkey sign-ins started from your address. Try again in {} s.",
+                    refused.retry_after_secs
+                ),
+            ));
+        }
     }
     let (challenge, authentication) = webauthn
         .start_discoverable_authentication()
@@ -489,8 +487,8 @@ async fn passkey_finish(
             "The sign-in expired. Start again.",
         ));
     };
-    let who = Principal::new(Who::Anonymous { claimed: None }, state.origin(&req));
     let credential = Box::new(body.into_inner());
+    let who = anonymous(&state, &req);
     match sign_in::check_passkey(&state, &who, credential, authentication).await? {
         PasskeyCheck::Verified(user) => {
             session::start(&req, &session, &state, &user, "passkey").await?;
