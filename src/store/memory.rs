@@ -260,29 +260,8 @@ mod tests {
         let copies = UserCopies::new(2);
         let details = |id: u64, email: &str| {
             let user = User {
-                id,
-                email: Email::parse(email).unwrap(),
-                access_level: AccessLevel::User,
-                disabled: false,
-                note: None,
                 summary_email_enabled: false,
-                two_factor_required: false,
-                password_hash: None,
-                totp_secret: None,
-                pending_totp_secret: None,
-                totp_last_step: 0,
-                recovery_code_hashes: Vec::new(),
-                factor_failures: 0,
-                factor_locked_until: 0,
-                factor_lockouts: 0,
-                factor_lockouts_since: 0,
-                webauthn_credentials: Vec::new(),
-                session_generation: 0,
-                created: 0,
-                last_login: None,
-                offboarding: None,
-                expiring: Vec::new(),
-                made_admin: None,
+                ..User::new(id, Email::parse(email).unwrap(), AccessLevel::User, 0)
             };
             Arc::new(UserDetails {
                 user,

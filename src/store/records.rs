@@ -116,6 +116,36 @@ pub struct ScheduledOffboarding {
 }
 
 impl User {
+    /// A new account as it is first stored: enabled, summary mail on, no note, no password, no
+    /// factor, nothing scheduled. Callers set what they know beyond that.
+    pub fn new(id: u64, email: Email, access_level: AccessLevel, created: u64) -> User {
+        User {
+            id,
+            email,
+            access_level,
+            disabled: false,
+            note: None,
+            summary_email_enabled: true,
+            two_factor_required: false,
+            password_hash: None,
+            totp_secret: None,
+            pending_totp_secret: None,
+            totp_last_step: 0,
+            recovery_code_hashes: Vec::new(),
+            factor_failures: 0,
+            factor_locked_until: 0,
+            factor_lockouts: 0,
+            factor_lockouts_since: 0,
+            webauthn_credentials: Vec::new(),
+            session_generation: 0,
+            created,
+            last_login: None,
+            offboarding: None,
+            expiring: Vec::new(),
+            made_admin: None,
+        }
+    }
+
     pub fn is_enabled_admin(&self) -> bool {
         self.access_level == AccessLevel::Admin && !self.disabled
     }
@@ -333,22 +363,12 @@ mod tests {
 
     fn user_with_every_secret() -> User {
         User {
-            id: 7,
-            email: Email::parse("ann@x.io").unwrap(),
-            access_level: AccessLevel::Admin,
-            disabled: false,
-            note: None,
-            summary_email_enabled: true,
             two_factor_required: true,
             password_hash: Some(Secret::new(PASSWORD_HASH.to_string())),
             totp_secret: Some(SealedSecret::from_stored(SEALED_TOTP.to_string())),
             pending_totp_secret: Some(SealedSecret::from_stored(SEALED_PENDING.to_string())),
             totp_last_step: 1,
             recovery_code_hashes: vec![Secret::new(RECOVERY_HASH.to_string())],
-            factor_failures: 0,
-            factor_locked_until: 0,
-            factor_lockouts: 0,
-            factor_lockouts_since: 0,
             webauthn_credentials: vec![WebauthnCredential {
                 id: "0a1b2c3d4e5f6071".into(),
                 name: "YubiKey".into(),
@@ -357,12 +377,7 @@ mod tests {
                 kind: CredentialKind::Passkey,
                 passkey: Secret::new(passkey()),
             }],
-            session_generation: 0,
-            created: 1,
-            last_login: None,
-            offboarding: None,
-            expiring: Vec::new(),
-            made_admin: None,
+            ..User::new(7, Email::parse("ann@x.io").unwrap(), AccessLevel::Admin, 1)
         }
     }
 

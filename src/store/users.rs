@@ -600,32 +600,13 @@ pub(super) fn insert_new_user(
     }
     let id = next_id(txn, NEXT_USER_ID_KEY)?;
     let user = User {
-        id,
-        email: new.email,
-        access_level: new.access_level,
-        disabled: false,
         note: new.note,
-        summary_email_enabled: true,
         two_factor_required: new.two_factor_required,
-        password_hash: None,
-        totp_secret: None,
-        pending_totp_secret: None,
-        totp_last_step: 0,
-        recovery_code_hashes: Vec::new(),
-        factor_failures: 0,
-        factor_locked_until: 0,
-        factor_lockouts: 0,
-        factor_lockouts_since: 0,
-        webauthn_credentials: Vec::new(),
-        session_generation: 0,
-        created: now_unix(),
-        last_login: None,
-        offboarding: None,
-        expiring: Vec::new(),
         made_admin: (new.access_level == AccessLevel::Admin).then(|| super::MadeAdmin {
             at: now_unix(),
             by: actor.name.clone(),
         }),
+        ..User::new(id, new.email, new.access_level, now_unix())
     };
     by_email.insert(key.as_str(), id)?;
     write_user(&mut txn.open_table(USERS)?, &user)?;
