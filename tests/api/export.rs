@@ -39,6 +39,27 @@ async fn populated_app() -> (TestApp, String, String, String) {
     (app, secret, analyst, flock)
 }
 
+/// `app` exported as an operator would (`roost export` into a fresh directory): the sandbox the
+/// file lives in, the file, and its counts.
+pub(crate) fn exported(app: &TestApp) -> (Sandbox, PathBuf, roost::store::export::ExportCounts) {
+    let sandbox = Sandbox::new();
+    let file = sandbox.dir.path().join("console.jsonl");
+    let counts = app.store.export(&Actor::cli(), &file).expect("export");
+    (sandbox, file, counts)
+}
+
+/// A new data directory holding `app`'s secrets key, as one moving the console prepares it (the
+/// key seals TOTP and webhook secrets).
+pub(crate) fn data_dir_with_secrets_key_of(app: &TestApp) -> tempfile::TempDir {
+    let target = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        app.data_dir.join("secrets.key"),
+        target.path().join("secrets.key"),
+    )
+    .unwrap();
+    target
+}
+
 pub(crate) fn import(sandbox: &Sandbox, file: &Path, data: &Path) -> crate::cli::Output {
     run(sandbox.cmd(&[
         "import",
@@ -55,9 +76,7 @@ fn audit_entries(trail: &Value) -> Vec<Value> {
 #[tokio::test]
 async fn a_console_moves_through_export_and_import_whole() {
     let (app, secret, analyst, flock) = populated_app().await;
-    let sandbox = Sandbox::new();
-    let file = sandbox.dir.path().join("console.jsonl");
-    let counts = app.store.export(&Actor::cli(), &file).expect("export");
+    let (sandbox, file, counts) = exported(&app);
     assert_eq!((counts.users, counts.roles, counts.api_keys), (2, 2, 3));
     assert_eq!(counts.flocks, 2, "the default flock and Ops");
     let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
@@ -83,12 +102,7 @@ async fn a_console_moves_through_export_and_import_whole() {
     assert_eq!(audit_entries(trail.ok()).len(), 1);
 
     // A new machine: the secrets key comes along (it seals the TOTP secrets).
-    let target = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        app.data_dir.join("secrets.key"),
-        target.path().join("secrets.key"),
-    )
-    .unwrap();
+    let target = data_dir_with_secrets_key_of(&app);
     let output = import(&sandbox, &file, target.path());
     assert!(output.status.success(), "{}", output.stderr);
     assert!(
@@ -523,17 +537,8 @@ async fn schedules_move_with_an_export_and_run_in_the_imported_console() {
     )
     .await
     .ok();
-    let sandbox = Sandbox::new();
-    let file = sandbox.dir.path().join("console.jsonl");
-    app.store
-        .export(&roost::store::audit::Actor::cli(), &file)
-        .unwrap();
-    let target = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        app.data_dir.join("secrets.key"),
-        target.path().join("secrets.key"),
-    )
-    .unwrap();
+    let (sandbox, file, _) = exported(&app);
+    let target = data_dir_with_secrets_key_of(&app);
     let output = import(&sandbox, &file, target.path());
     assert!(output.status.success(), "{}", output.stderr);
     drop(app);

@@ -60,23 +60,28 @@ impl SoftPasskey {
     }
 
     /// The credential as webauthn-rs stores a registered passkey.
-    fn stored(&self) -> webauthn_rs::prelude::Passkey {
+    /// The public key's x and y, 32 bytes each.
+    fn coordinates(&self) -> (Vec<u8>, Vec<u8>) {
         let ec = self.key.ec_key().expect("ec");
-        let group = ec.group();
         let mut ctx = BigNumContext::new().expect("ctx");
         let (mut x, mut y) = (
             openssl::bn::BigNum::new().unwrap(),
             openssl::bn::BigNum::new().unwrap(),
         );
         ec.public_key()
-            .affine_coordinates(group, &mut x, &mut y, &mut ctx)
+            .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)
             .expect("coordinates");
+        (x.to_vec_padded(32).unwrap(), y.to_vec_padded(32).unwrap())
+    }
+
+    fn stored(&self) -> webauthn_rs::prelude::Passkey {
+        let (x, y) = self.coordinates();
         let json = json!({"cred": {
             "cred_id": b64url(&self.credential_id),
             "cred": {"type_": "ES256", "key": {"EC_EC2": {
                 "curve": "SECP256R1",
-                "x": x.to_vec_padded(32).unwrap(),
-                "y": y.to_vec_padded(32).unwrap(),
+                "x": x,
+                "y": y,
             }}},
             "counter": 0, "transports": null, "user_verified": true,
             "backup_eligible": false, "backup_state": false,
@@ -91,20 +96,12 @@ impl SoftPasskey {
     /// Answers a registration's `options` as an authenticator that keeps the credential ('none'
     /// attestation: authenticator data with the credential's id and COSE public key).
     fn attest(&self, options: &Value, origin: &str) -> Value {
-        let ec = self.key.ec_key().expect("ec");
-        let mut ctx = BigNumContext::new().expect("ctx");
-        let (mut x, mut y) = (
-            openssl::bn::BigNum::new().unwrap(),
-            openssl::bn::BigNum::new().unwrap(),
-        );
-        ec.public_key()
-            .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)
-            .expect("coordinates");
+        let (x, y) = self.coordinates();
         // COSE_Key {1: 2 (EC2), 3: -7 (ES256), -1: 1 (P-256), -2: x, -3: y}.
         let mut cose = vec![0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58, 0x20];
-        cose.extend(x.to_vec_padded(32).unwrap());
+        cose.extend(x);
         cose.extend([0x22, 0x58, 0x20]);
-        cose.extend(y.to_vec_padded(32).unwrap());
+        cose.extend(y);
         let mut authenticator_data = sha256(b"localhost");
         // User present, user verified, attested credential data included; counter 0.
         authenticator_data.push(0x45);
@@ -251,6 +248,17 @@ async fn sign_in(
     let page = console.post_json(FINISH, Some(csrf), &body).await;
     let json = serde_json::from_str(&page.body).unwrap_or(Value::Null);
     (page.status, json)
+}
+
+/// A browser signed in with `passkey`'s valid answer.
+async fn signed_in_with(app: &TestApp, passkey: &mut SoftPasskey) -> Console {
+    let (console, csrf) = at_login(app).await;
+    let (status, error) = sign_in(app, &console, &csrf, |o, origin| {
+        passkey.answer(o, origin, true, true)
+    })
+    .await;
+    assert_eq!(status, 200, "{error}");
+    console
 }
 
 #[tokio::test]
@@ -450,12 +458,7 @@ async fn the_admin_switch_forbids_passkey_sign_in_even_mid_ceremony() {
     app.post("settings/usermanagement/passwordless_sign_in/enable", &[])
         .await
         .ok_bare();
-    let (console, csrf) = at_login(&app).await;
-    let (status, _) = sign_in(&app, &console, &csrf, |o, origin| {
-        passkey.answer(o, origin, true, true)
-    })
-    .await;
-    assert_eq!(status, 200);
+    signed_in_with(&app, &mut passkey).await;
 
     // From the Settings page too, CSRF-protected; only admins.
     let admin = app.console_as("boss@x.io", "admin").await;
@@ -664,12 +667,7 @@ async fn a_password_is_given_up_only_for_a_passkey_and_with_the_current_password
         .redirects_to("/");
 
     let mut passkey = user_with_authenticator(&app, ANN, CredentialKind::Passkey).await;
-    let (other, other_csrf) = at_login(&app).await;
-    let (status, _) = sign_in(&app, &other, &other_csrf, |o, origin| {
-        passkey.answer(o, origin, true, true)
-    })
-    .await;
-    assert_eq!(status, 200);
+    let other = signed_in_with(&app, &mut passkey).await;
     let page = other.get("/account").await;
     page.assert_contains("id=\"remove-password\"");
     // CSRF-less, a wrong current password, the switch off: refused, the password kept.
@@ -703,12 +701,7 @@ async fn a_password_is_given_up_only_for_a_passkey_and_with_the_current_password
         .ok_bare();
 
     // Given up: every other session ends; the password logs nobody in; the passkey does.
-    let (elsewhere, elsewhere_csrf) = at_login(&app).await;
-    let (status, _) = sign_in(&app, &elsewhere, &elsewhere_csrf, |o, origin| {
-        passkey.answer(o, origin, true, true)
-    })
-    .await;
-    assert_eq!(status, 200);
+    let elsewhere = signed_in_with(&app, &mut passkey).await;
     let before_removal = newest_id(&app);
     other
         .post("/account/password/remove", &[("current", PASSWORD)])
@@ -800,12 +793,7 @@ async fn passkey_sign_ins_are_counted_by_outcome() {
     })
     .await;
     assert_eq!(status, 401);
-    let (console, csrf) = at_login(&app).await;
-    let (status, _) = sign_in(&app, &console, &csrf, |o, origin| {
-        passkey.answer(o, origin, true, true)
-    })
-    .await;
-    assert_eq!(status, 200);
+    signed_in_with(&app, &mut passkey).await;
     let (_, _, text) = scrape(&app, &app.address, Some(TOKEN)).await;
     let logins = "roost_logins_total";
     for outcome in ["verified", "rejected"] {
@@ -848,12 +836,7 @@ async fn a_passkey_registered_over_http_signs_in_and_its_id_is_one_accounts() {
     assert_eq!(stored.webauthn_credentials.len(), 1);
     assert_eq!(stored.webauthn_credentials[0].kind, CredentialKind::Passkey);
     assert_eq!(stored.webauthn_credentials[0].name, "Soft");
-    let (anonymous, token) = at_login(&app).await;
-    let (status, _) = sign_in(&app, &anonymous, &token, |o, origin| {
-        passkey.answer(o, origin, true, true)
-    })
-    .await;
-    assert_eq!(status, 200);
+    signed_in_with(&app, &mut passkey).await;
 
     // The same credential id, registered by Bob (or by Ann again): refused, nothing stored.
     let bob = app.console_as("bob@x.io", "user").await;
@@ -905,24 +888,12 @@ async fn a_passkey_registered_over_http_signs_in_and_its_id_is_one_accounts() {
 async fn a_passkey_moves_with_an_export_and_signs_in_on_the_new_console() {
     let app = spawn_app().await;
     let mut passkey = user_with_authenticator(&app, ANN, CredentialKind::Passkey).await;
-    let (console, csrf) = at_login(&app).await;
-    let (status, _) = sign_in(&app, &console, &csrf, |o, origin| {
-        passkey.answer(o, origin, true, true)
-    })
-    .await;
-    assert_eq!(status, 200);
+    signed_in_with(&app, &mut passkey).await;
     app.post("settings/usermanagement/passwordless_sign_in/disable", &[])
         .await
         .ok();
-    let sandbox = crate::cli::Sandbox::new();
-    let file = sandbox.dir.path().join("console.jsonl");
-    app.store.export(&Actor::cli(), &file).expect("export");
-    let target = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        app.data_dir.join("secrets.key"),
-        target.path().join("secrets.key"),
-    )
-    .unwrap();
+    let (sandbox, file, _) = crate::export::exported(&app);
+    let target = crate::export::data_dir_with_secrets_key_of(&app);
     let output = crate::export::import(&sandbox, &file, target.path());
     assert!(output.status.success(), "{}", output.stderr);
     drop(app);

@@ -485,9 +485,7 @@ async fn webhooks_and_invitations_move_with_an_export() {
         app.post("invite/create", &[("max_uses", "2")]).await.ok()["invitation"].clone();
     let link = invitation["link"].as_str().unwrap().to_string();
     let path = link.strip_prefix(&app.console_url).unwrap().to_string();
-    let sandbox = crate::cli::Sandbox::new();
-    let file = sandbox.dir.path().join("console.jsonl");
-    let counts = app.store.export(&Actor::cli(), &file).expect("export");
+    let (sandbox, file, counts) = crate::export::exported(&app);
     assert_eq!((counts.webhooks, counts.invitations), (1, 1));
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(
@@ -508,12 +506,7 @@ async fn webhooks_and_invitations_move_with_an_export() {
         output.stderr
     );
     assert!(!keyless.path().join("roost.redb").exists());
-    let target = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        app.data_dir.join("secrets.key"),
-        target.path().join("secrets.key"),
-    )
-    .unwrap();
+    let target = crate::export::data_dir_with_secrets_key_of(&app);
     let output = crate::export::import(&sandbox, &file, target.path());
     assert!(output.status.success(), "{}", output.stderr);
     assert!(
