@@ -16,10 +16,10 @@ use super::mail_queue::enqueue;
 use super::records::decode;
 use super::sessions::end_sessions_in;
 use super::tables::{
-    API_KEYS, ENABLED_ADMINS, FLOCKS, MAIL_QUEUE, ONE_TIME_TOKENS, ROLES_BY_FLOCK, ROLES_BY_USER,
-    SESSIONS_BY_USER, USERS,
+    API_KEYS, ENABLED_ADMINS, FLOCKS, MAIL_QUEUE, ONE_TIME_TOKENS, ROLES_BY_USER, SESSIONS_BY_USER,
+    USERS,
 };
-use super::users::{enabled_admins_but, read_user, resolve, roles_of, write_user};
+use super::users::{enabled_admins_but, read_user, remove_roles_of, resolve, roles_of, write_user};
 use super::{
     ApiKeyRecord, MailContent, OneTimeToken, QueuedMail, ScheduledOffboarding, Store, StoreError,
     StoreResult, User, UserRef, WriteTxn,
@@ -437,15 +437,7 @@ fn offboard_in(
     )?;
 
     // 3. Flock roles.
-    let mut by_user = txn.open_table(ROLES_BY_USER)?;
-    let mut by_flock = txn.open_table(ROLES_BY_FLOCK)?;
-    let (managed, watched) = roles_of(&by_user, id)?;
-    for flock in managed.iter().chain(watched.iter()) {
-        by_user.remove((id, flock.as_str()))?;
-        by_flock.remove((flock.as_str(), id))?;
-    }
-    drop(by_user);
-    drop(by_flock);
+    let (managed, watched) = remove_roles_of(txn, id)?;
     let flocks = txn.open_table(FLOCKS)?;
     let managed_flocks = named_flocks(&flocks, &managed)?;
     let watched_flocks = named_flocks(&flocks, &watched)?;

@@ -509,13 +509,7 @@ impl Store {
             by_email.remove(user.email.key().as_str())?;
             users.remove(id)?;
             super::search::removed(id);
-            let mut by_user = txn.open_table(ROLES_BY_USER)?;
-            let mut by_flock = txn.open_table(ROLES_BY_FLOCK)?;
-            let (managed, watched) = roles_of(&by_user, id)?;
-            for flock in managed.iter().chain(watched.iter()) {
-                by_user.remove((id, flock.as_str()))?;
-                by_flock.remove((flock.as_str(), id))?;
-            }
+            let (managed, watched) = remove_roles_of(&txn, id)?;
             let sessions = end_sessions_in(&txn, id, None, None)?;
             super::due::unindex(&txn, id)?;
             record(
@@ -670,6 +664,22 @@ pub(super) fn roles_of(
             Some(FlockRole::Watcher) => watched.push(flock),
             None => return Err(StoreError::Corrupt(format!("bad role of user {id}"))),
         }
+    }
+    Ok((managed, watched))
+}
+
+/// Takes every flock role of user `id` away (both indexes); returns the flocks they managed and
+/// watched.
+pub(super) fn remove_roles_of(
+    txn: &WriteTxn<'_>,
+    id: u64,
+) -> StoreResult<(Vec<FlockId>, Vec<FlockId>)> {
+    let mut by_user = txn.open_table(ROLES_BY_USER)?;
+    let mut by_flock = txn.open_table(ROLES_BY_FLOCK)?;
+    let (managed, watched) = roles_of(&by_user, id)?;
+    for flock in managed.iter().chain(watched.iter()) {
+        by_user.remove((id, flock.as_str()))?;
+        by_flock.remove((flock.as_str(), id))?;
     }
     Ok((managed, watched))
 }
