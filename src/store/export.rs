@@ -351,6 +351,8 @@ fn check_export(file: &Path) -> Result<Checked, ExportError> {
     let mut flock_ids = HashSet::new();
     let mut key_ids = HashSet::new();
     let mut audit_ids = HashSet::new();
+    let mut webhook_ids = HashSet::new();
+    let mut invitation_hashes = HashSet::new();
     let mut pending_roles = Vec::new();
     let mut role_keys = HashSet::new();
     let mut pending_keys = Vec::new();
@@ -487,8 +489,7 @@ fn check_export(file: &Path) -> Result<Checked, ExportError> {
             ExportLine::Webhook { id, record } => {
                 let webhook = decode::<super::webhooks::Webhook>(&record_of(record.clone()))
                     .map_err(|error| invalid(format!("webhook {id}: {error}")))?;
-                if id == 0 || id == u64::MAX || checked.webhooks.iter().any(|(seen, _)| *seen == id)
-                {
+                if id == 0 || id == u64::MAX || !webhook_ids.insert(id) {
                     return Err(invalid(format!(
                         "webhook id {id} is out of range or appears twice"
                     )));
@@ -513,7 +514,7 @@ fn check_export(file: &Path) -> Result<Checked, ExportError> {
                         "invitation: its hash is not a SHA-256 in hex".into(),
                     ));
                 }
-                if checked.invitations.iter().any(|(seen, _)| *seen == hash) {
+                if !invitation_hashes.insert(hash.clone()) {
                     return Err(invalid("an invitation appears twice".into()));
                 }
                 checked.invitations.push((hash, record));

@@ -158,6 +158,14 @@ impl User {
         !self.webauthn_credentials.is_empty()
     }
 
+    /// How many of their WebAuthn credentials can sign them in on their own.
+    pub fn passkey_count(&self) -> usize {
+        self.webauthn_credentials
+            .iter()
+            .filter(|c| c.kind == CredentialKind::Passkey)
+            .count()
+    }
+
     /// Whether one of their WebAuthn credentials can sign them in on its own.
     pub fn has_passkey(&self) -> bool {
         self.webauthn_credentials

@@ -17,7 +17,7 @@ use crate::domain::{NewPassword, Refusal};
 use crate::service::sign_in::{self, PasswordChange};
 use crate::service::users;
 use crate::state::AppState;
-use crate::store::{CredentialKind, UserRef};
+use crate::store::UserRef;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/account", web::get().to(show))
@@ -88,11 +88,7 @@ async fn account_page(
         role: "watcher",
     }));
     let user = &details.user;
-    let passkeys = user
-        .webauthn_credentials
-        .iter()
-        .filter(|c| c.kind == CredentialKind::Passkey)
-        .count();
+    let passkeys = user.passkey_count();
     Ok(AccountPage {
         page: PageContext::signed_in(signed_in, "Your account"),
         email: user.email.to_string(),

@@ -130,8 +130,8 @@ pub(super) async fn show(
             summary_email_enabled: user.summary_email_enabled,
             totp_enabled: user.totp_enabled(),
             webauthn_enabled: user.webauthn_enabled(),
-            passkeys: passkey_count(user),
-            security_keys: user.webauthn_credentials.len() - passkey_count(user),
+            passkeys: user.passkey_count(),
+            security_keys: user.webauthn_credentials.len() - user.passkey_count(),
             has_password: user.password_hash.is_some(),
             two_factor_required: user.two_factor_required,
             note: user.note.clone().filter(|note| !note.is_empty()),
@@ -251,11 +251,4 @@ pub(super) async fn offboard_confirm(
             .map(|schedule| timestamps::console_minute(schedule.at)),
         is_self: id == signed_in.user.id,
     })
-}
-
-fn passkey_count(user: &crate::store::User) -> usize {
-    user.webauthn_credentials
-        .iter()
-        .filter(|c| c.kind == crate::store::CredentialKind::Passkey)
-        .count()
 }
