@@ -119,6 +119,7 @@ pub(super) async fn show(
         )
         .collect();
     let user = &details.user;
+    let passkeys = user.passkey_count();
     let is_self = user.id == signed_in.user.id;
     ok(&UserPage {
         page: PageContext::signed_in(&signed_in, user.email.to_string()),
@@ -130,8 +131,8 @@ pub(super) async fn show(
             summary_email_enabled: user.summary_email_enabled,
             totp_enabled: user.totp_enabled(),
             webauthn_enabled: user.webauthn_enabled(),
-            passkeys: user.passkey_count(),
-            security_keys: user.webauthn_credentials.len() - user.passkey_count(),
+            passkeys,
+            security_keys: user.webauthn_credentials.len() - passkeys,
             has_password: user.password_hash.is_some(),
             two_factor_required: user.two_factor_required,
             note: user.note.clone().filter(|note| !note.is_empty()),
