@@ -38,6 +38,11 @@ pub fn user_handle(user_id: u64) -> Uuid {
     Uuid::from_u128(u128::from(user_id))
 }
 
+/// The console user a WebAuthn user handle names (`user_handle`'s inverse), if it is one.
+pub fn user_of_handle(handle: Uuid) -> Option<u64> {
+    u64::try_from(handle.as_u128()).ok()
+}
+
 /// Asks the authenticator to keep the credential (a discoverable one), as a passkey must be:
 /// webauthn-rs's passkey registration leaves that to the authenticator. User verification is
 /// already required by it.
@@ -138,6 +143,13 @@ mod tests {
                 .as_array()
                 .is_none_or(|list| list.is_empty())
         );
+    }
+
+    #[test]
+    fn a_user_handle_names_its_user_and_nothing_else_names_anyone() {
+        assert_eq!(user_of_handle(user_handle(7)), Some(7));
+        assert_eq!(user_of_handle(user_handle(u64::MAX)), Some(u64::MAX));
+        assert_eq!(user_of_handle(Uuid::from_u128(u128::MAX)), None);
     }
 
     #[test]

@@ -510,12 +510,11 @@ async fn check_passkey_counted(
         Ok(attempt) => attempt,
         Err(refused) => return Ok(PasskeyCheck::Throttled(refused)),
     };
-    // The user handle is `auth::webauthn::user_handle` of the user's id; anything else names nobody.
     let named = webauthn
         .identify_discoverable_authentication(&credential)
         .ok()
         .and_then(|(handle, credential_id)| {
-            let user_id = u64::try_from(handle.as_u128()).ok()?;
+            let user_id = crate::auth::webauthn::user_of_handle(handle)?;
             Some((user_id, credential_id.to_vec()))
         });
     let user_id = named.as_ref().map(|(user_id, _)| *user_id);
