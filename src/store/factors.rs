@@ -376,7 +376,7 @@ impl Store {
                 return Err(StoreError::Refused(Refusal::NotAllowed));
             };
             let credential = user.webauthn_credentials.remove(at);
-            if user.password_hash.is_none() && !user.has_passkey() {
+            if !user.has_a_way_in() {
                 return Err(StoreError::Refused(Refusal::LastWayIn));
             }
             if !user.has_second_factor() {

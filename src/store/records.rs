@@ -173,6 +173,12 @@ impl User {
             .any(|c| c.kind == CredentialKind::Passkey)
     }
 
+    /// Whether they have a way to sign in: a password, or a passkey. A change they make to their
+    /// own credentials must keep one (else only an admin's reset link lets them back in).
+    pub fn has_a_way_in(&self) -> bool {
+        self.password_hash.is_some() || self.has_passkey()
+    }
+
     pub fn has_second_factor(&self) -> bool {
         self.totp_enabled() || self.webauthn_enabled()
     }

@@ -261,10 +261,10 @@ impl Store {
         let user = {
             let mut users = txn.open_table(USERS)?;
             let mut user = read_user(&users, user_id)?;
-            if password_hash.is_none() && !user.has_passkey() {
+            user.password_hash = password_hash;
+            if !user.has_a_way_in() {
                 return Err(StoreError::Refused(Refusal::LastWayIn));
             }
-            user.password_hash = password_hash;
             user.session_generation += 1;
             write_user(&mut users, &user)?;
             let ended = end_sessions_in(&txn, user_id, None, keep)?;
