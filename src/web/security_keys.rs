@@ -99,6 +99,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// What is wrong with a (non-empty) name for a key, if anything: registering and renaming keep
+/// the same rules.
+fn name_problem(name: &str) -> Option<&'static str> {
+    if name.chars().any(char::is_control) {
+        Some("Name: no control characters.")
+    } else if name.chars().count() > MAX_NAME_CHARS {
+        Some("Name: at most 64 characters.")
+    } else {
+        None
+    }
+}
+
 fn json_error(status: StatusCode, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": message }))
 }
@@ -157,17 +169,8 @@ async fn register_start(
         (true, CredentialKind::SecurityKey) => "Security key",
         (true, CredentialKind::Passkey) => "Passkey",
     };
-    if name.chars().any(char::is_control) {
-        return Ok(json_error(
-            StatusCode::BAD_REQUEST,
-            "Name: no control characters.",
-        ));
-    }
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Ok(json_error(
-            StatusCode::BAD_REQUEST,
-            "Name: at most 64 characters.",
-        ));
+    if let Some(problem) = name_problem(name) {
+        return Ok(json_error(StatusCode::BAD_REQUEST, problem));
     }
     let user = &signed_in.user;
     let exclude = user
@@ -288,8 +291,13 @@ async fn rename(
     CsrfForm(form): CsrfForm<RenameForm>,
 ) -> PageResult {
     let name = form.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-        flash_error(&signed_in.session, "Name: 1 to 64 characters.");
+    let problem = if name.is_empty() {
+        Some("Name: 1 to 64 characters.")
+    } else {
+        name_problem(&name)
+    };
+    if let Some(problem) = problem {
+        flash_error(&signed_in.session, problem);
         return Ok(see_other("/account/two-factor"));
     }
     let (user_id, id) = (signed_in.user.id, path.into_inner());

@@ -923,3 +923,44 @@ async fn a_passkey_moves_with_an_export_and_signs_in_on_the_new_console() {
     assert_eq!(status, 200);
     console.get("/account").await.assert_contains(ANN);
 }
+
+/// Renaming keeps the rules of registering: no control characters, at most 64 characters.
+#[tokio::test]
+async fn a_key_is_renamed_under_the_rules_it_was_named_by() {
+    let app = spawn_app().await;
+    let mut passkey = user_with_authenticator(&app, ANN, CredentialKind::Passkey).await;
+    let console = signed_in_with(&app, &mut passkey).await;
+    console.get("/account/two-factor").await;
+    let id = app
+        .store
+        .user_by_email(&email(ANN))
+        .unwrap()
+        .user
+        .webauthn_credentials[0]
+        .id
+        .clone();
+    let path = format!("/account/two-factor/webauthn/{id}/rename");
+    for (name, message) in [
+        ("a\u{7}b", "Name: no control characters."),
+        ("line\nbreak", "Name: no control characters."),
+        (&"x".repeat(65)[..], "Name: at most 64 characters."),
+        ("   ", "Name: 1 to 64 characters."),
+    ] {
+        console
+            .post(&path, &[("name", name)])
+            .await
+            .redirects_to("/account/two-factor");
+        console
+            .get("/account/two-factor")
+            .await
+            .assert_contains(message);
+    }
+    let stored = app.store.user_by_email(&email(ANN)).unwrap().user;
+    assert_eq!(stored.webauthn_credentials[0].name, "Soft key");
+    console
+        .post(&path, &[("name", "Laptop")])
+        .await
+        .redirects_to("/account/two-factor");
+    let stored = app.store.user_by_email(&email(ANN)).unwrap().user;
+    assert_eq!(stored.webauthn_credentials[0].name, "Laptop");
+}
