@@ -30,6 +30,25 @@ pub fn flash_error(session: &Session, text: impl Into<String>) {
     set_flash(session, "error", text.into());
 }
 
+/// Back to `to` with an action's outcome as a flash: `done`'s message, or the words of a refusal
+/// the person can act on there (`shown`); any other error is an error page.
+pub fn back_with_outcome<T>(
+    session: &Session,
+    to: &str,
+    outcome: crate::service::ServiceResult<T>,
+    shown: impl Fn(&crate::domain::Refusal) -> bool,
+    done: impl FnOnce(T) -> String,
+) -> PageResult {
+    match outcome {
+        Ok(value) => flash_success(session, done(value)),
+        Err(crate::service::ServiceError::Refused(refusal)) if shown(&refusal) => {
+            flash_error(session, super::error::refusal_message(&refusal));
+        }
+        Err(error) => return Err(error.into()),
+    }
+    Ok(see_other(to))
+}
+
 fn set_flash(session: &Session, kind: &str, text: String) {
     let flash = Flash {
         kind: kind.to_string(),

@@ -8,13 +8,13 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::csrf::{CsrfForm, EmptyForm};
-use super::error::{WebError, refusal_message};
-use super::page::{PageContext, PageResult, flash_error, flash_success, ok, see_other};
+use super::error::WebError;
+use super::page::{PageContext, PageResult, back_with_outcome, flash_error, ok, see_other};
 use super::session::SignedIn;
 use crate::domain::{AccessLevel, FlockId, FlockRole, Refusal};
 use crate::review::AccessReview;
 use crate::service::review;
-use crate::service::{ServiceError, ServiceResult, api_keys, flocks, users};
+use crate::service::{ServiceResult, api_keys, flocks, users};
 use crate::state::AppState;
 use crate::store::{Grant, UserRef};
 use crate::timestamps;
@@ -74,18 +74,17 @@ fn back<T>(
     outcome: ServiceResult<T>,
     done: impl FnOnce(T) -> String,
 ) -> PageResult {
-    match outcome {
-        Ok(value) => flash_success(&signed_in.session, done(value)),
-        Err(ServiceError::Refused(
-            refusal @ (Refusal::LastEnabledAdmin
-            | Refusal::UserNotFound
-            | Refusal::ApiKeyNotFound
-            | Refusal::FlockNotFound
-            | Refusal::TimeInThePast),
-        )) => flash_error(&signed_in.session, refusal_message(&refusal)),
-        Err(error) => return Err(error.into()),
-    }
-    Ok(see_other("/review"))
+    let shown = |refusal: &Refusal| {
+        matches!(
+            refusal,
+            Refusal::LastEnabledAdmin
+                | Refusal::UserNotFound
+                | Refusal::ApiKeyNotFound
+                | Refusal::FlockNotFound
+                | Refusal::TimeInThePast
+        )
+    };
+    back_with_outcome(&signed_in.session, "/review", outcome, shown, done)
 }
 
 async fn user_action(

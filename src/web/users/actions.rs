@@ -7,13 +7,13 @@ use serde::Deserialize;
 use super::{note_too_long, parse_user_id, user_path};
 use crate::domain::{AccessLevel, FlockId, FlockRole, Note, Refusal};
 use crate::service::sessions;
-use crate::service::{Principal, ServiceError, ServiceResult, flocks, users};
+use crate::service::{Principal, ServiceResult, flocks, users};
 use crate::state::AppState;
 use crate::store::{User, UserRef};
 use crate::web::csrf::{CsrfForm, EmptyForm};
-use crate::web::error::{WebError, refusal_message};
+use crate::web::error::WebError;
 use crate::web::forms::{ToggleForm, optional_utc_time};
-use crate::web::page::{PageResult, flash_error, flash_success, see_other};
+use crate::web::page::{PageResult, back_with_outcome, flash_error, flash_success, see_other};
 use crate::web::session::SignedIn;
 use crate::web::sessions::{SessionForm, ended_message, parse_public_id};
 
@@ -26,19 +26,18 @@ fn back_to_user<T>(
     outcome: ServiceResult<T>,
     done: impl FnOnce(T) -> String,
 ) -> PageResult {
-    match outcome {
-        Ok(value) => flash_success(&signed_in.session, done(value)),
-        Err(ServiceError::Refused(
-            refusal @ (Refusal::LastEnabledAdmin
-            | Refusal::FlockNotFound
-            | Refusal::TwoRolesInOneFlock(_)
-            | Refusal::NoOffboardingScheduled
-            | Refusal::TimeInThePast
-            | Refusal::ExpiryNeedsAdmin),
-        )) => flash_error(&signed_in.session, refusal_message(&refusal)),
-        Err(error) => return Err(error.into()),
-    }
-    Ok(see_other(&user_path(id)))
+    let shown = |refusal: &Refusal| {
+        matches!(
+            refusal,
+            Refusal::LastEnabledAdmin
+                | Refusal::FlockNotFound
+                | Refusal::TwoRolesInOneFlock(_)
+                | Refusal::NoOffboardingScheduled
+                | Refusal::TimeInThePast
+                | Refusal::ExpiryNeedsAdmin
+        )
+    };
+    back_with_outcome(&signed_in.session, &user_path(id), outcome, shown, done)
 }
 
 /// A form value that can't be used: back to the user's page with the reason. The user is looked
